@@ -1,0 +1,503 @@
+// The one config module: raw stack config in, a typed, validated, defaulted StackSettings out.
+// It collects every problem as `<key path>: <what is wrong, what is expected>` and never throws
+// on bad input, so `pulumi up` and the offline plan report the same lines before any resource exists.
+import * as path from "path";
+import * as fs from "fs";
+import { LayoutKind, checkoutBindPaths } from "./layout";
+
+export const CONFIG_NAMESPACE = "housing-portal";
+
+export type CloudProvider = "digitalocean" | "aws";
+export type ProviderKind = "local" | CloudProvider;
+export const PROVIDERS: readonly ProviderKind[] = ["local", "digitalocean", "aws"];
+
+/** Every key this program reads; anything else under the namespace is a typo. */
+export const CONFIG_KEYS = [
+    "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
+    "snapshotApiToken", "sshPrivateKey",
+] as const;
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+/** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
+export const SECRET_KEYS: readonly ConfigKey[] = ["snapshotApiToken", "sshPrivateKey"];
+
+export interface ImageSettings {
+    readonly postgis: string;
+    readonly backend: string;
+    readonly nginx: string;
+}
+
+export interface InstanceSettings {
+    /** Lowercase DNS label; part of every name the instance owns. */
+    readonly name: string;
+    /** The domain nginx answers for. */
+    readonly domain: string;
+    /** Host port nginx publishes. */
+    readonly port: number;
+    readonly images: ImageSettings;
+    readonly database: { readonly name: string; readonly user: string };
+    /** Extra plain environment for the backend (no secrets: those come from the program). */
+    readonly backendEnv: Readonly<Record<string, string>>;
+}
+
+export interface VolumeSettings {
+    readonly sizeGb: number;
+    readonly fromSnapshot?: string;
+    readonly adoptId?: string;
+    readonly kmsKeyId?: string;
+}
+
+export interface SnapshotSettings {
+    readonly everyHours: number;
+    readonly at: string;
+    readonly retain: number;
+    readonly dumpRetain: number;
+    readonly copyToRegion?: string;
+    readonly copyRetain?: number;
+}
+
+export interface HostSettings {
+    /** "create": the program owns the host; "existing": it only manages Docker on `address`. */
+    readonly mode: "create" | "existing";
+    readonly region: string;
+    readonly size: string;
+    readonly image: string;
+    readonly availabilityZone?: string;
+    readonly sshUser: string;
+    readonly sshKeys: readonly string[];
+    readonly sshAllowedCidrs: readonly string[];
+    readonly address?: string;
+}
+
+interface CommonSettings {
+    readonly stack: string;
+    readonly instances: readonly InstanceSettings[];
+}
+
+/** provider local: the local Docker engine, storage from a checkout or a data root. */
+export interface LocalSettings extends CommonSettings {
+    readonly provider: "local";
+    readonly layout: LayoutKind;
+    readonly projectRoot?: string;
+    readonly dataRoot?: string;
+}
+
+/** digitalocean / aws: a cloud host with the block volume at dataRoot. */
+export interface CloudSettings extends CommonSettings {
+    readonly provider: CloudProvider;
+    readonly layout: "data-volume";
+    readonly dataRoot: string;
+    readonly host: HostSettings;
+    readonly volume: VolumeSettings;
+    readonly snapshots: SnapshotSettings;
+}
+
+export type StackSettings = LocalSettings | CloudSettings;
+
+export type ValidationResult =
+    | { readonly ok: true; readonly settings: StackSettings }
+    | { readonly ok: false; readonly problems: readonly string[] };
+
+/** What validation may look at besides the config: the stack and the file system. */
+export interface ValidationContext {
+    readonly stack: string;
+    /** This project's directory: projectRoot is relative to it. */
+    readonly projectDir: string;
+    /** Overridable for tests. */
+    readonly pathExists?: (p: string) => boolean;
+}
+
+export const DEFAULT_DATA_ROOT = "/mnt/data";
+export const DEFAULT_IMAGES: ImageSettings = {
+    postgis: "postgis/postgis:16-3.4",
+    backend: "ghcr.io/housing-portal/backend:latest",
+    nginx: "nginx:1.27",
+};
+/** Hour intervals both providers can schedule from a fixed time of day (DLM's interval set). */
+export const SNAPSHOT_INTERVALS = [1, 2, 3, 4, 6, 8, 12, 24] as const;
+export const VOLUME_SIZE_LIMITS: Readonly<Record<CloudProvider, { min: number; max: number }>> = {
+    digitalocean: { min: 1, max: 16384 },
+    aws: { min: 1, max: 16384 },
+};
+export const MAX_SNAPSHOT_RETAIN: Readonly<Record<CloudProvider, number>> = { digitalocean: 1000, aws: 1000 };
+const HOST_DEFAULTS: Readonly<Record<CloudProvider, { region: string; size: string; image: string; sshUser: string }>> = {
+    digitalocean: { region: "fra1", size: "s-2vcpu-4gb", image: "ubuntu-24-04-x64", sshUser: "root" },
+    aws: { region: "eu-central-1", size: "t3.medium", image: "", sshUser: "ubuntu" },
+};
+const WORLD_CIDRS = new Set(["0.0.0.0/0", "::/0"]);
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/(\d|[12]\d|3[0-2])|[0-9a-fA-F:]+\/\d{1,3})$/;
+/** Backend variables the program sets itself; config must not override them. */
+export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL"];
+
+/** Collects problems as `<key path>: <message>`. */
+export class Problems {
+    readonly lines: string[] = [];
+    add(key: string, message: string): void {
+        this.lines.push(`${key}: ${message}`);
+    }
+}
+
+type Raw = Record<string, unknown>;
+
+function isObject(v: unknown): v is Raw {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+    if (v === undefined) return "nothing";
+    return JSON.stringify(v);
+}
+
+/** Reports keys of an object that the program does not know: a typo must not pass silently. */
+function rejectUnknown(obj: Raw, allowed: readonly string[], keyPath: string, problems: Problems): void {
+    for (const k of Object.keys(obj)) {
+        if (!allowed.includes(k)) problems.add(`${keyPath}.${k}`, `unknown key; expected one of ${allowed.join(", ")}`);
+    }
+}
+
+function optionalString(obj: Raw, key: string, keyPath: string, problems: Problems): string | undefined {
+    const v = obj[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || v.trim() === "") {
+        problems.add(keyPath, `must be a non-empty string, got ${describe(v)}`);
+        return undefined;
+    }
+    return v;
+}
+
+function integerIn(v: unknown, keyPath: string, min: number, max: number, problems: Problems, what = "an integer"): number | undefined {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+        problems.add(keyPath, `must be ${what} from ${min} to ${max}, got ${describe(v)}`);
+        return undefined;
+    }
+    return v;
+}
+
+/** Validates an instance name: a lowercase DNS label (RFC 1123), 1 to 63 characters. */
+export function validateInstanceName(name: unknown): string | undefined {
+    if (typeof name !== "string" || name === "") return "must be a non-empty lowercase DNS label (a-z, 0-9, -)";
+    if (name.length > 63) return `must be at most 63 characters, got ${name.length}`;
+    if (!DNS_LABEL.test(name)) {
+        return `must be a lowercase DNS label: a-z, 0-9 and '-', starting and ending with a letter or digit; got ${JSON.stringify(name)}`;
+    }
+    return undefined;
+}
+
+function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
+    if (raw === undefined) return base;
+    if (!isObject(raw)) {
+        problems.add(keyPath, `must be an object {postgis, backend, nginx}, got ${describe(raw)}`);
+        return base;
+    }
+    rejectUnknown(raw, ["postgis", "backend", "nginx"], keyPath, problems);
+    const out: Record<string, string> = { ...base };
+    for (const role of ["postgis", "backend", "nginx"] as const) {
+        const v = raw[role];
+        if (v === undefined) continue;
+        if (typeof v !== "string" || !IMAGE_REF.test(v)) {
+            problems.add(`${keyPath}.${role}`, `must be an image reference such as "nginx:1.27", got ${describe(v)}`);
+            continue;
+        }
+        out[role] = v;
+    }
+    return out as unknown as ImageSettings;
+}
+
+/** Validates the instances list: names, domains, ports, images, uniqueness. */
+export function validateInstances(raw: unknown, defaults: ImageSettings, problems: Problems): InstanceSettings[] {
+    if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) {
+        problems.add("instances", "at least one portal instance is required: a list of objects with name, domain and port");
+        return [];
+    }
+    if (!Array.isArray(raw)) {
+        problems.add("instances", `must be a list of objects with name, domain and port, got ${describe(raw)}`);
+        return [];
+    }
+    const out: InstanceSettings[] = [];
+    const names = new Map<string, number>();
+    const ports = new Map<number, number>();
+    raw.forEach((entry, i) => {
+        const at = `instances[${i}]`;
+        if (!isObject(entry)) {
+            problems.add(at, `must be an object with name, domain and port, got ${describe(entry)}`);
+            return;
+        }
+        rejectUnknown(entry, ["name", "domain", "port", "images", "database", "backendEnv"], at, problems);
+        const nameProblem = validateInstanceName(entry.name);
+        if (nameProblem) problems.add(`${at}.name`, nameProblem);
+        const name = nameProblem ? undefined : (entry.name as string);
+        if (name !== undefined) {
+            const first = names.get(name);
+            if (first !== undefined) problems.add(`${at}.name`, `duplicate instance name "${name}" (also instances[${first}].name); names must be unique`);
+            else names.set(name, i);
+        }
+        let domain: string | undefined;
+        if (typeof entry.domain !== "string" || !DOMAIN.test(entry.domain)) {
+            problems.add(`${at}.domain`, `must be a lowercase domain name such as "colombia.example.org", got ${describe(entry.domain)}`);
+        } else domain = entry.domain;
+        const port = integerIn(entry.port, `${at}.port`, 1, 65535, problems, "a TCP port");
+        if (port !== undefined) {
+            const first = ports.get(port);
+            if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]; every instance needs its own port`);
+            else ports.set(port, i);
+        }
+        const images = validateImages(entry.images, `${at}.images`, defaults, problems);
+        const database = { name: "portal", user: "portal" };
+        if (entry.database !== undefined) {
+            if (!isObject(entry.database)) problems.add(`${at}.database`, `must be an object {name, user}, got ${describe(entry.database)}`);
+            else {
+                rejectUnknown(entry.database, ["name", "user"], `${at}.database`, problems);
+                for (const k of ["name", "user"] as const) {
+                    const v = entry.database[k];
+                    if (v === undefined) continue;
+                    if (typeof v !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) {
+                        problems.add(`${at}.database.${k}`, `must be a PostgreSQL identifier (a-z, 0-9, _; starting with a letter or _), got ${describe(v)}`);
+                    } else database[k] = v;
+                }
+            }
+        }
+        const backendEnv: Record<string, string> = {};
+        if (entry.backendEnv !== undefined) {
+            if (!isObject(entry.backendEnv)) problems.add(`${at}.backendEnv`, `must be an object of NAME: "value" strings, got ${describe(entry.backendEnv)}`);
+            else {
+                for (const [k, v] of Object.entries(entry.backendEnv)) {
+                    if (!ENV_NAME.test(k)) problems.add(`${at}.backendEnv.${k}`, "must be an environment variable name (A-Z, a-z, 0-9, _)");
+                    else if (RESERVED_BACKEND_ENV.includes(k)) problems.add(`${at}.backendEnv.${k}`, "is set by the program from the generated database credentials; remove it");
+                    else if (typeof v !== "string") problems.add(`${at}.backendEnv.${k}`, `must be a string, got ${describe(v)}`);
+                    else backendEnv[k] = v;
+                }
+            }
+        }
+        if (name !== undefined && domain !== undefined && port !== undefined) {
+            out.push({ name, domain, port, images, database, backendEnv });
+        }
+    });
+    return out;
+}
+
+/** Validates the block volume settings for a cloud provider. */
+export function validateVolume(raw: unknown, provider: CloudProvider, problems: Problems): VolumeSettings | undefined {
+    if (!isObject(raw)) {
+        problems.add("volume", `is required on ${provider}: an object {sizeGb, fromSnapshot?, adoptId?}, got ${describe(raw)}`);
+        return undefined;
+    }
+    rejectUnknown(raw, ["sizeGb", "fromSnapshot", "adoptId", "kmsKeyId"], "volume", problems);
+    const limits = VOLUME_SIZE_LIMITS[provider];
+    const sizeGb = integerIn(raw.sizeGb, "volume.sizeGb", limits.min, limits.max, problems, `a whole number of GiB (${provider})`);
+    const fromSnapshot = optionalString(raw, "fromSnapshot", "volume.fromSnapshot", problems);
+    const adoptId = optionalString(raw, "adoptId", "volume.adoptId", problems);
+    const kmsKeyId = optionalString(raw, "kmsKeyId", "volume.kmsKeyId", problems);
+    if (fromSnapshot !== undefined && adoptId !== undefined) {
+        problems.add("volume", "fromSnapshot and adoptId exclude each other: create the volume from a snapshot, or adopt an existing one");
+    }
+    if (kmsKeyId !== undefined && provider !== "aws") problems.add("volume.kmsKeyId", "is only used on aws");
+    if (sizeGb === undefined) return undefined;
+    return { sizeGb, fromSnapshot, adoptId, kmsKeyId };
+}
+
+/** Validates the snapshot schedule and retention. */
+export function validateSnapshots(raw: unknown, provider: CloudProvider, problems: Problems): SnapshotSettings | undefined {
+    if (!isObject(raw)) {
+        problems.add("snapshots", `is required on ${provider}: an object {everyHours, at, retain}, got ${describe(raw)}`);
+        return undefined;
+    }
+    rejectUnknown(raw, ["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"], "snapshots", problems);
+    const everyHours = raw.everyHours;
+    if (!SNAPSHOT_INTERVALS.includes(everyHours as never)) {
+        problems.add("snapshots.everyHours", `${provider} schedules snapshots every ${SNAPSHOT_INTERVALS.join(", ")} hours; got ${describe(everyHours)}`);
+    }
+    if (typeof raw.at !== "string" || !HH_MM.test(raw.at)) {
+        problems.add("snapshots.at", `must be a UTC time of day as "HH:MM" (00:00 to 23:59), got ${describe(raw.at)}`);
+    }
+    const max = MAX_SNAPSHOT_RETAIN[provider];
+    const retain = integerIn(raw.retain, "snapshots.retain", 1, max, problems, "how many snapshots to keep, an integer");
+    const dumpRetain = raw.dumpRetain === undefined ? retain : integerIn(raw.dumpRetain, "snapshots.dumpRetain", 1, max, problems, "how many dumps to keep, an integer");
+    const copyToRegion = optionalString(raw, "copyToRegion", "snapshots.copyToRegion", problems);
+    if (copyToRegion !== undefined && provider !== "aws") problems.add("snapshots.copyToRegion", "cross-region copies are only scheduled on aws");
+    const copyRetain = raw.copyRetain === undefined ? undefined : integerIn(raw.copyRetain, "snapshots.copyRetain", 1, max, problems, "how many copies to keep, an integer");
+    if (copyRetain !== undefined && copyToRegion === undefined) problems.add("snapshots.copyRetain", "only applies together with snapshots.copyToRegion");
+    if (problems.lines.some((l) => l.startsWith("snapshots"))) return undefined;
+    return {
+        everyHours: everyHours as number, at: raw.at as string, retain: retain!, dumpRetain: dumpRetain!,
+        copyToRegion, copyRetain: copyToRegion === undefined ? undefined : (copyRetain ?? retain!),
+    };
+}
+
+/** Validates the host settings; SSH open to the world needs an explicit opt-in. */
+export function validateHost(raw: unknown, provider: CloudProvider, problems: Problems): HostSettings | undefined {
+    if (!isObject(raw)) {
+        problems.add("host", `is required on ${provider}: an object {sshKeys, sshAllowedCidrs, ...}, got ${describe(raw)}`);
+        return undefined;
+    }
+    rejectUnknown(raw, ["region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address"], "host", problems);
+    const d = HOST_DEFAULTS[provider];
+    const address = optionalString(raw, "address", "host.address", problems);
+    const mode = address === undefined ? "create" : "existing";
+    const str = (k: string, dflt: string) => optionalString(raw, k, `host.${k}`, problems) ?? dflt;
+    const image = str("image", d.image);
+    if (mode === "create" && image === "") problems.add("host.image", `is required on ${provider}: the machine image (an AMI id on aws)`);
+    const list = (k: string): string[] => {
+        const v = raw[k];
+        if (v === undefined) return [];
+        if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x === "")) {
+            problems.add(`host.${k}`, `must be a list of non-empty strings, got ${describe(v)}`);
+            return [];
+        }
+        return v as string[];
+    };
+    const sshKeys = list("sshKeys");
+    if (mode === "create" && sshKeys.length === 0) {
+        problems.add("host.sshKeys", provider === "aws"
+            ? "needs one SSH public key (\"ssh-ed25519 AAAA...\") for the host's key pair"
+            : "needs at least one SSH key fingerprint or id registered with DigitalOcean");
+    }
+    if (provider === "aws" && sshKeys.length > 1) problems.add("host.sshKeys", "aws takes exactly one public key for the key pair");
+    const sshAllowedCidrs = list("sshAllowedCidrs");
+    if (mode === "create" && sshAllowedCidrs.length === 0) {
+        problems.add("host.sshAllowedCidrs", "needs the CIDRs that may reach SSH (port 22), e.g. [\"203.0.113.0/24\"]");
+    }
+    sshAllowedCidrs.forEach((c, i) => {
+        if (!CIDR.test(c)) problems.add(`host.sshAllowedCidrs[${i}]`, `must be a CIDR such as "203.0.113.0/24", got ${JSON.stringify(c)}`);
+    });
+    const allowWorld = raw.allowSshFromAnywhere;
+    if (allowWorld !== undefined && typeof allowWorld !== "boolean") problems.add("host.allowSshFromAnywhere", `must be true or false, got ${describe(allowWorld)}`);
+    if (allowWorld !== true && sshAllowedCidrs.some((c) => WORLD_CIDRS.has(c))) {
+        problems.add("host.sshAllowedCidrs", "opens SSH to the whole internet; list your own CIDRs, or set host.allowSshFromAnywhere: true to accept that");
+    }
+    const availabilityZone = optionalString(raw, "availabilityZone", "host.availabilityZone", problems);
+    if (availabilityZone !== undefined && provider !== "aws") problems.add("host.availabilityZone", "is only used on aws");
+    return {
+        mode, region: str("region", d.region), size: str("size", d.size), image, availabilityZone,
+        sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, address,
+    };
+}
+
+/** An absolute, normalised path; `..` segments or a relative path are refused. */
+function validateAbsolutePath(v: unknown, keyPath: string, problems: Problems): string | undefined {
+    if (typeof v !== "string" || !path.posix.isAbsolute(v)) {
+        problems.add(keyPath, `must be an absolute host path such as "/mnt/data", got ${describe(v)}; a relative path would silently become a new, empty Docker volume`);
+        return undefined;
+    }
+    const trimmed = v.length > 1 ? v.replace(/\/+$/, "") : v;
+    if (v.split("/").includes("..") || path.posix.normalize(trimmed) !== trimmed) {
+        problems.add(keyPath, `must be a normalised absolute path without "..", got ${JSON.stringify(v)}`);
+        return undefined;
+    }
+    if (v === "/") {
+        problems.add(keyPath, "must not be the root directory: portal data needs a directory of its own");
+        return undefined;
+    }
+    return trimmed;
+}
+
+/** In the checkout layout every relative bind path must exist under projectRoot. */
+function validateCheckout(raw: unknown, instances: readonly InstanceSettings[], ctx: ValidationContext, problems: Problems): string | undefined {
+    if (typeof raw !== "string" || raw === "") {
+        problems.add("projectRoot", `is required with provider local: the portal checkout, relative to this project (for example "../housing_portal"), got ${describe(raw)}`);
+        return undefined;
+    }
+    const root = path.resolve(ctx.projectDir, raw);
+    const exists = ctx.pathExists ?? fs.existsSync;
+    if (!exists(root)) {
+        problems.add("projectRoot", `the portal checkout ${JSON.stringify(raw)} (${root}) does not exist; clone the portal there or point projectRoot at your checkout`);
+        return undefined;
+    }
+    for (const rel of checkoutBindPaths(instances.map((i) => i.name))) {
+        const abs = path.resolve(root, rel);
+        if (!exists(abs)) problems.add("projectRoot", `bind path ${rel} does not exist (${abs}); create it (mkdir -p), Docker must not bind a missing path`);
+    }
+    return root;
+}
+
+/** Reads raw config (keys without the namespace, values already parsed) into settings, or all problems. */
+export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: ValidationContext): ValidationResult {
+    const problems = new Problems();
+    for (const key of Object.keys(raw)) {
+        if (!(CONFIG_KEYS as readonly string[]).includes(key)) problems.add(key, `unknown key; expected one of ${CONFIG_KEYS.join(", ")}`);
+    }
+    const provider = raw.provider;
+    if (!PROVIDERS.includes(provider as ProviderKind)) {
+        problems.add("provider", `must be one of ${PROVIDERS.join(", ")}, got ${describe(provider)}`);
+    }
+    const defaults = validateImages(raw.images, "images", DEFAULT_IMAGES, problems);
+    const instances = validateInstances(raw.instances, defaults, problems);
+
+    let settings: StackSettings | undefined;
+    if (provider === "local") {
+        for (const key of ["volume", "snapshots", "host", "snapshotApiToken"] as const) {
+            if (raw[key] !== undefined) problems.add(key, "is not used with provider local; remove it (it applies to digitalocean and aws)");
+        }
+        if (raw.dataRoot !== undefined && raw.projectRoot !== undefined) {
+            problems.add("dataRoot", "and projectRoot exclude each other with provider local: projectRoot selects a portal checkout, dataRoot a data root");
+        } else if (raw.dataRoot !== undefined) {
+            const dataRoot = validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
+            settings = { provider, stack: ctx.stack, instances, layout: "data-volume", dataRoot };
+        } else {
+            const projectRoot = validateCheckout(raw.projectRoot, instances, ctx, problems);
+            settings = { provider, stack: ctx.stack, instances, layout: "checkout", projectRoot };
+        }
+    } else if (provider === "digitalocean" || provider === "aws") {
+        if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
+        const dataRoot = raw.dataRoot === undefined ? DEFAULT_DATA_ROOT : validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
+        const host = validateHost(raw.host, provider, problems);
+        const volume = validateVolume(raw.volume, provider, problems);
+        const snapshots = validateSnapshots(raw.snapshots, provider, problems);
+        if (provider === "aws" && raw.snapshotApiToken !== undefined) problems.add("snapshotApiToken", "is only used on digitalocean; aws snapshots run from a DLM policy");
+        if (provider === "digitalocean" && raw.snapshotApiToken === undefined) {
+            problems.add("snapshotApiToken", "is required on digitalocean: set it with `pulumi config set --secret housing-portal:snapshotApiToken <token>` (a token scoped to block-storage snapshots)");
+        }
+        if (dataRoot && host && volume && snapshots) {
+            settings = { provider, stack: ctx.stack, instances, layout: "data-volume", dataRoot, host, volume, snapshots };
+        }
+    }
+    if (problems.lines.length > 0 || settings === undefined) {
+        return { ok: false, problems: problems.lines.length > 0 ? problems.lines : ["provider: could not be read"] };
+    }
+    return { ok: true, settings };
+}
+
+/** Thrown where the program cannot go on: carries the problem lines for a clean report. */
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid stack config:\n${problems.join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** validateConfig, or a ConfigError with every problem. */
+export function requireValidConfig(raw: Readonly<Record<string, unknown>>, ctx: ValidationContext): StackSettings {
+    const result = validateConfig(raw, ctx);
+    if (!result.ok) throw new ConfigError(result.problems);
+    return result.settings;
+}
+
+/** Turns Pulumi's flat config map (`housing-portal:key` → string) into parsed values. */
+export function parseConfigMap(all: Readonly<Record<string, string>>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    for (const [fullKey, text] of Object.entries(all)) {
+        if (!fullKey.startsWith(prefix)) continue;
+        const key = fullKey.slice(prefix.length);
+        out[key] = parseConfigValue(text);
+    }
+    return out;
+}
+
+/** Pulumi hands objects, lists, numbers and booleans over as JSON text; plain strings stay strings. */
+export function parseConfigValue(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+/** Secret keys a provider cannot run without. */
+export function requiredSecretKeys(provider: unknown): string[] {
+    return provider === "digitalocean" ? ["snapshotApiToken"] : [];
+}

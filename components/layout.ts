@@ -1,0 +1,149 @@
+// The portal's storage layout: the mount tables of every container, as data, and the names that
+// every instance's resources and host directories get. This is the contract with the portal
+// (see DESIGN.md, "The mount tables"); the components read it and never restate it.
+import * as path from "path";
+
+/** The containers of one portal instance. */
+export type Role = "postgis" | "backend" | "nginx";
+export const ROLES: readonly Role[] = ["postgis", "backend", "nginx"];
+
+/** How the stack lays out host storage: a portal checkout (dev), or a data root on the block volume. */
+export type LayoutKind = "checkout" | "data-volume";
+
+/**
+ * The top-level directories of the data root. Each instance owns `<dataRoot>/<kind>/<instance>`, so
+ * no container of one instance can see another's files, while the volume keeps the layout that the
+ * seed describes (`imports/ exports/ images/ …`).
+ */
+export const DATA_KINDS = [
+    "imports", "exports", "images", "drone", "tiles", "postgis", "backups",
+    "media", "staticfiles", "docs", "drone-viewer",
+] as const;
+export type DataKind = (typeof DATA_KINDS)[number];
+
+/**
+ * Where a mount's host side comes from in the checkout layout (paths relative to projectRoot).
+ * Data folders get a subfolder per instance (`../images/<instance>`), so instances never share
+ * data; the checkout's code (nginx config, docs, viewer pages, static files) is the same for all.
+ */
+type CheckoutSource =
+    | { readonly checkoutPath: string; readonly perInstance: boolean }
+    | { readonly namedVolume: "exports" | "postgis" };
+
+/** Where a mount's host side comes from in the data-volume layout. */
+type DataVolumeSource =
+    | { readonly dataDir: DataKind }                   // bind mount of <dataRoot>/<kind>/<instance>
+    | { readonly namedVolumeOn: DataKind }             // named volume whose data lives in that directory
+    | { readonly rendered: "nginx.conf" };             // a file the program renders and uploads
+
+export interface MountRow {
+    /** What the portal calls this piece of storage. */
+    readonly what: string;
+    /** Path inside the container. */
+    readonly target: string;
+    /** The seed's `:ro` flag. */
+    readonly readOnly: boolean;
+    readonly checkout: CheckoutSource;
+    readonly dataVolume: DataVolumeSource;
+}
+
+/** ⚑ The mount tables, from the seed. Read-only flags are exactly the seed's `:ro` ones. */
+export const MOUNT_TABLE: Readonly<Record<Role, readonly MountRow[]>> = {
+    backend: [
+        { what: "imports", target: "/imports", readOnly: false, checkout: { checkoutPath: "../imports", perInstance: true }, dataVolume: { dataDir: "imports" } },
+        { what: "exports", target: "/exports", readOnly: false, checkout: { namedVolume: "exports" }, dataVolume: { dataDir: "exports" } },
+        { what: "images", target: "/images", readOnly: false, checkout: { checkoutPath: "../images", perInstance: true }, dataVolume: { dataDir: "images" } },
+        { what: "drone", target: "/drone", readOnly: false, checkout: { checkoutPath: "../drone", perInstance: true }, dataVolume: { dataDir: "drone" } },
+    ],
+    nginx: [
+        { what: "media", target: "/media", readOnly: false, checkout: { checkoutPath: "./backend/media", perInstance: true }, dataVolume: { dataDir: "media" } },
+        { what: "staticfiles", target: "/staticfiles", readOnly: false, checkout: { checkoutPath: "./backend/staticfiles", perInstance: false }, dataVolume: { dataDir: "staticfiles" } },
+        { what: "nginx config", target: "/etc/nginx/nginx.conf", readOnly: true, checkout: { checkoutPath: "./nginx/dev.conf", perInstance: false }, dataVolume: { rendered: "nginx.conf" } },
+        { what: "tiles", target: "/data", readOnly: false, checkout: { checkoutPath: "../tiles", perInstance: true }, dataVolume: { dataDir: "tiles" } },
+        { what: "images", target: "/images", readOnly: true, checkout: { checkoutPath: "../images", perInstance: true }, dataVolume: { dataDir: "images" } },
+        { what: "docs html", target: "/docs", readOnly: true, checkout: { checkoutPath: "./docs/_build/html", perInstance: false }, dataVolume: { dataDir: "docs" } },
+        { what: "drone viewer pages", target: "/drone-viewer", readOnly: true, checkout: { checkoutPath: "./drone", perInstance: false }, dataVolume: { dataDir: "drone-viewer" } },
+        { what: "drone", target: "/drone", readOnly: true, checkout: { checkoutPath: "../drone", perInstance: true }, dataVolume: { dataDir: "drone" } },
+        { what: "exports", target: "/exports", readOnly: true, checkout: { namedVolume: "exports" }, dataVolume: { dataDir: "exports" } },
+    ],
+    postgis: [
+        // The mount point for every PostGIS image: 18+ keeps PGDATA under it, older ones in ./data.
+        { what: "postgis data", target: "/var/lib/postgresql", readOnly: false, checkout: { namedVolume: "postgis" }, dataVolume: { namedVolumeOn: "postgis" } },
+    ],
+};
+
+/** A mount with its host side resolved for one instance. */
+export interface ResolvedMount {
+    readonly role: Role;
+    readonly what: string;
+    readonly target: string;
+    readonly readOnly: boolean;
+    /** bind: an absolute host path; volume: a Docker volume name; upload: a file rendered by the program. */
+    readonly type: "bind" | "volume" | "upload";
+    readonly source: string;
+}
+
+/** Everything that decides where one instance's storage lives. */
+export interface LayoutContext {
+    readonly kind: LayoutKind;
+    /** Absolute path of the portal checkout (checkout layout). */
+    readonly projectRoot?: string;
+    /** Absolute data root (data-volume layout). */
+    readonly dataRoot?: string;
+}
+
+/** The prefix of every name on a host, so that the portal's containers are recognisable among others. */
+export const NAME_PREFIX = "housing-portal";
+
+/** Docker object names of one instance: containers, network and volumes. */
+export function dockerName(instance: string, part: string): string {
+    return `${NAME_PREFIX}-${instance}-${part}`;
+}
+
+/** The Docker volume that a named-volume mount refers to. */
+export function volumeName(instance: string, what: "exports" | "postgis"): string {
+    return dockerName(instance, what === "postgis" ? "postgis-data" : "exports");
+}
+
+/** `<dataRoot>/<kind>/<instance>`: the one directory of that kind that the instance owns. */
+export function instanceDataDir(dataRoot: string, kind: DataKind, instance: string): string {
+    return path.posix.join(dataRoot, kind, instance);
+}
+
+/** Resolves one role's mount table for an instance. Pure: touches no file system. */
+export function resolveMounts(role: Role, instance: string, ctx: LayoutContext): ResolvedMount[] {
+    return MOUNT_TABLE[role].map((row): ResolvedMount => {
+        const base = { role, what: row.what, target: row.target, readOnly: row.readOnly };
+        if (ctx.kind === "checkout") {
+            const src = row.checkout;
+            if ("namedVolume" in src) return { ...base, type: "volume", source: volumeName(instance, src.namedVolume) };
+            return { ...base, type: "bind", source: path.resolve(requireSet(ctx.projectRoot, "projectRoot"), checkoutPath(src, instance)) };
+        }
+        const src = row.dataVolume;
+        const dataRoot = requireSet(ctx.dataRoot, "dataRoot");
+        if ("rendered" in src) return { ...base, type: "upload", source: src.rendered };
+        if ("namedVolumeOn" in src) return { ...base, type: "volume", source: volumeName(instance, "postgis") };
+        return { ...base, type: "bind", source: instanceDataDir(dataRoot, src.dataDir, instance) };
+    });
+}
+
+/** Every mount of an instance, all roles, in table order. */
+export function instanceMounts(instance: string, ctx: LayoutContext): ResolvedMount[] {
+    return ROLES.flatMap((role) => resolveMounts(role, instance, ctx));
+}
+
+function checkoutPath(src: { checkoutPath: string; perInstance: boolean }, instance: string): string {
+    return src.perInstance ? path.posix.join(src.checkoutPath, instance) : src.checkoutPath;
+}
+
+/** The paths (relative to projectRoot) that the checkout layout binds for these instances: they must exist. */
+export function checkoutBindPaths(instances: readonly string[]): string[] {
+    const paths = ROLES.flatMap((role) => MOUNT_TABLE[role].map((row) => row.checkout))
+        .flatMap((src) => ("checkoutPath" in src ? instances.map((i) => checkoutPath(src, i)) : []));
+    return [...new Set(paths)];
+}
+
+function requireSet(value: string | undefined, key: string): string {
+    if (value === undefined) throw new Error(`layout: ${key} is required for this layout`);
+    return value;
+}

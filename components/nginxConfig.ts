@@ -1,0 +1,142 @@
+// The nginx config of one portal instance in the data-volume layout, modelled on the portal's
+// provision/files/nginx_site.conf. TLS is terminated in front of the host (see docs/operations.md),
+// so this server listens on plain HTTP inside the container.
+import { MOUNT_TABLE } from "./layout";
+
+export interface NginxConfigArgs {
+    /** server_name: the instance's domain. */
+    readonly domain: string;
+    /** The backend's container name on the instance network. */
+    readonly backendHost: string;
+    /** The port the backend listens on inside its container. */
+    readonly backendPort: number;
+}
+
+/** The in-container path of a mount, read from the mount table so the config and the mounts agree. */
+function nginxPath(what: string): string {
+    const row = MOUNT_TABLE.nginx.find((r) => r.what === what);
+    if (row === undefined) throw new Error(`nginx mount table has no "${what}" entry`);
+    return row.target;
+}
+
+/** Renders nginx.conf for one instance. Pure; the same arguments give the same text. */
+export function renderNginxConfig(args: NginxConfigArgs): string {
+    const exportsDir = nginxPath("exports");
+    const imagesDir = nginxPath("images");
+    const droneDir = nginxPath("drone");
+    const tilesDir = nginxPath("tiles");
+    return `# Rendered by housing-portal infra for ${args.domain}. Do not edit on the host: run pulumi up.
+worker_processes auto;
+pid /var/run/nginx.pid;
+error_log /dev/stderr warn;
+
+events {
+  worker_connections 1024;
+}
+
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log /dev/stdout;
+  server_tokens off;
+  sendfile on;
+  client_max_body_size 20M;
+
+  gzip on;
+  gzip_vary on;
+  gzip_proxied any;
+  gzip_comp_level 4;
+  gzip_types application/vnd.mapbox-vector-tile application/javascript application/json text/plain text/css text/xml application/xml text/javascript image/svg+xml;
+
+  # Docker's embedded DNS: the backend is looked up when a request needs it, so nginx starts
+  # (and passes nginx -t) while the backend is still starting or being replaced.
+  resolver 127.0.0.11 valid=10s ipv6=off;
+
+  server {
+    listen 80;
+    server_name ${args.domain};
+    charset utf-8;
+
+    root /usr/share/nginx/html;
+    index index.html;
+
+    add_header X-Frame-Options DENY;
+    add_header X-Content-Type-Options nosniff;
+
+    # frontend (its build is part of the nginx image)
+    location / {
+      add_header Cache-Control "no-store";
+      expires 0;
+      try_files $uri $uri/ @rewrites;
+    }
+
+    location @rewrites {
+      rewrite ^(.+)$ /index.html last;
+    }
+
+    # backend
+    location ~ ^/(admin|api) {
+      set $backend_upstream http://${args.backendHost}:${args.backendPort};
+      proxy_pass $backend_upstream;
+      proxy_redirect off;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Host $server_name;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_http_version 1.1;
+      proxy_read_timeout 120;
+      add_header Cache-Control "no-cache, private, must-revalidate";
+    }
+
+    # backend static files and uploads
+    location ^~ ${nginxPath("staticfiles")}/ {
+      alias ${nginxPath("staticfiles")}/;
+    }
+
+    location ^~ ${nginxPath("media")}/ {
+      alias ${nginxPath("media")}/;
+    }
+
+    location ^~ /dev-docs/ {
+      alias ${nginxPath("docs html")}/dev/;
+      add_header Cache-Control "private, no-cache";
+    }
+
+    location ^~ /user-docs/ {
+      alias ${nginxPath("docs html")}/user/;
+      add_header Cache-Control "private, no-cache";
+    }
+
+    location ^~ /drone-viewer/ {
+      default_type "text/html";
+      alias ${nginxPath("drone viewer pages")}/;
+      add_header Cache-Control "private, no-cache";
+    }
+
+    # xyz tiles
+    location ~ ^/\\d+/\\d+/\\d+\\.png$ {
+      root ${tilesDir}/drone;
+    }
+
+    # files the backend hands out with X-Accel-Redirect
+    location ^~ /protected/exports/ {
+      internal;
+      alias ${exportsDir}/;
+      add_header Cache-Control "no-store";
+    }
+
+    location ^~ /protected/images/ {
+      internal;
+      alias ${imagesDir}/;
+      add_header Cache-Control "private, must-revalidate, max-age=604800";
+    }
+
+    location ^~ /protected/drone/ {
+      internal;
+      alias ${droneDir}/;
+      add_header Cache-Control "private, must-revalidate, max-age=604800";
+    }
+  }
+}
+`;
+}

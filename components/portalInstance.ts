@@ -1,0 +1,186 @@
+// One portal instance: its network, PostGIS with a dedicated volume, backend and nginx, all named
+// from the instance name so that instances on one host never collide or see each other's data.
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
+import { InstanceSettings } from "./config";
+import {
+    DATA_KINDS, LayoutContext, ResolvedMount, Role, dockerName, instanceDataDir, resolveMounts, volumeName,
+} from "./layout";
+import { renderNginxConfig } from "./nginxConfig";
+import { InstanceHost } from "./dockerHost";
+
+/** The backend's port inside its container (gunicorn in the portal's images). */
+export const BACKEND_PORT = 8000;
+const POSTGRES_PORT = 5432;
+/** The label keys host scripts find containers by (dump, snapshot CHECKPOINT). */
+export const LABEL_INSTANCE = "housing-portal.instance";
+export const LABEL_ROLE = "housing-portal.role";
+
+const LOG_OPTS = { "max-size": "10m", "max-file": "5" };
+const HEALTHCHECKS: Readonly<Record<Role, string[]>> = {
+    postgis: ["CMD-SHELL", 'pg_isready -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
+    backend: ["CMD", "python3", "-c", `import socket; socket.create_connection(('127.0.0.1', ${BACKEND_PORT}), 3)`],
+    nginx: ["CMD-SHELL", 'kill -0 "$(cat /var/run/nginx.pid)"'],
+};
+
+export interface PortalInstanceArgs {
+    /** The validated settings of this instance. */
+    readonly instance: InstanceSettings;
+    /** Where the instance's storage lives on the host. */
+    readonly layout: LayoutContext;
+    /** The host the containers run on. */
+    readonly host: InstanceHost;
+    /** Protect the database volume against deletion (cloud stacks); it is always retained on delete. */
+    readonly protectDatabase: boolean;
+}
+
+export class PortalInstance extends pulumi.ComponentResource {
+    /** Container names by role. */
+    public readonly containerNames: Record<Role, string>;
+    /** The Docker volume that holds the database. */
+    public readonly databaseVolume: docker.Volume;
+    /** The generated database password. */
+    public readonly databasePassword: pulumi.Output<string>;
+    /** Every mount of the instance's containers, resolved. */
+    public readonly mounts: ResolvedMount[];
+
+    constructor(name: string, args: PortalInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("housing-portal:portal:PortalInstance", name, {}, opts);
+        const inst = args.instance;
+        const provider = args.host.dockerProvider;
+        const labelsFor = (role: string) => [
+            { label: LABEL_INSTANCE, value: inst.name },
+            { label: LABEL_ROLE, value: role },
+        ];
+        // Fixed Docker names: a replacement must remove the old object before creating the new one.
+        const fixedName: pulumi.CustomResourceOptions = { parent: this, provider, deleteBeforeReplace: true };
+
+        // The instance's host directories exist before anything binds them (data-volume layout).
+        const prepared: pulumi.Resource[] = [];
+        if (args.layout.kind === "data-volume") {
+            prepared.push(args.host.runScript(`${name}-dirs`, "prepare-instance-dirs.sh", {
+                INSTANCE: inst.name,
+                DATA_ROOT: args.layout.dataRoot!,
+                DATA_DIRS: DATA_KINDS.join(" "),
+            }, { parent: this }));
+        }
+
+        const network = new docker.Network(`${name}-network`, {
+            name: dockerName(inst.name, "net"),
+            driver: "bridge",
+            labels: labelsFor("network"),
+        }, fixedName);
+
+        const password = new random.RandomPassword(`${name}-db-password`, {
+            length: 32,
+            special: false,
+        }, { parent: this });
+        // Marked secret here too: every string built from it is masked in state, plans and logs.
+        this.databasePassword = pulumi.secret(password.result);
+
+        // The database volume outlives the instance's config entry: never deleted by pulumi up.
+        const dbVolumeOpts: pulumi.CustomResourceOptions = {
+            parent: this, provider, retainOnDelete: true, protect: args.protectDatabase, dependsOn: prepared,
+        };
+        this.databaseVolume = args.layout.kind === "data-volume"
+            ? new docker.Volume(`${name}-postgis-data`, {
+                name: volumeName(inst.name, "postgis"),
+                driver: "local",
+                // The data lives on the block volume, so snapshots hold the database and its WAL.
+                driverOpts: { type: "none", o: "bind", device: instanceDataDir(args.layout.dataRoot!, "postgis", inst.name) },
+                labels: labelsFor("postgis"),
+            }, dbVolumeOpts)
+            : new docker.Volume(`${name}-postgis-data`, {
+                name: volumeName(inst.name, "postgis"),
+                labels: labelsFor("postgis"),
+            }, dbVolumeOpts);
+
+        const namedVolumes: Record<string, docker.Volume> = { [volumeName(inst.name, "postgis")]: this.databaseVolume };
+        if (args.layout.kind === "checkout") {
+            namedVolumes[volumeName(inst.name, "exports")] = new docker.Volume(`${name}-exports`, {
+                name: volumeName(inst.name, "exports"),
+                labels: labelsFor("exports"),
+            }, { parent: this, provider, retainOnDelete: true });
+        }
+
+        this.mounts = (["postgis", "backend", "nginx"] as const).flatMap((role) => resolveMounts(role, inst.name, args.layout));
+        const mountsOf = (role: Role) => this.mounts
+            .filter((m) => m.role === role && m.type !== "upload")
+            .map((m) => ({
+                type: m.type,
+                // A named volume is referenced through its resource, so the container waits for it.
+                source: m.type === "volume" ? namedVolumes[m.source].name : m.source,
+                target: m.target,
+                readOnly: m.readOnly,
+            }));
+        const uploadsOf = (role: Role, files: Record<string, string>) => this.mounts
+            .filter((m) => m.role === role && m.type === "upload")
+            .map((m) => ({ file: m.target, content: files[m.source] }));
+
+        const imageOf = (role: Role) => new docker.RemoteImage(`${name}-${role}-image`, {
+            name: inst.images[role],
+            keepLocally: true,
+        }, { parent: this, provider });
+
+        this.containerNames = {
+            postgis: dockerName(inst.name, "postgis"),
+            backend: dockerName(inst.name, "backend"),
+            nginx: dockerName(inst.name, "nginx"),
+        };
+        const common = (role: Role) => ({
+            name: this.containerNames[role],
+            image: imageOf(role).imageId,
+            labels: labelsFor(role),
+            restart: "unless-stopped",
+            logDriver: "json-file",
+            logOpts: LOG_OPTS,
+            healthcheck: { tests: HEALTHCHECKS[role], interval: "30s", timeout: "10s", retries: 5, startPeriod: "60s" },
+            mounts: mountsOf(role),
+        });
+        const onNetwork = (aliases: string[]) => [{ name: network.name, aliases }];
+
+        const db = inst.database;
+        const postgis = new docker.Container(`${name}-postgis`, {
+            ...common("postgis"),
+            envs: [
+                `POSTGRES_USER=${db.user}`,
+                `POSTGRES_DB=${db.name}`,
+                pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
+            ],
+            networksAdvanced: onNetwork(["postgis"]),
+            // A clean shutdown writes a checkpoint; give it time before the engine kills it.
+            stopTimeout: 60,
+        }, { ...fixedName, dependsOn: prepared });
+
+        const backendEnv = Object.keys(inst.backendEnv).sort().map((k) => `${k}=${inst.backendEnv[k]}`);
+        const backend = new docker.Container(`${name}-backend`, {
+            ...common("backend"),
+            envs: [
+                `PORTAL_INSTANCE=${inst.name}`,
+                `POSTGRES_HOST=${this.containerNames.postgis}`,
+                `POSTGRES_PORT=${POSTGRES_PORT}`,
+                `POSTGRES_DB=${db.name}`,
+                `POSTGRES_USER=${db.user}`,
+                pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
+                pulumi.interpolate`DATABASE_URL=postgis://${db.user}:${this.databasePassword}@${this.containerNames.postgis}:${POSTGRES_PORT}/${db.name}`,
+                ...backendEnv,
+            ],
+            // "backend" is the upstream name in the checkout's nginx/dev.conf; the alias lives on this instance's network only.
+            networksAdvanced: onNetwork(["backend"]),
+        }, { ...fixedName, dependsOn: [postgis, ...prepared] });
+
+        const nginxConfig = renderNginxConfig({ domain: inst.domain, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
+        new docker.Container(`${name}-nginx`, {
+            ...common("nginx"),
+            ports: [{ internal: 80, external: inst.port }],
+            uploads: uploadsOf("nginx", { "nginx.conf": nginxConfig }),
+            networksAdvanced: onNetwork([]),
+        }, { ...fixedName, dependsOn: [backend, ...prepared] });
+
+        this.registerOutputs({
+            containerNames: this.containerNames,
+            databaseVolume: this.databaseVolume.name,
+        });
+    }
+}

@@ -1,0 +1,14 @@
+// Reads the running stack's config through Pulumi and validates it with the one config module.
+// Bad config ends the run before any resource is registered, with one line per problem.
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, StackSettings, parseConfigMap, requireValidConfig } from "./config";
+
+/** The validated settings of the stack being run; a RunError (no stack trace) on bad config. */
+export function loadSettings(projectDir: string): StackSettings {
+    try {
+        return requireValidConfig(parseConfigMap(pulumi.runtime.allConfig()), { stack: pulumi.getStack(), projectDir });
+    } catch (err) {
+        if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+        throw err;
+    }
+}
