@@ -133,7 +133,7 @@ export function instanceMounts(instance: string, ctx: LayoutContext): ResolvedMo
 }
 
 function checkoutPath(src: { checkoutPath: string; perInstance: boolean }, instance: string): string {
-    return src.perInstance ? path.posix.join(src.checkoutPath, instance) : src.checkoutPath;
+    return src.perInstance ? `${src.checkoutPath}/${instance}` : src.checkoutPath;
 }
 
 /** The paths (relative to projectRoot) that the checkout layout binds for these instances: they must exist. */

@@ -5,8 +5,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseConfigMap, requiredSecretKeys, validateConfig } from "../components/config";
 import { readStackFile, withSecretPlaceholders } from "./stackFile";
-import { runPlan } from "./planner";
-import { renderReport } from "./planReport";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 /** What --portable writes instead of this checkout's absolute path, so golden files match any clone. */
@@ -62,6 +60,9 @@ async function main(): Promise<void> {
     }
     if (args.revealSecrets) process.stderr.write("warning: --reveal-secrets prints secret values; use it for tests only\n");
 
+    // Loaded only for a valid config: bad config answers fast, before the Pulumi runtime loads.
+    const { runPlan } = await import("./planner");
+    const { renderReport } = await import("./planReport");
     const plan = await runPlan({ stack, config, revealSecrets: args.revealSecrets });
     let text = args.json ? `${JSON.stringify(plan, null, 2)}\n` : renderReport(plan);
     if (args.portable) text = text.split(PROJECT_DIR).join(PORTABLE_ROOT);

@@ -115,13 +115,16 @@ export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
     const resolver = new Resolver(options.revealSecrets === true);
     for (const key of options.config.secretKeys) resolver.secrets.add(options.config.values[key]);
 
-    const stackOutputs = await pulumi.runtime.runInPulumiStack(async () => {
+    // The module's exports themselves, not what runInPulumiStack returns: that has lost secretness.
+    let stackOutputs: Record<string, unknown> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             registrations.push({ resource: args.resource, type: args.type, name: args.name, props: args.props, opts: args.opts });
             return undefined;
         });
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        return { ...require(program) };
+        stackOutputs = { ...require(program) };
+        return stackOutputs;
     });
 
     const resources: PlannedResource[] = [];
@@ -149,7 +152,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
             dependsOn: [...new Set(await Promise.all([...deps].map(urnOf)))].sort(),
         });
     }
-    const outputs = (await resolver.value(stackOutputs ?? {}, new Set())) as Record<string, unknown>;
+    const outputs = (await resolver.value(stackOutputs, new Set())) as Record<string, unknown>;
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
     return resolver.maskByValue({ project: PROJECT, stack: options.stack, resources, outputs }) as PlanDocument;
 }

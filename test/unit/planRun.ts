@@ -1,0 +1,71 @@
+// Runs the offline plan in child processes for tests (the mock runtime is process-wide).
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import type { PlanDocument, PlannedResource } from "../../tools/planner";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+const PLAN = path.join(PROJECT_DIR, "tools", "plan.ts");
+
+export interface PlanRun {
+    readonly code: number;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+/** Runs `tools/plan.ts` with these arguments. */
+export function runPlanCli(args: readonly string[]): Promise<PlanRun> {
+    return new Promise((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", PLAN, ...args], { cwd: PROJECT_DIR, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+            resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+        });
+    });
+}
+
+/** The JSON plan for these arguments; fails the test with stderr when the plan fails. */
+export async function planJson(args: readonly string[]): Promise<PlanDocument> {
+    const run = await runPlanCli([...args, "--json"]);
+    if (run.code !== 0) throw new Error(`plan ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
+    return JSON.parse(run.stdout) as PlanDocument;
+}
+
+/** Writes a stack config file (`housing-portal:` keys added) to a temporary file. */
+export function writeStackConfig(config: Record<string, unknown>, name = "test"): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hp-plan-"));
+    const file = path.join(dir, `Pulumi.${name}.yaml`);
+    const namespaced = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `housing-portal:${k}`, v]));
+    fs.writeFileSync(file, YAML.stringify({ config: namespaced }));
+    return file;
+}
+
+/** Reads a committed stack file's housing-portal keys, without the namespace. */
+export function readStackKeys(file: string): Record<string, unknown> {
+    const doc = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, file), "utf8"));
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^housing-portal:/, ""), v]));
+}
+
+export function ofType(plan: PlanDocument, type: string): PlannedResource[] {
+    return plan.resources.filter((r) => r.type === type);
+}
+
+export function byName(plan: PlanDocument, name: string): PlannedResource {
+    const r = plan.resources.find((x) => x.name === name);
+    if (!r) throw new Error(`no resource named ${name} in the plan`);
+    return r;
+}
+
+/** The resources owned (directly or below) by the component with this name. */
+export function ownedBy(plan: PlanDocument, componentName: string): PlannedResource[] {
+    const root = byName(plan, componentName).urn;
+    const owned = new Set([root]);
+    let grew = true;
+    while (grew) {
+        grew = false;
+        for (const r of plan.resources) {
+            if (r.parent && owned.has(r.parent) && !owned.has(r.urn)) { owned.add(r.urn); grew = true; }
+        }
+    }
+    return plan.resources.filter((r) => owned.has(r.urn) && r.urn !== root);
+}

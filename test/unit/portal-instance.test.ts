@@ -1,0 +1,196 @@
+// PortalInstance through the offline plan, layout by layout: what the program declares for
+// every instance's containers, volumes and network.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { PlanDocument, PlannedResource } from "../../tools/planner";
+import { fakeDigest } from "../../tools/planMocks";
+import { renderNginxConfig } from "../../components/nginxConfig";
+import { byName, ofType, ownedBy, planJson, readStackKeys, writeStackConfig } from "./planRun";
+
+const CONTAINER = "docker:index/container:Container";
+const FIXTURE = ["--set", "projectRoot=test/fixtures/housing_portal"];
+const e2eKeys = readStackKeys("test/e2e/Pulumi.e2e.yaml");
+const third = { name: "paraguay", domain: "paraguay.e2e.test", port: 18083 };
+
+// All plans this file needs, run in parallel once.
+const plans = (async () => {
+    const [dev, dataVolume, staging, withThird, newImage] = await Promise.all([
+        planJson(["--stack", "dev", ...FIXTURE]),
+        planJson(["--config-file", "test/e2e/Pulumi.e2e.yaml"]),
+        planJson(["--stack", "staging"]),
+        planJson(["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")]),
+        planJson(["--config-file", writeStackConfig({
+            ...e2eKeys,
+            instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, images: { backend: "housing-portal-e2e/backend:2" } } : i)),
+        }, "e2e")]),
+    ]);
+    return { dev, dataVolume, staging, withThird, newImage };
+})();
+
+function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
+    return byName(plan, `${instance}-${role}`);
+}
+
+const SEED_TARGETS: Record<string, [string, boolean][]> = {
+    backend: [["/imports", false], ["/exports", false], ["/images", false], ["/drone", false]],
+    nginx: [["/media", false], ["/staticfiles", false], ["/etc/nginx/nginx.conf", true], ["/data", false], ["/images", true],
+        ["/docs", true], ["/drone-viewer", true], ["/drone", true], ["/exports", true]],
+    postgis: [["/var/lib/postgresql", false]],
+};
+
+/** [target, readOnly] of a container's mounts and uploads. */
+function targets(c: PlannedResource): [string, boolean][] {
+    const mounts = ((c.inputs.mounts as any[]) ?? []).map((m): [string, boolean] => [m.target, m.readOnly === true]);
+    const uploads = ((c.inputs.uploads as any[]) ?? []).map((u): [string, boolean] => [u.file, true]);
+    return [...mounts, ...uploads].sort();
+}
+
+test("each instance has its own network, PostGIS, backend and nginx, named from the instance", async () => {
+    const { dev, dataVolume } = await plans;
+    for (const plan of [dev, dataVolume]) {
+        for (const inst of ["colombia", "peru"]) {
+            const owned = ownedBy(plan, inst);
+            const names = owned.filter((r) => r.type === CONTAINER).map((r) => r.inputs.name).sort();
+            assert.deepEqual(names, [`housing-portal-${inst}-backend`, `housing-portal-${inst}-nginx`, `housing-portal-${inst}-postgis`]);
+            const net = owned.find((r) => r.type === "docker:index/network:Network")!;
+            assert.equal(net.inputs.name, `housing-portal-${inst}-net`);
+            for (const c of owned.filter((r) => r.type === CONTAINER)) {
+                assert.deepEqual((c.inputs.networksAdvanced as any[]).map((n) => n.name), [net.inputs.name], `${c.name} on its own network only`);
+            }
+        }
+    }
+});
+
+test("every container mounts exactly the seed's targets with the seed's read-only flags", async () => {
+    const { dev, dataVolume } = await plans;
+    for (const plan of [dev, dataVolume]) {
+        for (const inst of ["colombia", "peru"]) {
+            for (const role of ["postgis", "backend", "nginx"]) {
+                assert.deepEqual(targets(container(plan, inst, role)), [...SEED_TARGETS[role]].sort(), `${plan.stack} ${inst} ${role}`);
+            }
+        }
+    }
+});
+
+test("dev: sources are absolute paths in the checkout; exports and PostGIS are the instance's named volumes", async () => {
+    const { dev } = await plans;
+    const backend = container(dev, "peru", "backend");
+    const mounts = Object.fromEntries((backend.inputs.mounts as any[]).map((m) => [m.target, m]));
+    assert.equal(mounts["/imports"].source, "/housing-portal-infra/test/fixtures/imports/peru".replace("/housing-portal-infra", process.cwd()));
+    assert.deepEqual([mounts["/exports"].type, mounts["/exports"].source], ["volume", "housing-portal-peru-exports"]);
+    const nginx = container(dev, "peru", "nginx");
+    const conf = (nginx.inputs.mounts as any[]).find((m) => m.target === "/etc/nginx/nginx.conf");
+    assert.equal(conf.source, `${process.cwd()}/test/fixtures/housing_portal/nginx/dev.conf`);
+    assert.equal(conf.readOnly, true);
+    for (const c of ofType(dev, CONTAINER)) {
+        for (const m of c.inputs.mounts as any[]) {
+            if (m.type === "bind") assert.ok(m.source.startsWith("/"), `${c.name}: ${m.source} must be absolute`);
+        }
+    }
+});
+
+test("data-volume: binds live under <dataRoot>/<kind>/<instance>; nginx.conf is the rendered one", async () => {
+    const { dataVolume } = await plans;
+    for (const inst of ["colombia", "peru"]) {
+        for (const role of ["backend", "nginx"]) {
+            for (const m of container(dataVolume, inst, role).inputs.mounts as any[]) {
+                assert.equal(m.type, "bind");
+                assert.match(m.source, new RegExp(`^/mnt/housing-portal-e2e/[a-z-]+/${inst}$`));
+            }
+        }
+        const uploads = container(dataVolume, inst, "nginx").inputs.uploads as any[];
+        assert.deepEqual(uploads, [{
+            file: "/etc/nginx/nginx.conf",
+            content: renderNginxConfig({ domain: `${inst}.e2e.test`, backendHost: `housing-portal-${inst}-backend`, backendPort: 8000 }),
+        }]);
+    }
+});
+
+test("PostGIS has a dedicated volume: retained on delete, bound to postgis/<instance> on the data volume", async () => {
+    const { dev, dataVolume, staging } = await plans;
+    for (const plan of [dev, dataVolume, staging]) {
+        for (const inst of ["colombia", "peru"]) {
+            const vol = byName(plan, `${inst}-postgis-data`);
+            assert.equal(vol.retainOnDelete, true, `${plan.stack} ${inst}: retainOnDelete`);
+            assert.equal(vol.protect, plan.stack === "staging", `${plan.stack} ${inst}: protect only in cloud stacks`);
+            const users = ofType(plan, CONTAINER).filter((c) => (c.inputs.mounts as any[]).some((m) => m.source === vol.inputs.name));
+            assert.deepEqual(users.map((c) => c.inputs.name), [`housing-portal-${inst}-postgis`], "mounted by its PostGIS only");
+            if (plan.stack !== "dev") {
+                const root = plan.stack === "staging" ? "/mnt/data" : "/mnt/housing-portal-e2e";
+                assert.deepEqual(vol.inputs.driverOpts, { device: `${root}/postgis/${inst}`, o: "bind", type: "none" });
+            }
+        }
+    }
+});
+
+test("only nginx publishes a port, the instance's own", async () => {
+    const { dev, dataVolume } = await plans;
+    for (const plan of [dev, dataVolume]) {
+        for (const [inst, port] of [["colombia", plan.stack === "dev" ? 8000 : 18081], ["peru", plan.stack === "dev" ? 8001 : 18082]] as const) {
+            assert.equal(container(plan, inst, "postgis").inputs.ports, undefined);
+            assert.equal(container(plan, inst, "backend").inputs.ports, undefined);
+            assert.deepEqual(container(plan, inst, "nginx").inputs.ports, [{ external: port, internal: 80 }]);
+        }
+    }
+});
+
+test("containers restart unless stopped, rotate logs, have healthchecks and labels, and are replaced delete-first", async () => {
+    const { dataVolume } = await plans;
+    for (const c of ofType(dataVolume, CONTAINER)) {
+        assert.equal(c.inputs.restart, "unless-stopped");
+        assert.equal(c.inputs.logDriver, "json-file");
+        assert.deepEqual(c.inputs.logOpts, { "max-file": "5", "max-size": "10m" });
+        assert.ok(((c.inputs.healthcheck as any).tests as string[]).length > 1, `${c.name} healthcheck`);
+        assert.equal(c.deleteBeforeReplace, true, `${c.name} has a fixed name`);
+        const labels = Object.fromEntries((c.inputs.labels as any[]).map((l) => [l.label, l.value]));
+        assert.equal(labels["housing-portal.instance"], c.name.split("-")[0]);
+        assert.equal(labels["housing-portal.role"], c.name.split("-")[1]);
+    }
+    assert.equal(byName(dataVolume, "colombia-network").deleteBeforeReplace, true);
+});
+
+test("the database password is generated, secret, and reaches the containers only through their environment", async () => {
+    const { dataVolume } = await plans;
+    const text = JSON.stringify(dataVolume);
+    for (const inst of ["colombia", "peru"]) {
+        assert.ok(byName(dataVolume, `${inst}-db-password`).type === "random:index/randomPassword:RandomPassword");
+        // The value the plan's mock generates must appear nowhere, not even inside a longer string.
+        assert.ok(!text.includes(fakeDigest("password", `${inst}-db-password`).slice(0, 32)), "password leaked");
+        for (const role of ["postgis", "backend"]) {
+            const envs = container(dataVolume, inst, role).inputs.envs as string[];
+            assert.ok(envs.includes("[secret]"), `${role} gets the password as a secret`);
+            assert.ok(!envs.some((e) => /PASSWORD=|DATABASE_URL=/.test(e)), "no plain password variable");
+        }
+        assert.equal(container(dataVolume, inst, "nginx").inputs.envs, undefined, "nginx gets no credentials");
+    }
+    assert.equal((dataVolume.outputs.databasePasswords as unknown), "[secret]");
+});
+
+test("the backend reaches its own PostGIS by container name; start order is PostGIS, backend, nginx", async () => {
+    const { dataVolume } = await plans;
+    const backend = container(dataVolume, "peru", "backend");
+    assert.ok((backend.inputs.envs as string[]).includes("POSTGRES_HOST=housing-portal-peru-postgis"));
+    assert.ok(backend.dependsOn.includes(container(dataVolume, "peru", "postgis").urn));
+    assert.ok(container(dataVolume, "peru", "nginx").dependsOn.includes(backend.urn));
+    const dirs = byName(dataVolume, "peru-dirs");
+    for (const role of ["postgis", "backend", "nginx"]) {
+        assert.ok(container(dataVolume, "peru", role).dependsOn.includes(dirs.urn), `${role} waits for its directories`);
+    }
+    assert.ok(byName(dataVolume, "peru-postgis-data").dependsOn.includes(dirs.urn));
+});
+
+test("adding an instance adds only its resources; every existing resource stays byte-identical", async () => {
+    const { dataVolume, withThird } = await plans;
+    const after = new Map(withThird.resources.map((r) => [r.urn, JSON.stringify(r)]));
+    for (const r of dataVolume.resources) assert.equal(after.get(r.urn), JSON.stringify(r), `${r.name} changed`);
+    const added = withThird.resources.filter((r) => !dataVolume.resources.some((x) => x.urn === r.urn));
+    assert.ok(added.length > 0);
+    for (const r of added) assert.ok(r.name === "paraguay" || r.name.startsWith("paraguay-"), `unexpected new resource ${r.name}`);
+});
+
+test("changing one instance's image changes only that instance", async () => {
+    const { dataVolume, newImage } = await plans;
+    const before = new Map(dataVolume.resources.map((r) => [r.urn, JSON.stringify(r)]));
+    const changed = newImage.resources.filter((r) => before.get(r.urn) !== JSON.stringify(r)).map((r) => r.name).sort();
+    assert.deepEqual(changed, ["peru-backend", "peru-backend-image"]);
+});
