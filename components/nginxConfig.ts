@@ -28,7 +28,7 @@ export function renderNginxConfig(args: NginxConfigArgs): string {
     return `# Rendered by housing-portal infra for ${args.domain}. Do not edit on the host: run pulumi up.
 worker_processes auto;
 pid /var/run/nginx.pid;
-error_log /dev/stderr warn;
+error_log stderr warn;
 
 events {
   worker_connections 1024;
