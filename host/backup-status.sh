@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# housing-portal: is the backup fresh? One line on stdout, exit 0 when it is, 1 when it is not.
+#
+# Installed on the host as /usr/local/sbin/housing-portal-backup-status and run by
+# housing-portal-backup-status.timer (a failed run shows up as a failed systemd unit), by a
+# monitoring agent, or by hand.
+#
+# Checks (see CHECKS):
+#   snapshot  the mtime of SNAPSHOT_STATUS_FILE (written by snapshot-volume.sh on success) is
+#             at most 2 x SNAPSHOT_INTERVAL_HOURS old;
+#   dump      the mtime of DUMP_STATUS_FILE (written by dump-databases.sh when every instance
+#             was dumped) is at most 2 x DUMP_INTERVAL_HOURS old. When that file does not exist
+#             (a replaced host), the newest $BACKUP_ROOT/<instance>/<timestamp>.dump counts.
+# A missing marker is a failure too.
+#
+# Settings (environment):
+#   INTERVAL_HOURS           default 24. The schedule's interval, for both checks.
+#   SNAPSHOT_INTERVAL_HOURS  default $INTERVAL_HOURS.
+#   DUMP_INTERVAL_HOURS      default $INTERVAL_HOURS.
+#   CHECKS                   default "snapshot dump". Use "dump" where the provider snapshots the
+#                            volume itself (AWS DLM).
+#   SNAPSHOT_STATUS_FILE     default /var/lib/housing-portal/snapshot.last-success.
+#   DUMP_STATUS_FILE         default /var/lib/housing-portal/dump.last-success.
+#   BACKUP_ROOT              default /mnt/data/backups.
+#
+# Output: "OK: ..." (exit 0) or "STALE: <reason>[; <reason>]" (exit 1), one line; exit 2 on a
+# bad setting.
+set -euo pipefail
+
+readonly PROG=backup-status
+usage_error() { printf '%s: invalid setting: %s\n' "$PROG" "$*" >&2; exit 2; }
+is_count() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 >= 1)); } # a whole number >= 1
+
+INTERVAL_HOURS="${INTERVAL_HOURS:-24}"
+SNAPSHOT_INTERVAL_HOURS="${SNAPSHOT_INTERVAL_HOURS:-$INTERVAL_HOURS}"
+DUMP_INTERVAL_HOURS="${DUMP_INTERVAL_HOURS:-$INTERVAL_HOURS}"
+CHECKS="${CHECKS:-snapshot dump}"
+SNAPSHOT_STATUS_FILE="${SNAPSHOT_STATUS_FILE:-/var/lib/housing-portal/snapshot.last-success}"
+DUMP_STATUS_FILE="${DUMP_STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
+BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
+
+for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS; do
+  is_count "${!v}" || usage_error "$v must be a whole number of hours >= 1, got '${!v}'"
+done
+[[ -n "${CHECKS// /}" ]] || usage_error "CHECKS is empty"
+for c in $CHECKS; do
+  [[ "$c" == snapshot || "$c" == dump ]] || usage_error "CHECKS may contain only 'snapshot' and 'dump', got '$c'"
+done
+
+now="$(date +%s)"
+problems=()
+oks=()
+
+human() { # seconds -> "12h" / "3d 4h" / "17m"
+  local s=$1
+  if ((s < 0)); then s=0; fi
+  if ((s < 3600)); then printf '%dm' $((s / 60)); elif ((s < 172800)); then printf '%dh' $((s / 3600)); else printf '%dd %dh' $((s / 86400)) $((s % 86400 / 3600)); fi
+}
+
+check_age() { # check_age WHAT MTIME_EPOCH INTERVAL_HOURS SOURCE
+  local what="$1" mtime="$2" hours=$((10#$3)) source="$4"
+  local limit=$((2 * hours * 3600)) age=$((now - mtime))
+  local when
+  when="$(date -u -d "@$mtime" +%Y-%m-%dT%H:%M:%SZ)"
+  if ((age > limit)); then
+    problems+=("last $what $(human "$age") ago at $when ($source), more than twice the ${hours}h interval")
+  else
+    oks+=("$what $(human "$age") ago")
+  fi
+}
+
+for c in $CHECKS; do
+  case "$c" in
+    snapshot)
+      if [[ -f "$SNAPSHOT_STATUS_FILE" ]]; then
+        check_age snapshot "$(stat -c %Y "$SNAPSHOT_STATUS_FILE")" "$SNAPSHOT_INTERVAL_HOURS" "$SNAPSHOT_STATUS_FILE"
+      else
+        problems+=("no successful snapshot recorded ($SNAPSHOT_STATUS_FILE is missing)")
+      fi
+      ;;
+    dump)
+      if [[ -f "$DUMP_STATUS_FILE" ]]; then
+        check_age dump "$(stat -c %Y "$DUMP_STATUS_FILE")" "$DUMP_INTERVAL_HOURS" "$DUMP_STATUS_FILE"
+      else
+        newest="$(find "$BACKUP_ROOT" -mindepth 2 -maxdepth 2 -type f -regextype posix-extended \
+          -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 || true)"
+        if [[ -n "$newest" ]]; then
+          check_age dump "${newest%%.*}" "$DUMP_INTERVAL_HOURS" "${newest#* }"
+        else
+          problems+=("no successful dump recorded ($DUMP_STATUS_FILE is missing and $BACKUP_ROOT holds no dump)")
+        fi
+      fi
+      ;;
+  esac
+done
+
+join() { # join ITEMS... with "; "
+  local out="" item
+  for item in "$@"; do out+="${out:+; }$item"; done
+  printf '%s' "$out"
+}
+
+if ((${#problems[@]})); then
+  printf 'STALE: %s\n' "$(join "${problems[@]}")"
+  exit 1
+fi
+printf 'OK: %s\n' "$(join "${oks[@]}")"

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# housing-portal: pg_dump -Fc of every portal instance's database, with retention.
+#
+# Installed on the host as /usr/local/sbin/housing-portal-dump-databases and run by
+# housing-portal-dump.timer shortly before the snapshot window, so that each volume snapshot
+# also carries a logically consistent dump of every database.
+#
+# What it does, for every running PostGIS container (label housing-portal.role=postgis; the
+# instance name comes from its label housing-portal.instance, a lowercase DNS label):
+#   1. docker exec <container> pg_dump -Fc -U "$POSTGRES_USER" -d "$POSTGRES_DB" into a temp
+#      file in $BACKUP_ROOT/<instance>/ (a dot-file ending in .partial);
+#   2. checks that the result is a custom-format dump (starts with PGDMP), fsyncs it and renames
+#      it to $BACKUP_ROOT/<instance>/<UTC timestamp>.dump. A dump that fails never gets a final
+#      name: its temp file is removed;
+#   3. keeps the newest RETAIN dumps of that instance and deletes the older ones (only after a
+#      successful dump of that instance).
+# A failing instance does not stop the others; the run then exits non-zero and does not
+# record success. Dumps and their directories are root-only (umask 077).
+#
+# Settings (environment):
+#   BACKUP_ROOT           default /mnt/data/backups.
+#   RETAIN                default 7. Dumps kept per instance (>= 1).
+#   STATUS_FILE           default /var/lib/housing-portal/dump.last-success. Written (atomically)
+#                         only when every instance was dumped.
+#   DUMP_TIMEOUT_SECONDS  default 3600. Upper bound of each pg_dump.
+#   DOCKER                default docker. The docker client (tests put a shim here).
+#   LOCK_FILE             default /run/lock/housing-portal-dump-databases.lock.
+#
+# Exit status: 0 when every instance was dumped (also when there are none); 1 otherwise.
+set -euo pipefail
+
+readonly PROG=dump-databases
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+usage_error() { printf '%s: invalid setting: %s\n' "$PROG" "$*" >&2; exit 2; }
+is_count() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 >= 1)); } # a whole number >= 1
+
+BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
+RETAIN="${RETAIN:-7}"
+STATUS_FILE="${STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
+DUMP_TIMEOUT_SECONDS="${DUMP_TIMEOUT_SECONDS:-3600}"
+DOCKER="${DOCKER:-docker}"
+LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-dump-databases.lock}"
+
+[[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
+[[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path, got '$STATUS_FILE'"
+is_count "$RETAIN" || usage_error "RETAIN must be a whole number >= 1, got '$RETAIN'"
+RETAIN=$((10#$RETAIN))
+is_count "$DUMP_TIMEOUT_SECONDS" || usage_error "DUMP_TIMEOUT_SECONDS must be a whole number >= 1"
+
+command -v timeout >/dev/null 2>&1 || die "required tool 'timeout' is not installed"
+command -v flock >/dev/null 2>&1 || die "required tool 'flock' is not installed"
+
+mkdir -p "$(dirname "$LOCK_FILE")"
+exec 9>>"$LOCK_FILE"
+flock -n 9 || die "another dump run holds $LOCK_FILE"
+
+umask 077
+current_tmp=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  [[ -n "$current_tmp" ]] && rm -f "$current_tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted by SIGINT"; exit 130' INT
+trap 'log "interrupted by SIGTERM"; exit 143' TERM
+trap 'log "interrupted by SIGHUP"; exit 129' HUP
+
+listing="$("$DOCKER" ps --filter label=housing-portal.role=postgis --format '{{.ID}} {{.Label "housing-portal.instance"}}')" ||
+  die "'$DOCKER ps' failed; nothing dumped"
+
+mkdir -p "$BACKUP_ROOT" || die "cannot create $BACKUP_ROOT (is the data volume mounted?)"
+
+failed=0
+count=0
+declare -A seen=()
+
+dump_one() { # dump_one CONTAINER_ID INSTANCE
+  local id="$1" instance="$2" dir ts final rc=0 magic
+  dir="$BACKUP_ROOT/$instance"
+  mkdir -p "$dir" || { log "error: $instance: cannot create $dir"; return 1; }
+  chmod 0700 "$dir"
+  # A timestamped name that is not taken yet (two runs within one second wait a second).
+  while :; do
+    ts="$(date -u +%Y%m%dT%H%M%SZ)"
+    final="$dir/$ts.dump"
+    [[ -e "$final" ]] || break
+    sleep 1
+  done
+  current_tmp="$(mktemp --suffix=.partial "$dir/.$ts.dump.XXXXXX")" || { log "error: $instance: cannot create a temp file in $dir"; return 1; }
+  # shellcheck disable=SC2016 # expanded inside the container
+  timeout "$DUMP_TIMEOUT_SECONDS" "$DOCKER" exec "$id" sh -c 'exec pg_dump -Fc -U "$POSTGRES_USER" -d "$POSTGRES_DB"' \
+    </dev/null >"$current_tmp" || rc=$?
+  if ((rc != 0)); then
+    log "error: $instance: pg_dump in container $id failed (exit $rc$( ((rc == 124)) && printf ', timed out after %ss' "$DUMP_TIMEOUT_SECONDS"))"
+    rm -f "$current_tmp"; current_tmp=""
+    return 1
+  fi
+  magic="$(head -c 5 "$current_tmp")"
+  if [[ "$magic" != PGDMP ]]; then
+    log "error: $instance: the output of pg_dump is not a custom-format dump"
+    rm -f "$current_tmp"; current_tmp=""
+    return 1
+  fi
+  # (errexit does not apply inside a function called with ||: check every step.)
+  if ! { sync "$current_tmp" && chmod 0600 "$current_tmp" && mv -f "$current_tmp" "$final"; }; then
+    log "error: $instance: could not write $final"
+    rm -f "$current_tmp"; current_tmp=""
+    return 1
+  fi
+  current_tmp=""
+  sync "$dir" || log "warning: $instance: fsync of $dir failed"
+  log "$instance: wrote $final ($(stat -c %s "$final") bytes)"
+
+  # Retention: the newest RETAIN final dumps by name (the UTC timestamp sorts by time).
+  local old=()
+  mapfile -t old < <(find "$dir" -maxdepth 1 -type f -regextype posix-extended \
+    -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%f\n' | sort -r | tail -n +"$((RETAIN + 1))")
+  local f
+  for f in "${old[@]}"; do
+    rm -f "$dir/$f" && log "$instance: removed old dump $f"
+  done
+  # Leftovers of runs that were killed (this run holds the lock, so none of them is live).
+  find "$dir" -maxdepth 1 -type f -name '.*.partial' -delete
+}
+
+while read -r id instance; do
+  [[ -n "${id:-}" ]] || continue
+  if [[ -z "${instance:-}" ]]; then
+    log "error: PostGIS container $id has no housing-portal.instance label; skipped"
+    failed=1
+    continue
+  fi
+  if [[ ! "$instance" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; then
+    log "error: PostGIS container $id has an invalid instance label '$instance'; skipped"
+    failed=1
+    continue
+  fi
+  if [[ -n "${seen[$instance]:-}" ]]; then
+    log "error: containers ${seen[$instance]} and $id both claim instance $instance; dumped only the first"
+    failed=1
+    continue
+  fi
+  seen[$instance]="$id"
+  count=$((count + 1))
+  dump_one "$id" "$instance" || failed=1
+done < <(printf '%s\n' "$listing" | sort -k2,2 -k1,1)
+
+if ((failed)); then
+  die "some databases were not dumped (see above)"
+fi
+
+status_dir="$(dirname "$STATUS_FILE")"
+mkdir -p "$status_dir"
+tmp_status="$(mktemp "$STATUS_FILE.XXXXXX")"
+printf '%s %d instance(s)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$count" >"$tmp_status"
+chmod 0644 "$tmp_status"
+sync "$tmp_status"
+mv -f "$tmp_status" "$STATUS_FILE"
+log "done: $count database(s) dumped into $BACKUP_ROOT; recorded success in $STATUS_FILE"

@@ -1,0 +1,117 @@
+// host/backup-status.sh: fresh -> 0 with "OK: ...", stale or missing -> 1 with "STALE: <reason>".
+// Ages are set with `touch -d` on the markers; nothing is timed.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { Scratch, requireHostTier, runScript, sh } from "./helpers";
+
+describe("host/backup-status.sh", () => {
+  let scratch: Scratch;
+  let n = 0;
+  let dir: string;
+
+  before(() => {
+    requireHostTier(["touch", "find", "stat", "date"]);
+    scratch = new Scratch("status");
+  });
+  after(() => scratch?.cleanup());
+  beforeEach(() => {
+    dir = scratch.path(`case${++n}`);
+    fs.mkdirSync(path.join(dir, "state"), { recursive: true });
+    fs.mkdirSync(path.join(dir, "backups"), { recursive: true });
+  });
+
+  const snap = () => path.join(dir, "state", "snapshot.last-success");
+  const dump = () => path.join(dir, "state", "dump.last-success");
+  const touch = (file: string, when: string) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, "marker\n");
+    sh("touch", ["-d", when, file]);
+  };
+  const status = (extra: Record<string, string> = {}) =>
+    runScript("backup-status.sh", {
+      INTERVAL_HOURS: "24",
+      SNAPSHOT_STATUS_FILE: snap(),
+      DUMP_STATUS_FILE: dump(),
+      BACKUP_ROOT: path.join(dir, "backups"),
+      ...extra,
+    });
+  const oneLine = (out: string) => {
+    assert.equal(out.split("\n").filter(Boolean).length, 1, `one line: ${JSON.stringify(out)}`);
+    assert.ok(out.endsWith("\n"));
+  };
+
+  test("fresh snapshot and dump: exit 0 with one OK line", async () => {
+    touch(snap(), "2 hours ago");
+    touch(dump(), "3 hours ago");
+    const r = await status();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    oneLine(r.stdout);
+    assert.match(r.stdout, /^OK: snapshot 2h ago; dump 3h ago\n$/);
+  });
+
+  test("within twice the interval is still fresh", async () => {
+    touch(snap(), "47 hours ago");
+    touch(dump(), "30 hours ago");
+    const r = await status();
+    assert.equal(r.code, 0, r.stdout);
+  });
+
+  test("a stale snapshot: non-zero with a one-line reason", async () => {
+    touch(snap(), "72 hours ago");
+    touch(dump(), "1 hour ago");
+    const r = await status();
+    assert.equal(r.code, 1);
+    oneLine(r.stdout);
+    assert.match(r.stdout, /^STALE: last snapshot 3d 0h ago at \S+ \(.*snapshot\.last-success\), more than twice the 24h interval\n$/);
+    assert.doesNotMatch(r.stdout, /dump/);
+  });
+
+  test("a stale dump: non-zero with a one-line reason; the interval is configurable per check", async () => {
+    touch(snap(), "1 hour ago");
+    touch(dump(), "13 hours ago");
+    const r = await status({ DUMP_INTERVAL_HOURS: "6" });
+    assert.equal(r.code, 1);
+    oneLine(r.stdout);
+    assert.match(r.stdout, /^STALE: last dump 13h ago .*more than twice the 6h interval\n$/);
+  });
+
+  test("missing markers: non-zero, both reasons on one line", async () => {
+    const r = await status();
+    assert.equal(r.code, 1);
+    oneLine(r.stdout);
+    assert.match(r.stdout, /^STALE: no successful snapshot recorded \(.* is missing\); no successful dump recorded/);
+  });
+
+  test("without a dump marker (a replaced host) the newest dump file in BACKUP_ROOT counts", async () => {
+    touch(snap(), "1 hour ago");
+    touch(path.join(dir, "backups", "colombia", "20240101T020000Z.dump"), "120 hours ago");
+    touch(path.join(dir, "backups", "peru", "20240102T020000Z.dump"), "4 hours ago");
+    touch(path.join(dir, "backups", "peru", "notes.txt"), "now");
+    const fresh = await status();
+    assert.equal(fresh.code, 0, fresh.stdout);
+    assert.match(fresh.stdout, /dump 4h ago/);
+
+    fs.rmSync(path.join(dir, "backups", "peru"), { recursive: true });
+    const stale = await status();
+    assert.equal(stale.code, 1);
+    assert.match(stale.stdout, /^STALE: last dump 5d 0h ago .*colombia\/20240101T020000Z\.dump/);
+  });
+
+  test("CHECKS=dump (AWS, where DLM takes the snapshots) ignores the snapshot marker", async () => {
+    touch(dump(), "1 hour ago");
+    const r = await status({ CHECKS: "dump" });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^OK: dump 1h ago\n$/);
+  });
+
+  test("bad settings exit 2", async () => {
+    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }];
+    for (const extra of bad) {
+      const r = await status(extra);
+      assert.equal(r.code, 2, JSON.stringify(extra));
+      assert.match(r.stderr, /invalid setting/);
+    }
+  });
+});

@@ -1,0 +1,243 @@
+// host/dump-databases.sh against a real PostgreSQL (Debian's packages, with PostGIS): a throwaway
+// cluster in a scratch dir, listening only on a unix socket there, and a `docker` shim that maps
+// `docker ps` to a fake container list and `docker exec <c> ...` to running the command locally
+// against that server with the container's POSTGRES_USER/POSTGRES_DB.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { Scratch, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
+
+const DUMP_NAME = /^\d{8}T\d{6}Z\.dump$/;
+
+function findPgBin(): string {
+  const base = "/usr/lib/postgresql";
+  const versions = fs.existsSync(base)
+    ? fs
+        .readdirSync(base)
+        .filter((v) => fs.existsSync(path.join(base, v, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (!versions.length) {
+    throw new Error("HOST TIER CANNOT RUN: no PostgreSQL server under /usr/lib/postgresql/*/bin (run test/host/setup.sh)");
+  }
+  return path.join(base, versions[0], "bin");
+}
+
+describe("host/dump-databases.sh against a real PostgreSQL", () => {
+  let scratch: Scratch;
+  let pgBin: string;
+  let sock: string;
+  let dataDir: string;
+  let backupRoot: string;
+  let statusFile: string;
+  let containers: string;
+
+  const asPostgres = (cmd: string, args: string[]) => sh("runuser", ["-u", "postgres", "--", path.join(pgBin, cmd), ...args]);
+  const psql = (db: string, sql: string) =>
+    sh(path.join(pgBin, "psql"), ["-X", "-h", sock, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]);
+
+  before(() => {
+    requireHostTier(["runuser", "flock", "timeout"]);
+    pgBin = findPgBin();
+    scratch = new Scratch("dump");
+    sock = scratch.path("pgsock");
+    dataDir = scratch.path("pgdata");
+    fs.mkdirSync(sock);
+    fs.mkdirSync(dataDir);
+    sh("chown", ["postgres:postgres", sock, dataDir]);
+    asPostgres("initdb", ["-D", dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+    scratch.defer(() => {
+      // stop the server before the scratch dir goes away
+      asPostgres("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]);
+    });
+    asPostgres("pg_ctl", [
+      "-D", dataDir, "-l", path.join(dataDir, "server.log"), "-w", "-t", "60",
+      "-o", `-k ${sock} -c listen_addresses='' -c fsync=off -c full_page_writes=off`, "start",
+    ]);
+
+    // Two portal databases: one with PostGIS, like the real thing.
+    psql("postgres", "CREATE DATABASE hp_colombia");
+    psql("postgres", "CREATE DATABASE hp_peru");
+    psql(
+      "hp_colombia",
+      `CREATE EXTENSION postgis;
+       CREATE TABLE properties (id int PRIMARY KEY, address text NOT NULL, geom geometry(Point, 4326));
+       INSERT INTO properties
+         SELECT i, 'Calle ' || i || ' #' || (i * 7) || ' – Bogotá', ST_SetSRID(ST_MakePoint(-74.0 + i / 1000.0, 4.6 + i / 1000.0), 4326)
+         FROM generate_series(1, 500) AS i;`,
+    );
+    psql(
+      "hp_peru",
+      `CREATE TABLE surveys (id serial PRIMARY KEY, answer jsonb);
+       INSERT INTO surveys (answer) SELECT jsonb_build_object('q', i, 'city', 'Lima') FROM generate_series(1, 120) AS i;`,
+    );
+
+    containers = scratch.path("containers.txt");
+    writeExecutable(
+      scratch.path("docker"),
+      `#!/usr/bin/env bash
+# docker shim: containers.txt lines are "<id> <instance or -> <POSTGRES_USER> <POSTGRES_DB> [mode]"
+set -euo pipefail
+printf 'docker %s\\n' "$*" >>"$SHIM_EVENTS"
+case "$1" in
+  ps)
+    [[ "$*" == *"--filter label=housing-portal.role=postgis"* ]] || { echo "shim: unexpected ps: $*" >&2; exit 2; }
+    if [[ " $* " == *" -q "* ]]; then
+      awk 'NF { print $1 }' "$SHIM_CONTAINERS"
+    else
+      [[ "$*" == *'{{.ID}} {{.Label "housing-portal.instance"}}'* ]] || { echo "shim: unexpected format: $*" >&2; exit 2; }
+      awk 'NF { print $1 " " ($2 == "-" ? "" : $2) }' "$SHIM_CONTAINERS"
+    fi ;;
+  exec)
+    id="$2"; shift 2
+    line="$(awk -v id="$id" '$1 == id' "$SHIM_CONTAINERS")"
+    [[ -n "$line" ]] || { echo "Error: No such container: $id" >&2; exit 1; }
+    read -r _ _ user db mode <<<"$line"
+    case "\${mode:-ok}" in
+      partial) printf 'PGDMP half a dump'; echo "pg_dump: error: connection to server lost" >&2; exit 1 ;;
+      notdump) echo "this is not a dump"; exit 0 ;;
+      hang) exec sleep 300 ;;
+    esac
+    exec env POSTGRES_USER="$user" POSTGRES_DB="$db" PGHOST="$SHIM_PGHOST" PATH="$SHIM_PGBIN:$PATH" "$@" ;;
+  *) echo "shim: unsupported: docker $*" >&2; exit 2 ;;
+esac
+`,
+    );
+  });
+
+  after(() => scratch?.cleanup());
+
+  let caseNo = 0;
+  beforeEach(() => {
+    caseNo++;
+    backupRoot = scratch.path(`case${caseNo}`, "backups");
+    statusFile = scratch.path(`case${caseNo}`, "state", "dump.last-success");
+    fs.mkdirSync(backupRoot, { recursive: true });
+  });
+
+  function env(rows: string[], extra: Record<string, string> = {}): Record<string, string> {
+    fs.writeFileSync(containers, rows.join("\n") + "\n");
+    return {
+      BACKUP_ROOT: backupRoot,
+      RETAIN: "7",
+      STATUS_FILE: statusFile,
+      DUMP_TIMEOUT_SECONDS: "60",
+      DOCKER: scratch.path("docker"),
+      LOCK_FILE: scratch.path("dump.lock"),
+      SHIM_EVENTS: scratch.path("events.log"),
+      SHIM_CONTAINERS: containers,
+      SHIM_PGHOST: sock,
+      SHIM_PGBIN: pgBin,
+      ...extra,
+    };
+  }
+
+  const GOOD = ["c0ffee01 colombia postgres hp_colombia", "c0ffee02 peru postgres hp_peru"];
+  const files = (instance: string) => (fs.existsSync(path.join(backupRoot, instance)) ? fs.readdirSync(path.join(backupRoot, instance)).sort() : []);
+  const dumps = (instance: string) => files(instance).filter((f) => DUMP_NAME.test(f));
+
+  test("every instance is dumped, and the dump restores with pg_restore into a fresh database with the same rows", async () => {
+    const r = await runScript("dump-databases.sh", env(GOOD));
+    assert.equal(r.code, 0, r.stderr);
+
+    for (const [instance, db, query] of [
+      ["colombia", "hp_colombia", "SELECT id, address, ST_AsText(geom) FROM properties ORDER BY id"],
+      ["peru", "hp_peru", "SELECT id, answer::text FROM surveys ORDER BY id"],
+    ] as const) {
+      const fl = files(instance);
+      assert.equal(fl.length, 1, `exactly one file, no temp left: ${fl.join(", ")}`);
+      assert.match(fl[0], DUMP_NAME);
+      const file = path.join(backupRoot, instance, fl[0]);
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600, "dumps are root-only");
+      assert.equal(fs.statSync(path.join(backupRoot, instance)).mode & 0o777, 0o700);
+      assert.equal(fs.readFileSync(file).subarray(0, 5).toString(), "PGDMP", "custom format");
+
+      const restored = `restored_${instance}_${caseNo}`;
+      psql("postgres", `CREATE DATABASE ${restored}`);
+      sh(path.join(pgBin, "pg_restore"), ["-h", sock, "-U", "postgres", "-d", restored, "--no-owner", "--exit-on-error", file]);
+      const original = psql(db, query);
+      const copy = psql(restored, query);
+      assert.ok(original.split("\n").length >= 120);
+      assert.equal(copy, original, `${instance}: the restored rows equal the original`);
+    }
+    assert.match(fs.readFileSync(statusFile, "utf8"), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 2 instance\(s\)\n$/);
+  });
+
+  test("retention keeps only the newest RETAIN dumps of each instance and leaves other files alone", async () => {
+    const dir = path.join(backupRoot, "colombia");
+    fs.mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 9; i++) fs.writeFileSync(path.join(dir, `2020010${i}T000000Z.dump`), "PGDMP old");
+    fs.writeFileSync(path.join(dir, "notes.txt"), "operator notes");
+    fs.writeFileSync(path.join(dir, ".20191231T000000Z.dump.Ab12Cd.partial"), "left by a killed run");
+
+    const r = await runScript("dump-databases.sh", env(GOOD, { RETAIN: "3" }));
+    assert.equal(r.code, 0, r.stderr);
+    const d1 = dumps("colombia");
+    assert.equal(d1.length, 3, d1.join(", "));
+    assert.deepEqual(d1.slice(0, 2), ["20200107T000000Z.dump", "20200108T000000Z.dump"]);
+    assert.ok(d1[2] > "2020", "the new dump is the newest");
+    assert.deepEqual(files("colombia"), [...d1, "notes.txt"].sort(), "the stale temp file is gone, notes.txt stays");
+    assert.equal(dumps("peru").length, 1);
+
+    const r2 = await runScript("dump-databases.sh", env(GOOD, { RETAIN: "3" }));
+    assert.equal(r2.code, 0, r2.stderr);
+    const d2 = dumps("colombia");
+    assert.equal(d2.length, 3);
+    assert.equal(d2[0], "20200108T000000Z.dump");
+    assert.equal(d2[1], d1[2], "the previous run's dump is kept");
+    assert.ok(d2[2] > d1[2], "a new dump with a later name");
+    assert.equal(dumps("peru").length, 2);
+  });
+
+  test("a failing pg_dump leaves no file with a final name, the other instances are still dumped, the run fails", async () => {
+    const oldDumps = ["20200101T000000Z.dump", "20200102T000000Z.dump", "20200103T000000Z.dump"];
+    fs.mkdirSync(path.join(backupRoot, "missingdb"), { recursive: true });
+    for (const f of oldDumps) fs.writeFileSync(path.join(backupRoot, "missingdb", f), "PGDMP old");
+
+    const r = await runScript(
+      "dump-databases.sh",
+      env(
+        [
+          "dead0001 missingdb postgres hp_does_not_exist",
+          "dead0002 partial postgres hp_peru partial",
+          "dead0003 notadump postgres hp_peru notdump",
+          "dead0004 hangs postgres hp_peru hang",
+          "dead0005 - postgres hp_peru",
+          "dead0006 ../etc postgres hp_peru",
+          "c0ffee01 colombia postgres hp_colombia",
+        ],
+        { RETAIN: "1", DUMP_TIMEOUT_SECONDS: "3" },
+      ),
+      120_000,
+    );
+    assert.equal(r.timedOut, false);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /missingdb: pg_dump in container dead0001 failed/);
+    assert.match(r.stderr, /partial: pg_dump in container dead0002 failed/);
+    assert.match(r.stderr, /notadump: the output of pg_dump is not a custom-format dump/);
+    assert.match(r.stderr, /hangs: pg_dump in container dead0004 failed \(exit 124, timed out after 3s\)/);
+    assert.match(r.stderr, /dead0005 has no housing-portal.instance label/);
+    assert.match(r.stderr, /invalid instance label '\.\.\/etc'/);
+
+    assert.equal(dumps("colombia").length, 1, "the good instance is dumped anyway");
+    assert.deepEqual(files("missingdb"), oldDumps, "no new file, and nothing pruned after a failure");
+    for (const inst of ["partial", "notadump", "hangs"]) assert.deepEqual(files(inst), [], `${inst}: no file at all`);
+    assert.equal(fs.existsSync(path.join(backupRoot, "..", "etc")), false);
+    assert.equal(fs.existsSync(statusFile), false, "no success recorded");
+  });
+
+  test("a docker that cannot list containers fails the run without writing anything", async () => {
+    const r = await runScript("dump-databases.sh", env(GOOD, { DOCKER: "/bin/false" }));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /ps' failed; nothing dumped/);
+    assert.deepEqual(fs.readdirSync(backupRoot), []);
+    assert.equal(fs.existsSync(statusFile), false);
+  });
+
+  test("no PostGIS containers: nothing to dump is a success", async () => {
+    const r = await runScript("dump-databases.sh", env([]));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(fs.readFileSync(statusFile, "utf8"), / 0 instance\(s\)\n$/);
+  });
+});
