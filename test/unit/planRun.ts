@@ -31,9 +31,20 @@ export async function planJson(args: readonly string[]): Promise<PlanDocument> {
     return JSON.parse(run.stdout) as PlanDocument;
 }
 
+let tempDir: string | undefined;
+/** One temporary directory per test process, removed when it exits. */
+function testTempDir(): string {
+    if (tempDir === undefined) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hp-plan-"));
+        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+        tempDir = dir;
+    }
+    return tempDir;
+}
+
 /** Writes a stack config file (`housing-portal:` keys added) to a temporary file. */
 export function writeStackConfig(config: Record<string, unknown>, name = "test"): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hp-plan-"));
+    const dir = fs.mkdtempSync(path.join(testTempDir(), `${name}-`));
     const file = path.join(dir, `Pulumi.${name}.yaml`);
     const namespaced = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `housing-portal:${k}`, v]));
     fs.writeFileSync(file, YAML.stringify({ config: namespaced }));
