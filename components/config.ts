@@ -371,6 +371,9 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     }
     const availabilityZone = optionalString(raw, "availabilityZone", "host.availabilityZone", problems);
     if (availabilityZone !== undefined && provider !== "aws") problems.add("host.availabilityZone", "is only used on aws");
+    if (availabilityZone === undefined && provider === "aws" && mode === "create") {
+        problems.add("host.availabilityZone", "is required on aws: the instance and its EBS volume must share one zone, e.g. \"eu-central-1a\"");
+    }
     return {
         mode, region: str("region", d.region), size: str("size", d.size), image, availabilityZone,
         sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, address,
@@ -443,7 +446,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         }
     } else if (provider === "digitalocean" || provider === "aws") {
         if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
-        const dataRoot = raw.dataRoot === undefined ? DEFAULT_DATA_ROOT : validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
+        // The host's units and scripts mount and back up /mnt/data: cloud stacks keep it there.
+        if (raw.dataRoot !== undefined && raw.dataRoot !== DEFAULT_DATA_ROOT) {
+            problems.add("dataRoot", `is fixed at ${DEFAULT_DATA_ROOT} on ${provider}, where the block volume is mounted; remove it`);
+        }
+        const dataRoot = DEFAULT_DATA_ROOT;
         const host = validateHost(raw.host, provider, problems);
         const volume = validateVolume(raw.volume, provider, problems);
         const snapshots = validateSnapshots(raw.snapshots, provider, problems);

@@ -1,7 +1,17 @@
-// The Docker host the portal instances run on, and the way the program reaches it.
+// The Docker host the portal instances run on, and the way the program reaches it:
+// - local: this machine's engine through its socket (dev, e2e);
+// - digitalocean / aws: a cloud machine with the data volume attached, built by cloud-init and
+//   reached over SSH at an address that survives replacement;
+// - existing: a host that already runs, reached over SSH; only its Docker resources are managed.
+// Every Docker resource waits for the host's readiness gate (cloud-init done, volume mounted).
 import * as pulumi from "@pulumi/pulumi";
-import * as docker from "@pulumi/docker";
+import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
+import * as digitalocean from "@pulumi/digitalocean";
+import * as docker from "@pulumi/docker";
+import { HostSettings } from "./config";
+import { HostFile, installedScriptPath, renderCloudInit } from "./cloudInit";
+import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
 
 /** What a portal instance needs from its host. */
@@ -12,30 +22,196 @@ export interface InstanceHost {
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource;
 }
 
-export interface DockerHostArgs {
-    /** "local": the Docker engine on the machine that runs Pulumi, reached through its socket. */
+/** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
+export const PUBLIC_WEB_PORTS = [80, 443];
+const WORLD = ["0.0.0.0/0", "::/0"];
+/** SSH options for the Docker client: accept a new host key once, refuse a changed one. */
+const DOCKER_SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"];
+
+export type DockerHostArgs = LocalHostArgs | CloudHostArgs;
+
+export interface LocalHostArgs {
+    /** The Docker engine on the machine that runs Pulumi. */
     readonly mode: "local";
     /** The engine's socket. */
     readonly dockerHost?: string;
+}
+
+export interface CloudHostArgs {
+    /** The cloud the host lives in. */
+    readonly mode: "digitalocean" | "aws";
+    /** Machine, access and SSH settings; `host.address` selects the existing-host mode. */
+    readonly host: HostSettings;
+    /** The stack, for names and tags. */
+    readonly stack: string;
+    /** Where the data volume is mounted. */
+    readonly dataRoot: string;
+    /** The data volume, attached by this host (absent for an existing host). */
+    readonly dataVolume?: DataVolume;
+    /** Host ports the portal instances' nginx publish. */
+    readonly instancePorts: readonly number[];
+    /** Extra files and units for cloud-init (the backup timers). */
+    readonly setup?: pulumi.Input<{ files: HostFile[]; timers: string[] }>;
+    /** SSH private key for Pulumi's connection; the ssh-agent is used when absent. */
+    readonly sshPrivateKey?: pulumi.Output<string>;
 }
 
 export class DockerHost extends pulumi.ComponentResource implements InstanceHost {
     public readonly dockerProvider: docker.Provider;
     /** Where the engine is reached, e.g. unix:///var/run/docker.sock or ssh://root@203.0.113.10. */
     public readonly dockerEndpoint: pulumi.Output<string>;
+    /** The host's public address (cloud modes). */
+    public readonly address?: pulumi.Output<string>;
+    /** The readiness gate: cloud-init done, data volume mounted, Docker answering (cloud modes). */
+    public readonly ready?: command.remote.Command;
+    private readonly connection?: command.types.input.remote.ConnectionArgs;
+    private readonly sudo: boolean;
 
     constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:host:DockerHost", name, {}, opts);
-        const endpoint = args.dockerHost ?? "unix:///var/run/docker.sock";
-        this.dockerProvider = new docker.Provider(`${name}-docker`, { host: endpoint }, { parent: this });
-        this.dockerEndpoint = pulumi.output(endpoint);
-        this.registerOutputs({ dockerEndpoint: this.dockerEndpoint });
+        if (args.mode === "local") {
+            const endpoint = args.dockerHost ?? "unix:///var/run/docker.sock";
+            this.dockerProvider = new docker.Provider(`${name}-docker`, { host: endpoint }, { parent: this });
+            this.dockerEndpoint = pulumi.output(endpoint);
+            this.sudo = false;
+            this.registerOutputs({ dockerEndpoint: this.dockerEndpoint });
+            return;
+        }
+
+        const host = args.host;
+        this.sudo = host.sshUser !== "root";
+        let machineId: pulumi.Output<string> | undefined;
+        let attachment: pulumi.Resource | undefined;
+        if (host.mode === "existing") {
+            this.address = pulumi.output(host.address!);
+        } else {
+            const volume = args.dataVolume;
+            if (volume === undefined) throw new Error("DockerHost: a created host needs its DataVolume");
+            const userData = pulumi.all([volume.devicePath, args.setup ?? { files: [], timers: [] }]).apply(([devicePath, setup]) => renderCloudInit({
+                devicePath, dataRoot: args.dataRoot, sshUser: host.sshUser, files: setup.files, enableUnits: setup.timers,
+            }));
+            const built = args.mode === "digitalocean"
+                ? this.digitalOceanMachine(name, args, userData, volume)
+                : this.awsMachine(name, args, userData, volume);
+            this.address = built.address;
+            machineId = built.machineId;
+            attachment = built.attachment;
+        }
+
+        this.connection = { host: this.address, user: host.sshUser, privateKey: args.sshPrivateKey };
+        this.ready = new command.remote.Command(`${name}-ready`, {
+            connection: this.connection,
+            create: hostScriptCommandLine({ DATA_ROOT: args.dataRoot }, this.sudo),
+            stdin: readHostFile("host-ready.sh"),
+            // A new machine behind the same address must pass the gate again.
+            triggers: machineId ? [machineId] : [],
+        }, { parent: this, dependsOn: attachment ? [attachment] : [] });
+
+        this.dockerEndpoint = pulumi.interpolate`ssh://${host.sshUser}@${this.address}`;
+        // Every Docker resource uses this provider, so every one waits for the gate.
+        this.dockerProvider = new docker.Provider(`${name}-docker`, {
+            host: this.dockerEndpoint,
+            sshOpts: DOCKER_SSH_OPTS,
+        }, { parent: this, dependsOn: [this.ready] });
+        this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address });
     }
 
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource {
-        return new command.local.Command(name, {
-            create: hostScriptCommandLine(env, false),
+        if (this.connection === undefined) {
+            return new command.local.Command(name, { create: hostScriptCommandLine(env, false), stdin: readHostFile(script) }, opts);
+        }
+        return new command.remote.Command(name, {
+            connection: this.connection,
+            create: hostScriptCommandLine(env, this.sudo),
             stdin: readHostFile(script),
-        }, opts);
+            triggers: [this.ready!.id],
+        }, { ...opts, dependsOn: [this.ready!] });
+    }
+
+    /** Writes a secret to a root-only file on the host, through its standard input (cloud modes). */
+    writeSecret(name: string, target: string, secret: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): pulumi.Resource {
+        if (this.connection === undefined) throw new Error("DockerHost: secrets are written to cloud hosts only");
+        return new command.remote.Command(name, {
+            connection: this.connection,
+            create: hostScriptCommandLine({ TARGET: target }, this.sudo, installedScriptPath("write-secret.sh")),
+            stdin: secret,
+            triggers: [this.ready!.id],
+        }, { ...opts, dependsOn: [this.ready!], additionalSecretOutputs: ["stdin", "stdout"] });
+    }
+
+    private firewallPorts(args: CloudHostArgs): number[] {
+        return [...new Set([...PUBLIC_WEB_PORTS, ...args.instancePorts])].sort((a, b) => a - b);
+    }
+
+    private digitalOceanMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+        const host = args.host;
+        const tags = ["housing-portal", `housing-portal-${args.stack}`];
+        const droplet = new digitalocean.Droplet(`${name}-droplet`, {
+            name: `housing-portal-${args.stack}`,
+            region: host.region,
+            size: host.size,
+            image: host.image,
+            sshKeys: [...host.sshKeys],
+            monitoring: true,
+            tags,
+            userData,
+        }, { parent: this });
+        const dropletId = droplet.id.apply(Number);
+        const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
+        new digitalocean.Firewall(`${name}-firewall`, {
+            name: `housing-portal-${args.stack}`,
+            dropletIds: [dropletId],
+            inboundRules: [
+                ...this.firewallPorts(args).map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
+                { protocol: "tcp", portRange: "22", sourceAddresses: [...host.sshAllowedCidrs] },
+            ],
+            outboundRules: [
+                { protocol: "tcp", portRange: "1-65535", destinationAddresses: WORLD },
+                { protocol: "udp", portRange: "1-65535", destinationAddresses: WORLD },
+                { protocol: "icmp", destinationAddresses: WORLD },
+            ],
+        }, { parent: this });
+        // The reserved IP outlives the Droplet: a replaced host keeps its address.
+        const ip = new digitalocean.ReservedIp(`${name}-ip`, { region: host.region }, { parent: this, protect: true });
+        new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
+        return { address: ip.ipAddress, machineId: droplet.id, attachment };
+    }
+
+    private awsMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+        const host = args.host;
+        const tags = { Name: `housing-portal-${args.stack}`, project: "housing-portal", stack: args.stack };
+        const ingress = (port: number, cidrs: readonly string[]) => ({
+            protocol: "tcp", fromPort: port, toPort: port,
+            cidrBlocks: cidrs.filter((c) => !c.includes(":")), ipv6CidrBlocks: cidrs.filter((c) => c.includes(":")),
+        });
+        const group = new aws.ec2.SecurityGroup(`${name}-security-group`, {
+            description: `Housing Portal ${args.stack}: web from anywhere, SSH from the configured CIDRs`,
+            ingress: [...this.firewallPorts(args).map((port) => ingress(port, WORLD)), ingress(22, host.sshAllowedCidrs)],
+            egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
+            tags,
+        }, { parent: this });
+        const keyPair = new aws.ec2.KeyPair(`${name}-key`, {
+            keyName: `housing-portal-${args.stack}`,
+            publicKey: host.sshKeys[0],
+            tags,
+        }, { parent: this });
+        const instance = new aws.ec2.Instance(`${name}-instance`, {
+            ami: host.image,
+            instanceType: host.size,
+            availabilityZone: host.availabilityZone,
+            keyName: keyPair.keyName,
+            vpcSecurityGroupIds: [group.id],
+            userData,
+            // cloud-init runs user-data on a machine's first boot only: a change means a new machine.
+            userDataReplaceOnChange: true,
+            metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
+            rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: 20 },
+            tags,
+        }, { parent: this });
+        const attachment = volume.attachTo({ provider: "aws", instanceId: instance.id });
+        // The Elastic IP outlives the instance: a replaced host keeps its address.
+        const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { parent: this, protect: true });
+        new aws.ec2.EipAssociation(`${name}-eip-association`, { allocationId: eip.allocationId, instanceId: instance.id }, { parent: this });
+        return { address: eip.publicIp, machineId: instance.id, attachment };
     }
 }

@@ -17,11 +17,11 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * The command line that runs a host script fed on standard input with its settings in the
- * environment: `[sudo] env KEY=value … bash -s`. Settings go on the command line because sshd
- * drops most client environment variables.
+ * The command line that runs a program on the host with its settings in the environment:
+ * `[sudo] env KEY=value … <program>`, by default `bash -s`, a script fed on standard input.
+ * Settings go on the command line because sshd drops most client environment variables.
  */
-export function hostScriptCommandLine(env: Readonly<Record<string, string>>, useSudo: boolean): string {
+export function hostScriptCommandLine(env: Readonly<Record<string, string>>, useSudo: boolean, program = "bash -s"): string {
     const settings = Object.keys(env).sort().map((k) => `${k}=${shellQuote(env[k])}`);
-    return [...(useSudo ? ["sudo"] : []), "env", ...settings, "bash", "-s"].join(" ");
+    return [...(useSudo ? ["sudo"] : []), "env", ...settings, program].join(" ");
 }

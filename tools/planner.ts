@@ -3,7 +3,7 @@
 // Call runPlan once per process: the runtime's mocks and stack are process-wide.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { planMocks } from "./planMocks";
+import { GENERATED_SECRETS, planMocks } from "./planMocks";
 import { StackConfig } from "./stackFile";
 
 export const MASK = "[secret]";
@@ -61,10 +61,7 @@ class Resolver {
             for (const r of await impl.allResources()) deps.add(r);
             const inner = await impl.promise(true);
             const resolved = await this.value(inner, deps);
-            if (await impl.isSecret) {
-                this.collectSecrets(resolved);
-                return this.reveal ? resolved : MASK;
-            }
+            if (await impl.isSecret) return this.reveal ? resolved : MASK;
             return resolved;
         }
         if (v instanceof Promise) return this.value(await v, deps);
@@ -84,13 +81,7 @@ class Resolver {
         return v;
     }
 
-    private collectSecrets(v: unknown): void {
-        if (typeof v === "string" && v.length >= 8) this.secrets.add(v);
-        else if (Array.isArray(v)) v.forEach((x) => this.collectSecrets(x));
-        else if (v !== null && typeof v === "object") Object.values(v).forEach((x) => this.collectSecrets(x));
-    }
-
-    /** Masks every string that contains a known secret value, wherever it surfaced unmarked. */
+    /** Masks every string that contains a secret value (config secrets, generated passwords), wherever it surfaced unmarked. */
     maskByValue(v: unknown): unknown {
         if (this.reveal) return v;
         if (typeof v === "string") return [...this.secrets].some((s) => v.includes(s)) ? MASK : v;
@@ -109,7 +100,8 @@ async function urnOf(r: pulumi.Resource): Promise<string> {
 /** Runs the program under mocks with the stack's config and returns the plan. */
 export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
-    await pulumi.runtime.setMocks(planMocks, PROJECT, options.stack, true);
+    // Not a preview: ids and computed outputs resolve to the mocks' deterministic values.
+    await pulumi.runtime.setMocks(planMocks, PROJECT, options.stack, false);
     const registrations: Registration[] = [];
     const program = options.program ?? path.resolve(__dirname, "..", "index.ts");
     const resolver = new Resolver(options.revealSecrets === true);
@@ -154,6 +146,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
     }
     const outputs = (await resolver.value(stackOutputs, new Set())) as Record<string, unknown>;
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
+    for (const generated of GENERATED_SECRETS) resolver.secrets.add(generated);
     return resolver.maskByValue({ project: PROJECT, stack: options.stack, resources, outputs }) as PlanDocument;
 }
 

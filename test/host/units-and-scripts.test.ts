@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { HOST_DIR, Scratch, requireHostTier, run, sh } from "./helpers";
 
 const SYSTEMD_DIR = path.join(HOST_DIR, "systemd");
-const SCRIPTS = ["mount-data-volume.sh", "snapshot-volume.sh", "dump-databases.sh", "backup-status.sh", "prepare-instance-dirs.sh"];
+const SCRIPTS = fs.readdirSync(HOST_DIR).filter((f) => f.endsWith(".sh")).sort();
 const UNITS: Record<string, { script: string; env: string; needsMount: boolean }> = {
   "housing-portal-snapshot": { script: "snapshot-volume.sh", env: "snapshot.env", needsMount: true },
   "housing-portal-dump": { script: "dump-databases.sh", env: "dump.env", needsMount: true },

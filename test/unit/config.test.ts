@@ -172,6 +172,7 @@ test("SSH open to the world needs an explicit opt-in", () => {
     lineFor(missing.lines, "host.sshKeys", /public key/);
     lineFor(missing.lines, "host.sshAllowedCidrs[0]", /must be a CIDR/);
     lineFor(missing.lines, "host.image", /AMI/);
+    lineFor(missing.lines, "host.availabilityZone", /must share one zone/);
 });
 
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
@@ -189,13 +190,15 @@ test("dev: a bind path missing under projectRoot is named, and a missing checkou
     lineFor(problemsOf({ provider: "local", instances }), "projectRoot", /is required with provider local/);
 });
 
-test("cloud and data-root host paths must be absolute and stay inside the data root", () => {
+test("host paths must be absolute and stay inside the data root; cloud stacks keep /mnt/data", () => {
     for (const dataRoot of ["mnt/data", "./data", "/mnt/../etc", "/mnt//data", "/", 7]) {
-        lineFor(problemsOf({ ...doConfig, dataRoot }), "dataRoot");
+        lineFor(problemsOf({ provider: "local", dataRoot, instances }), "dataRoot");
     }
+    lineFor(problemsOf({ ...doConfig, dataRoot: "/srv/portal" }), "dataRoot", /fixed at \/mnt\/data on digitalocean/);
+    assert.equal(settingsOf({ ...doConfig, dataRoot: "/mnt/data" }).dataRoot, "/mnt/data");
     // The seed's trap: a relative path silently becomes a new, empty named volume.
     lineFor(problemsOf({ provider: "local", dataRoot: "data", instances }), "dataRoot", /silently become a new, empty Docker volume/);
-    assert.equal(settingsOf({ ...doConfig, dataRoot: "/srv/portal/" }).dataRoot, "/srv/portal");
+    assert.equal(settingsOf({ provider: "local", dataRoot: "/srv/portal/", instances }).dataRoot, "/srv/portal");
 });
 
 test("keys that do not belong are rejected, typos included", () => {

@@ -1,0 +1,114 @@
+// The cloud block volume that holds all portal data at /mnt/data. It is protected: Pulumi never
+// deletes or replaces it. It can be created from a snapshot or adopted as it stands.
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import * as digitalocean from "@pulumi/digitalocean";
+import { CloudProvider, VolumeSettings } from "./config";
+
+/** The tag the DLM policy selects volumes by; the data volume carries it (one source of truth). */
+export function snapshotTargetTag(stack: string): { key: string; value: string } {
+    return { key: "housing-portal-snapshots", value: stack };
+}
+
+/** DigitalOcean exposes an attached volume under its name. */
+export function digitalOceanDevicePath(volumeName: string): string {
+    return `/dev/disk/by-id/scsi-0DO_Volume_${volumeName}`;
+}
+
+/** AWS Nitro instances expose an EBS volume as NVMe, named by its id without the hyphen. */
+export function awsDevicePath(volumeId: string): string {
+    return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`;
+}
+
+/** The device name the EC2 API wants; Nitro instances ignore it (we mount by id, never by this). */
+const EC2_DEVICE_NAME = "/dev/sdf";
+
+export interface DataVolumeArgs {
+    /** Which cloud the volume lives in. */
+    readonly provider: CloudProvider;
+    /** The volume's explicit name, stable across replacements of anything else. */
+    readonly volumeName: string;
+    /** Size, snapshot to start from, or an existing volume to adopt. */
+    readonly volume: VolumeSettings;
+    /** DigitalOcean region (the Droplet's). */
+    readonly region?: string;
+    /** AWS availability zone (the instance's). */
+    readonly availabilityZone?: string;
+    /** The stack, for the snapshot target tag. */
+    readonly stack: string;
+}
+
+/** The machine a DataVolume is attached to. */
+export type AttachTarget =
+    | { readonly provider: "digitalocean"; readonly dropletId: pulumi.Input<number> }
+    | { readonly provider: "aws"; readonly instanceId: pulumi.Input<string> };
+
+export class DataVolume extends pulumi.ComponentResource {
+    /** The cloud's id of the volume. */
+    public readonly volumeId: pulumi.Output<string>;
+    /** The stable by-id path under which the host sees the volume. */
+    public readonly devicePath: pulumi.Output<string>;
+    private readonly name: string;
+    private readonly provider: CloudProvider;
+
+    constructor(name: string, args: DataVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("housing-portal:storage:DataVolume", name, {}, opts);
+        this.name = name;
+        this.provider = args.provider;
+        // Never deleted or replaced by Pulumi; adoption imports the volume instead of creating one.
+        const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: args.volume.adoptId };
+        const tag = snapshotTargetTag(args.stack);
+        if (args.provider === "digitalocean") {
+            const volume = new digitalocean.Volume(`${name}-volume`, {
+                name: args.volumeName,
+                region: required(args.region, "region"),
+                size: args.volume.sizeGb,
+                snapshotId: args.volume.fromSnapshot,
+                description: `Housing Portal data (${args.stack}), mounted at /mnt/data`,
+                tags: ["housing-portal", `${tag.key}-${tag.value}`],
+                // No initialFilesystemType: the host formats only a blank device, never a restored one.
+            }, volumeOpts);
+            this.volumeId = volume.id;
+            this.devicePath = pulumi.output(digitalOceanDevicePath(args.volumeName));
+        } else {
+            const volume = new aws.ebs.Volume(`${name}-volume`, {
+                availabilityZone: required(args.availabilityZone, "availabilityZone"),
+                size: args.volume.sizeGb,
+                type: "gp3",
+                encrypted: true,
+                kmsKeyId: args.volume.kmsKeyId,
+                snapshotId: args.volume.fromSnapshot,
+                // If the volume is ever deleted outside the protection, AWS keeps a last snapshot.
+                finalSnapshot: true,
+                tags: { Name: args.volumeName, project: "housing-portal", stack: args.stack, [tag.key]: tag.value },
+            }, volumeOpts);
+            this.volumeId = volume.id;
+            this.devicePath = volume.id.apply(awsDevicePath);
+        }
+        this.registerOutputs({ volumeId: this.volumeId, devicePath: this.devicePath });
+    }
+
+    /** Attaches the volume to the host. Called by DockerHost once the machine exists. */
+    attachTo(target: AttachTarget): pulumi.CustomResource {
+        if (target.provider !== this.provider) throw new Error(`a ${this.provider} volume cannot attach to a ${target.provider} host`);
+        if (target.provider === "digitalocean") {
+            // The attachment alone attaches the volume: the Droplet's volumeIds stays unset.
+            return new digitalocean.VolumeAttachment(`${this.name}-attachment`, {
+                dropletId: target.dropletId,
+                volumeId: this.volumeId,
+            }, { parent: this });
+        }
+        return new aws.ec2.VolumeAttachment(`${this.name}-attachment`, {
+            deviceName: EC2_DEVICE_NAME,
+            instanceId: target.instanceId,
+            volumeId: this.volumeId,
+            // Detach only from a stopped instance: the file system is cleanly unmounted first.
+            stopInstanceBeforeDetaching: true,
+        }, { parent: this, deleteBeforeReplace: true });
+    }
+}
+
+function required<T>(value: T | undefined, what: string): T {
+    if (value === undefined) throw new Error(`DataVolume: ${what} is required for this provider`);
+    return value;
+}

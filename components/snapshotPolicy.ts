@@ -1,0 +1,87 @@
+// Snapshots of the data volume that really run. AWS: a DLM lifecycle policy that targets the tag
+// the DataVolume carries. DigitalOcean, which has no scheduled volume snapshots: a systemd timer on
+// the host (installed by cloud-init, see backupSchedule.ts) with a snapshot-scoped API token that
+// this component delivers over SSH. Database dumps run before each snapshot on both.
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { CloudProvider, SnapshotSettings } from "./config";
+import { DataVolume, snapshotTargetTag } from "./dataVolume";
+import { DockerHost } from "./dockerHost";
+import { SNAPSHOT_TOKEN_FILE } from "./backupSchedule";
+
+/** The AWS-managed policy that lets DLM create and delete EBS snapshots. */
+export const DLM_SERVICE_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole";
+
+export interface SnapshotPolicyArgs {
+    /** Which cloud takes the snapshots. */
+    readonly provider: CloudProvider;
+    /** Schedule and retention. */
+    readonly snapshots: SnapshotSettings;
+    /** The stack, for names and the target tag. */
+    readonly stack: string;
+    /** The volume to snapshot. */
+    readonly dataVolume: DataVolume;
+    /** DigitalOcean: the host whose timer takes the snapshots. */
+    readonly host?: DockerHost;
+    /** DigitalOcean: the snapshot-scoped API token (secret). */
+    readonly apiToken?: pulumi.Output<string>;
+}
+
+/** How many days `count` copies made every `everyHours` hours cover (DLM retains copies by age). */
+export function copyRetentionDays(count: number, everyHours: number): number {
+    return Math.max(1, Math.ceil((count * everyHours) / 24));
+}
+
+export class SnapshotPolicy extends pulumi.ComponentResource {
+    /** The DLM policy (AWS). */
+    public readonly lifecyclePolicy?: aws.dlm.LifecyclePolicy;
+
+    constructor(name: string, args: SnapshotPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("housing-portal:backup:SnapshotPolicy", name, {}, opts);
+        const s = args.snapshots;
+        if (args.provider === "aws") {
+            const tags = { project: "housing-portal", stack: args.stack };
+            const role = new aws.iam.Role(`${name}-dlm-role`, {
+                description: "Lets Data Lifecycle Manager snapshot the Housing Portal data volume",
+                assumeRolePolicy: JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Principal: { Service: "dlm.amazonaws.com" }, Action: "sts:AssumeRole" }],
+                }),
+                tags,
+            }, { parent: this });
+            const rolePolicy = new aws.iam.RolePolicyAttachment(`${name}-dlm-role-policy`, {
+                role: role.name,
+                policyArn: DLM_SERVICE_ROLE_POLICY,
+            }, { parent: this });
+            const target = snapshotTargetTag(args.stack);
+            this.lifecyclePolicy = new aws.dlm.LifecyclePolicy(`${name}-policy`, {
+                description: `Housing Portal ${args.stack}: data volume every ${s.everyHours}h from ${s.at} UTC, keep ${s.retain}`,
+                executionRoleArn: role.arn,
+                state: "ENABLED",
+                policyDetails: {
+                    resourceTypes: ["VOLUME"],
+                    // The same tag the DataVolume carries: a tag on no volume would snapshot nothing, silently.
+                    targetTags: { [target.key]: target.value },
+                    schedules: [{
+                        name: `every-${s.everyHours}h`,
+                        createRule: { interval: s.everyHours, intervalUnit: "HOURS", times: s.at },
+                        retainRule: { count: s.retain },
+                        copyTags: true,
+                        tagsToAdd: { "housing-portal-snapshot": "dlm" },
+                        crossRegionCopyRules: s.copyToRegion === undefined ? undefined : [{
+                            target: s.copyToRegion,
+                            encrypted: true,
+                            copyTags: true,
+                            retainRule: { interval: copyRetentionDays(s.copyRetain ?? s.retain, s.everyHours), intervalUnit: "DAYS" },
+                        }],
+                    }],
+                },
+                tags,
+            }, { parent: this, dependsOn: [rolePolicy] });
+        } else if (args.host !== undefined && args.apiToken !== undefined) {
+            // The timer itself comes with the host's cloud-init; the token never goes into user-data.
+            args.host.writeSecret(`${name}-api-token`, SNAPSHOT_TOKEN_FILE, args.apiToken, { parent: this });
+        }
+        this.registerOutputs({ lifecyclePolicyId: this.lifecyclePolicy?.id });
+    }
+}
