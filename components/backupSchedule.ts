@@ -28,8 +28,9 @@ export function onCalendar(everyHours: number, at: string, offsetMinutes = 0): s
 /** A systemd unit from host/systemd with its calendar filled in. */
 function timerFile(unit: string, calendar: string): HostFile {
     const text = readHostFile(`systemd/${unit}.timer`);
-    if (!text.includes("@ON_CALENDAR@")) throw new Error(`host/systemd/${unit}.timer has no @ON_CALENDAR@ placeholder`);
-    return { path: `/etc/systemd/system/${unit}.timer`, content: text.replace("@ON_CALENDAR@", calendar), permissions: "0644" };
+    const placeholder = "OnCalendar=@ON_CALENDAR@";
+    if (!text.includes(placeholder)) throw new Error(`host/systemd/${unit}.timer has no ${placeholder} line`);
+    return { path: `/etc/systemd/system/${unit}.timer`, content: text.replace(placeholder, `OnCalendar=${calendar}`), permissions: "0644" };
 }
 
 function serviceFile(unit: string): HostFile {

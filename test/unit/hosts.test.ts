@@ -1,0 +1,234 @@
+// The cloud side through the offline plan: the data volume, its attachment, the host, its
+// firewall, cloud-init, the readiness gate and the snapshot policy, for DigitalOcean and AWS.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { PlanDocument, PlannedResource } from "../../tools/planner";
+import { onCalendar } from "../../components/backupSchedule";
+import { awsDevicePath, digitalOceanDevicePath, snapshotTargetTag } from "../../components/dataVolume";
+import { copyRetentionDays } from "../../components/snapshotPolicy";
+import { renderCloudInit } from "../../components/cloudInit";
+import { byName, ofType, planJson, readStackKeys, runPlanCli, writeStackConfig } from "./planRun";
+
+const stagingKeys = readStackKeys("Pulumi.staging.yaml");
+const productionKeys = readStackKeys("Pulumi.production.yaml");
+const TOKEN = "dop_v1_do-not-print-this-token";
+
+const plans = (async () => {
+    const [staging, production, restored, adopted, existing, withToken] = await Promise.all([
+        planJson(["--stack", "staging"]),
+        planJson(["--stack", "production"]),
+        planJson(["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")]),
+        planJson(["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")]),
+        planJson(["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")]),
+        runPlanCli(["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging"), "--json"]),
+    ]);
+    return { staging, production, restored, adopted, existing, withToken };
+})();
+
+function userData(plan: PlanDocument): string {
+    const machine = plan.resources.find((r) => r.name === "host-droplet" || r.name === "host-instance")!;
+    return machine.inputs.userData as string;
+}
+
+/** The files cloud-init writes, decoded. */
+function writtenFiles(cloudInit: string): Map<string, string> {
+    const files = new Map<string, string>();
+    const re = /- path: (\S+)\n(?:\s+\w+: .*\n)*?\s+content: (\S+)/g;
+    for (const m of cloudInit.matchAll(re)) files.set(m[1], Buffer.from(m[2], "base64").toString("utf8"));
+    return files;
+}
+
+/** Does `r` depend on `target`, directly or through other resources? */
+function dependsOnTransitively(plan: PlanDocument, r: PlannedResource, target: string): boolean {
+    const byUrn = new Map(plan.resources.map((x) => [x.urn, x]));
+    const seen = new Set<string>();
+    const stack = [...r.dependsOn, ...(r.provider ? [r.provider] : [])];
+    while (stack.length) {
+        const urn = stack.pop()!;
+        if (urn === target) return true;
+        if (seen.has(urn)) continue;
+        seen.add(urn);
+        const next = byUrn.get(urn);
+        if (next) stack.push(...next.dependsOn, ...(next.provider ? [next.provider] : []));
+    }
+    return false;
+}
+
+test("the data volume is protected, explicitly named, and attached by an attachment only", async () => {
+    const { staging, production } = await plans;
+    const doVolume = byName(staging, "data-volume");
+    assert.equal(doVolume.type, "digitalocean:index/volume:Volume");
+    assert.equal(doVolume.protect, true);
+    assert.equal(doVolume.inputs.name, "housing-portal-staging-data");
+    assert.equal(doVolume.inputs.initialFilesystemType, undefined, "the host formats only a blank device");
+    assert.equal(byName(staging, "host-droplet").inputs.volumeIds, undefined, "never volumeIds together with an attachment");
+    const doAttach = byName(staging, "data-attachment");
+    assert.equal(doAttach.inputs.volumeId, staging.outputs.volumeId);
+
+    const ebs = byName(production, "data-volume");
+    assert.equal(ebs.type, "aws:ebs/volume:Volume");
+    assert.equal(ebs.protect, true);
+    assert.deepEqual([ebs.inputs.type, ebs.inputs.encrypted, ebs.inputs.size], ["gp3", true, 200]);
+    assert.equal(ebs.inputs.availabilityZone, byName(production, "host-instance").inputs.availabilityZone, "same AZ as the instance");
+    const ebsAttach = byName(production, "data-attachment");
+    assert.equal(ebsAttach.deleteBeforeReplace, true);
+    assert.equal(ebsAttach.inputs.stopInstanceBeforeDetaching, true);
+});
+
+test("fromSnapshot creates the volume from that snapshot; adoptId imports it and never creates one", async () => {
+    const { restored, adopted } = await plans;
+    assert.equal(byName(restored, "data-volume").inputs.snapshotId, "snap-0123456789abcdef0");
+    const volume = byName(adopted, "data-volume");
+    assert.equal(volume.import, "506f78a4-e098-11e5-ad9f-000f53306ae1");
+    assert.equal(volume.protect, true);
+    assert.equal(adopted.outputs.volumeId, "506f78a4-e098-11e5-ad9f-000f53306ae1");
+});
+
+test("device paths are the stable by-id ones, and cloud-init mounts that device", async () => {
+    const { staging, production } = await plans;
+    assert.equal(digitalOceanDevicePath("housing-portal-staging-data"), "/dev/disk/by-id/scsi-0DO_Volume_housing-portal-staging-data");
+    assert.equal(awsDevicePath("vol-0abc123"), "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0abc123");
+    assert.equal(staging.outputs.devicePath, digitalOceanDevicePath("housing-portal-staging-data"));
+    assert.equal(production.outputs.devicePath, awsDevicePath(production.outputs.volumeId as string));
+    for (const plan of [staging, production]) {
+        const ud = userData(plan);
+        assert.match(ud, /^#cloud-config\n/);
+        assert.ok(ud.includes(`DEVICE=${plan.outputs.devicePath} MOUNT_POINT=/mnt/data WAIT_SECONDS=900 /usr/local/sbin/housing-portal-mount-data-volume || exit 1`));
+        assert.doesNotMatch(ud, /\/dev\/xvdf/);
+    }
+});
+
+test("cloud-init installs the host scripts read from host/, mounts before Docker, and makes Docker require the mount", async () => {
+    const { staging } = await plans;
+    const ud = userData(staging);
+    const files = writtenFiles(ud);
+    const fs = await import("fs");
+    for (const script of ["mount-data-volume", "prepare-instance-dirs", "host-ready", "write-secret", "dump-databases", "backup-status", "snapshot-volume"]) {
+        assert.equal(files.get(`/usr/local/sbin/housing-portal-${script}`), fs.readFileSync(`host/${script}.sh`, "utf8"), script);
+    }
+    assert.equal(files.get("/etc/systemd/system/docker.service.d/housing-portal-data.conf"), "[Unit]\nRequiresMountsFor=/mnt/data\n");
+    const runcmd = ud.slice(ud.indexOf("runcmd:"));
+    assert.ok(runcmd.indexOf("housing-portal-mount-data-volume") < runcmd.indexOf("docker.io"), "the volume is mounted before Docker is installed");
+});
+
+test("DigitalOcean: snapshot and dump timers from the schedule, the token only over SSH", async () => {
+    const { staging, withToken } = await plans;
+    const files = writtenFiles(userData(staging));
+    assert.match(files.get("/etc/systemd/system/housing-portal-snapshot.timer")!, /^OnCalendar=\*-\*-\* 02:30:00 UTC$/m);
+    assert.match(files.get("/etc/systemd/system/housing-portal-snapshot.timer")!, /^Persistent=true$/m);
+    assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02:15:00 UTC$/m);
+    const env = files.get("/etc/housing-portal/snapshot.env")!;
+    assert.match(env, new RegExp(`^VOLUME_ID=${staging.outputs.volumeId}$`, "m"));
+    assert.match(env, /^RETAIN=7$/m);
+    assert.match(env, /^SNAPSHOT_PREFIX=housing-portal-staging$/m);
+    assert.match(env, /^TOKEN_FILE=\/etc\/housing-portal\/do-token$/m);
+    assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
+    assert.match(userData(staging), /systemctl, enable, --now, housing-portal-snapshot\.timer/);
+
+    assert.equal(withToken.code, 0, withToken.stderr);
+    assert.ok(!withToken.stdout.includes(TOKEN), "the token appears nowhere in the plan");
+    const plan = JSON.parse(withToken.stdout) as PlanDocument;
+    const token = byName(plan, "snapshots-api-token");
+    assert.equal(token.inputs.stdin, "[secret]");
+    assert.equal(token.inputs.create, "env TARGET=/etc/housing-portal/do-token /usr/local/sbin/housing-portal-write-secret");
+    assert.ok(token.dependsOn.includes(byName(plan, "host-ready").urn), "written once the host is ready");
+});
+
+test("AWS: a DLM policy on the tag the data volume really carries, with its role and the configured schedule", async () => {
+    const { production } = await plans;
+    const policy = byName(production, "snapshots-policy");
+    const details = policy.inputs.policyDetails as any;
+    const tag = snapshotTargetTag("production");
+    assert.deepEqual(details.targetTags, { [tag.key]: tag.value });
+    const volumeTags = byName(production, "data-volume").inputs.tags as Record<string, string>;
+    for (const [k, v] of Object.entries(details.targetTags)) assert.equal(volumeTags[k], v, "a target tag on no volume snapshots nothing");
+    assert.deepEqual(details.resourceTypes, ["VOLUME"]);
+    const schedule = details.schedules[0];
+    assert.deepEqual(schedule.createRule, { interval: 12, intervalUnit: "HOURS", times: "03:00" });
+    assert.deepEqual(schedule.retainRule, { count: 14 });
+    assert.equal(schedule.copyTags, true);
+    assert.deepEqual(schedule.crossRegionCopyRules, [{ copyTags: true, encrypted: true, retainRule: { interval: 4, intervalUnit: "DAYS" }, target: "eu-west-1" }]);
+    const role = byName(production, "snapshots-dlm-role");
+    assert.equal(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal.Service, "dlm.amazonaws.com");
+    assert.equal(byName(production, "snapshots-dlm-role-policy").inputs.policyArn, "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole");
+    const files = writtenFiles(userData(production));
+    assert.equal(files.get("/etc/systemd/system/housing-portal-snapshot.timer"), undefined, "DLM snapshots on AWS, no host timer");
+    assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02,14:45:00 UTC$/m);
+    assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump$/m);
+});
+
+test("SSH only from the configured CIDRs; web and instance ports from anywhere", async () => {
+    const { staging, production } = await plans;
+    const inbound = byName(staging, "host-firewall").inputs.inboundRules as any[];
+    assert.deepEqual(inbound.find((r) => r.portRange === "22").sourceAddresses, ["203.0.113.0/24"]);
+    assert.deepEqual(inbound.map((r) => r.portRange).sort(), ["22", "443", "80", "8001", "8002"]);
+    const ingress = byName(production, "host-security-group").inputs.ingress as any[];
+    const ssh = ingress.filter((r) => r.fromPort === 22);
+    assert.deepEqual(ssh.map((r) => [r.cidrBlocks, r.ipv6CidrBlocks ?? []]), [[["198.51.100.0/24"], []]]);
+    for (const r of ingress) if (r.fromPort !== 22) assert.deepEqual(r.cidrBlocks, ["0.0.0.0/0"]);
+});
+
+test("AWS host: IMDSv2 required, encrypted root disk, an Elastic IP; DigitalOcean: monitoring and a reserved IP", async () => {
+    const { staging, production } = await plans;
+    const instance = byName(production, "host-instance");
+    assert.equal((instance.inputs.metadataOptions as any).httpTokens, "required");
+    assert.equal((instance.inputs.rootBlockDevice as any).encrypted, true);
+    assert.equal(instance.inputs.userDataReplaceOnChange, true);
+    assert.equal(byName(production, "host-eip").protect, true);
+    assert.equal(production.outputs.hostAddress, (production.resources.find((r) => r.name === "host-docker")!.inputs.host as string).split("@")[1]);
+    const droplet = byName(staging, "host-droplet");
+    assert.equal(droplet.inputs.monitoring, true);
+    assert.deepEqual(droplet.inputs.sshKeys, ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]);
+    assert.equal(byName(staging, "host-ip").protect, true);
+    assert.equal(byName(staging, "host-ip-assignment").inputs.ipAddress, staging.outputs.hostAddress);
+});
+
+test("every Docker resource waits for the readiness gate, which waits for the volume attachment", async () => {
+    const { staging, production } = await plans;
+    for (const plan of [staging, production]) {
+        const gate = byName(plan, "host-ready");
+        assert.ok(gate.dependsOn.includes(byName(plan, "data-attachment").urn));
+        assert.equal(gate.inputs.create, `${plan.stack === "production" ? "sudo " : ""}env DATA_ROOT=/mnt/data bash -s`);
+        const provider = byName(plan, "host-docker");
+        assert.equal(provider.inputs.host, `ssh://${plan.stack === "production" ? "ubuntu" : "root"}@${plan.outputs.hostAddress}`);
+        const dockerResources = plan.resources.filter((r) => r.type.startsWith("docker:"));
+        assert.ok(dockerResources.length > 0);
+        for (const r of dockerResources) {
+            assert.equal(r.provider, provider.urn, `${r.name} uses the host's provider`);
+            assert.ok(dependsOnTransitively(plan, r, gate.urn), `${r.name} waits for the gate`);
+        }
+        for (const dirs of ofType(plan, "command:remote:Command").filter((r) => r.name.endsWith("-dirs"))) {
+            assert.ok(dirs.dependsOn.includes(gate.urn));
+        }
+    }
+});
+
+test("an existing host gets only Docker resources, reached over SSH at its address", async () => {
+    const { existing } = await plans;
+    const cloud = existing.resources.filter((r) => r.type.startsWith("digitalocean:") || r.type.startsWith("aws:"));
+    assert.deepEqual(cloud, [], "no cloud resources are created for an existing host");
+    assert.equal(byName(existing, "host-docker").inputs.host, "ssh://deploy@203.0.113.50");
+    assert.equal(byName(existing, "host-ready").inputs.create, "sudo env DATA_ROOT=/mnt/data bash -s");
+});
+
+test("onCalendar spreads runs over the day from the start time and shifts across midnight", () => {
+    assert.equal(onCalendar(24, "02:30"), "*-*-* 02:30:00 UTC");
+    assert.equal(onCalendar(12, "03:00"), "*-*-* 03,15:00:00 UTC");
+    assert.equal(onCalendar(6, "01:05"), "*-*-* 01,07,13,19:05:00 UTC");
+    assert.equal(onCalendar(1, "00:00"), `*-*-* ${Array.from({ length: 24 }, (_, h) => String(h).padStart(2, "0")).join(",")}:00:00 UTC`);
+    assert.equal(onCalendar(24, "00:10", -15), "*-*-* 23:55:00 UTC");
+    assert.equal(onCalendar(8, "00:00", -15), "*-*-* 07,15,23:45:00 UTC");
+    assert.throws(() => onCalendar(5, "00:00"), /divide 24/);
+});
+
+test("cross-region copies are kept for the days their count covers", () => {
+    assert.equal(copyRetentionDays(7, 12), 4);
+    assert.equal(copyRetentionDays(7, 24), 7);
+    assert.equal(copyRetentionDays(1, 1), 1);
+});
+
+test("cloud-init adds a non-root SSH user to the docker group, and nothing for root", () => {
+    const base = { devicePath: "/dev/x", dataRoot: "/mnt/data", files: [], enableUnits: [] };
+    assert.match(renderCloudInit({ ...base, sshUser: "ubuntu" }), /- \[usermod, -aG, docker, ubuntu\]/);
+    assert.doesNotMatch(renderCloudInit({ ...base, sshUser: "root" }), /usermod/);
+});
