@@ -1,0 +1,195 @@
+// The guard rails, as plain functions over a resource's type, props and protect flag. The policy
+// pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the tests and the
+// offline plan check call them directly. Each returns the violations it finds, as sentences.
+import * as path from "path";
+import { DEFAULT_DATA_ROOT } from "../components/config";
+
+/** What a rule sees of a resource: the same in the policy pack and in the offline plan. */
+export interface ResourceView {
+    readonly type: string;
+    readonly name: string;
+    readonly props: Record<string, any>;
+    readonly protect: boolean;
+}
+
+export interface ResourceRule {
+    readonly name: string;
+    readonly description: string;
+    check(resource: ResourceView, dataRoot: string): string[];
+}
+
+export interface StackRule {
+    readonly name: string;
+    readonly description: string;
+    check(resources: readonly ResourceView[]): string[];
+}
+
+const T = {
+    doVolume: "digitalocean:index/volume:Volume",
+    ebsVolume: "aws:ebs/volume:Volume",
+    dockerVolume: "docker:index/volume:Volume",
+    container: "docker:index/container:Container",
+    doFirewall: "digitalocean:index/firewall:Firewall",
+    securityGroup: "aws:ec2/securityGroup:SecurityGroup",
+    ingressRule: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    dlmPolicy: "aws:dlm/lifecyclePolicy:LifecyclePolicy",
+};
+const WORLD = new Set(["0.0.0.0/0", "::/0"]);
+const POSTGIS_DATA = "/var/lib/postgresql";
+
+/** The value of a docker label, given as [{label, value}] (or a map, as some engines report it). */
+export function labelOf(r: ResourceView, key: string): string | undefined {
+    const labels = r.props.labels;
+    if (Array.isArray(labels)) return labels.find((l) => l?.label === key)?.value;
+    return labels?.[key];
+}
+
+function role(r: ResourceView): string | undefined {
+    return labelOf(r, "housing-portal.role");
+}
+
+/** Is `p` an absolute, normalised path at or below `root`? */
+export function isInside(p: unknown, root: string): boolean {
+    if (typeof p !== "string" || !path.posix.isAbsolute(p) || path.posix.normalize(p) !== p) return false;
+    return p === root || p.startsWith(`${root}/`);
+}
+
+function portsOf(range: unknown): [number, number] | undefined {
+    if (typeof range !== "string" || range === "") return undefined;
+    if (range === "all") return [1, 65535];
+    const [from, to] = range.split("-").map(Number);
+    return [from, to ?? from];
+}
+
+const covers22 = (from: number | undefined, to: number | undefined, protocol?: string) =>
+    protocol === "-1" || protocol === "all" || (from !== undefined && to !== undefined && from <= 22 && 22 <= to);
+
+export const dataVolumesProtected: ResourceRule = {
+    name: "data-volumes-protected",
+    description: "The block volume and every PostGIS data volume carry `protect`, so Pulumi never deletes or replaces them.",
+    check(r) {
+        const isData = r.type === T.doVolume || r.type === T.ebsVolume || (r.type === T.dockerVolume && role(r) === "postgis");
+        return isData && !r.protect ? [`${r.name} holds portal data and must be protected (resource option protect: true)`] : [];
+    },
+};
+
+export const ebsEncrypted: ResourceRule = {
+    name: "ebs-encrypted",
+    description: "EBS volumes are encrypted at rest.",
+    check(r) {
+        return r.type === T.ebsVolume && r.props.encrypted !== true ? [`${r.name} must set encrypted: true`] : [];
+    },
+};
+
+export const bindMountsInsideDataRoot: ResourceRule = {
+    name: "bind-mounts-inside-data-root",
+    description: "Every bind mount and bind-backed Docker volume has an absolute source inside the data root; a relative one would silently become an empty named volume.",
+    check(r, dataRoot) {
+        const problems: string[] = [];
+        if (r.type === T.container) {
+            for (const m of r.props.mounts ?? []) {
+                if (m?.type === "bind" && !isInside(m.source, dataRoot)) {
+                    problems.push(`${r.name} binds ${JSON.stringify(m.source)} at ${m.target}: the source must be an absolute path inside ${dataRoot}`);
+                }
+            }
+            for (const v of r.props.volumes ?? []) {
+                if (v?.hostPath !== undefined && !isInside(v.hostPath, dataRoot)) {
+                    problems.push(`${r.name} binds ${JSON.stringify(v.hostPath)} at ${v.containerPath}: the source must be an absolute path inside ${dataRoot}`);
+                }
+            }
+        }
+        const device = r.type === T.dockerVolume ? r.props.driverOpts?.device : undefined;
+        if (device !== undefined && !isInside(device, dataRoot)) {
+            problems.push(`${r.name} keeps its data at ${JSON.stringify(device)}: it must be inside ${dataRoot}, on the block volume`);
+        }
+        return problems;
+    },
+};
+
+export const noPublishedDatabaseOrBackendPorts: ResourceRule = {
+    name: "no-published-database-or-backend-ports",
+    description: "PostGIS and the backend publish no host port; only nginx faces the network.",
+    check(r) {
+        const which = role(r);
+        const published = r.type === T.container && (which === "postgis" || which === "backend") && (r.props.ports ?? []).length > 0;
+        return published ? [`${r.name} (${which}) must not publish ports; only nginx does`] : [];
+    },
+};
+
+export const sshNotOpenToWorld: ResourceRule = {
+    name: "ssh-not-open-to-world",
+    description: "SSH (port 22) is reachable only from the configured CIDRs, never from 0.0.0.0/0 or ::/0.",
+    check(r) {
+        const open = (sources: unknown[]) => sources.some((s) => WORLD.has(String(s)));
+        const problems: string[] = [];
+        if (r.type === T.doFirewall) {
+            for (const rule of r.props.inboundRules ?? []) {
+                const ports = portsOf(rule.portRange) ?? (rule.protocol === "tcp" ? [1, 65535] : undefined);
+                if (ports && covers22(ports[0], ports[1]) && open(rule.sourceAddresses ?? [])) problems.push(`${r.name} opens SSH to the world`);
+            }
+        }
+        if (r.type === T.securityGroup) {
+            for (const rule of r.props.ingress ?? []) {
+                if (covers22(rule.fromPort, rule.toPort, String(rule.protocol)) && open([...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])])) {
+                    problems.push(`${r.name} opens SSH to the world`);
+                }
+            }
+        }
+        if (r.type === T.ingressRule && covers22(r.props.fromPort, r.props.toPort, String(r.props.ipProtocol)) && open([r.props.cidrIpv4, r.props.cidrIpv6])) {
+            problems.push(`${r.name} opens SSH to the world`);
+        }
+        return problems;
+    },
+};
+
+export const postgisVolumeDedicated: StackRule = {
+    name: "postgis-volume-dedicated",
+    description: "Each PostGIS container's data volume is mounted by that container alone.",
+    check(resources) {
+        const containers = resources.filter((r) => r.type === T.container);
+        const problems: string[] = [];
+        for (const pg of containers.filter((c) => role(c) === "postgis")) {
+            const data = (pg.props.mounts ?? []).find((m: any) => m?.target === POSTGIS_DATA);
+            if (data === undefined || data.type !== "volume") {
+                problems.push(`${pg.name} must keep ${POSTGIS_DATA} on a Docker volume of its own`);
+                continue;
+            }
+            for (const other of containers.filter((c) => c !== pg)) {
+                if ((other.props.mounts ?? []).some((m: any) => m?.source === data.source)) {
+                    problems.push(`${other.name} mounts ${data.source}, the database volume of ${pg.name}`);
+                }
+            }
+        }
+        return problems;
+    },
+};
+
+export const dlmTargetTagOnDataVolume: StackRule = {
+    name: "dlm-target-tag-on-data-volume",
+    description: "Every DLM policy targets a tag that an EBS volume in the stack carries; otherwise it snapshots nothing, silently.",
+    check(resources) {
+        const volumes = resources.filter((r) => r.type === T.ebsVolume);
+        const problems: string[] = [];
+        for (const policy of resources.filter((r) => r.type === T.dlmPolicy)) {
+            const target: Record<string, string> = policy.props.policyDetails?.targetTags ?? {};
+            const matched = volumes.some((v) => Object.entries(target).every(([k, val]) => v.props.tags?.[k] === val));
+            if (Object.keys(target).length === 0 || !matched) {
+                problems.push(`${policy.name} targets ${JSON.stringify(target)}, which no EBS volume in the stack carries`);
+            }
+        }
+        return problems;
+    },
+};
+
+export const RESOURCE_RULES: readonly ResourceRule[] = [
+    dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, sshNotOpenToWorld,
+];
+export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume];
+
+/** Every violation of every rule, as `<rule>: <sentence>`. */
+export function checkAll(resources: readonly ResourceView[], dataRoot = DEFAULT_DATA_ROOT): string[] {
+    return [
+        ...resources.flatMap((r) => RESOURCE_RULES.flatMap((rule) => rule.check(r, dataRoot).map((v) => `${rule.name}: ${v}`))),
+        ...STACK_RULES.flatMap((rule) => rule.check(resources).map((v) => `${rule.name}: ${v}`)),
+    ];
+}

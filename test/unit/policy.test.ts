@@ -1,0 +1,90 @@
+// Every policy with a compliant and a violating resource, and the committed cloud plans pass all.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import {
+    ResourceView, bindMountsInsideDataRoot, checkAll, dataVolumesProtected, dlmTargetTagOnDataVolume, ebsEncrypted,
+    noPublishedDatabaseOrBackendPorts, postgisVolumeDedicated, sshNotOpenToWorld,
+} from "../../policy/rules";
+import type { PlanDocument } from "../../tools/planner";
+
+const ROOT = "/mnt/data";
+const res = (type: string, props: Record<string, any>, protect = false, name = "r"): ResourceView => ({ type, name, props, protect });
+const container = (role: string, props: Record<string, any>, name = `c-${role}`) =>
+    res("docker:index/container:Container", { labels: [{ label: "housing-portal.role", value: role }], ...props }, false, name);
+const pgMount = (source: string) => ({ type: "volume", source, target: "/var/lib/postgresql" });
+
+test("data volumes must be protected", () => {
+    for (const type of ["digitalocean:index/volume:Volume", "aws:ebs/volume:Volume"]) {
+        assert.deepEqual(dataVolumesProtected.check(res(type, {}, true), ROOT), []);
+        assert.equal(dataVolumesProtected.check(res(type, {}, false), ROOT).length, 1);
+    }
+    const pgVolume = (protect: boolean) => res("docker:index/volume:Volume", { labels: [{ label: "housing-portal.role", value: "postgis" }] }, protect);
+    assert.deepEqual(dataVolumesProtected.check(pgVolume(true), ROOT), []);
+    assert.match(dataVolumesProtected.check(pgVolume(false), ROOT)[0], /must be protected/);
+});
+
+test("EBS must be encrypted", () => {
+    assert.deepEqual(ebsEncrypted.check(res("aws:ebs/volume:Volume", { encrypted: true }), ROOT), []);
+    assert.match(ebsEncrypted.check(res("aws:ebs/volume:Volume", {}), ROOT)[0], /encrypted: true/);
+});
+
+test("no bind mount with a relative or out-of-data-root source", () => {
+    const bind = (source: string) => container("backend", { mounts: [{ type: "bind", source, target: "/images" }] });
+    assert.deepEqual(bindMountsInsideDataRoot.check(bind("/mnt/data/images/peru"), ROOT), []);
+    for (const bad of ["../images", "images", "/etc", "/mnt/data/../etc", "/mnt/database"]) {
+        assert.equal(bindMountsInsideDataRoot.check(bind(bad), ROOT).length, 1, bad);
+    }
+    assert.equal(bindMountsInsideDataRoot.check(container("nginx", { volumes: [{ hostPath: "./x", containerPath: "/x" }] }), ROOT).length, 1);
+    const vol = (device: string) => res("docker:index/volume:Volume", { driverOpts: { type: "none", o: "bind", device } });
+    assert.deepEqual(bindMountsInsideDataRoot.check(vol("/mnt/data/postgis/peru"), ROOT), []);
+    assert.match(bindMountsInsideDataRoot.check(vol("/var/lib/pg"), ROOT)[0], /on the block volume/);
+});
+
+test("a PostGIS container's data volume is dedicated to it", () => {
+    const pgA = container("postgis", { mounts: [pgMount("a-data")] }, "a-postgis");
+    const pgB = container("postgis", { mounts: [pgMount("b-data")] }, "b-postgis");
+    assert.deepEqual(postgisVolumeDedicated.check([pgA, pgB]), []);
+    const snooper = container("backend", { mounts: [{ type: "volume", source: "a-data", target: "/peek" }] }, "b-backend");
+    assert.match(postgisVolumeDedicated.check([pgA, pgB, snooper])[0], /b-backend mounts a-data, the database volume of a-postgis/);
+    const onBind = container("postgis", { mounts: [{ type: "bind", source: "/mnt/data/x", target: "/var/lib/postgresql" }] });
+    assert.equal(postgisVolumeDedicated.check([onBind]).length, 1);
+});
+
+test("no published port on PostGIS or the backend", () => {
+    assert.deepEqual(noPublishedDatabaseOrBackendPorts.check(container("nginx", { ports: [{ internal: 80, external: 8001 }] }), ROOT), []);
+    assert.deepEqual(noPublishedDatabaseOrBackendPorts.check(container("postgis", {}), ROOT), []);
+    for (const role of ["postgis", "backend"]) {
+        assert.equal(noPublishedDatabaseOrBackendPorts.check(container(role, { ports: [{ internal: 5432, external: 5432 }] }), ROOT).length, 1);
+    }
+});
+
+test("SSH must not be open to the world", () => {
+    const fw = (sources: string[], portRange = "22") => res("digitalocean:index/firewall:Firewall", { inboundRules: [{ protocol: "tcp", portRange, sourceAddresses: sources }] });
+    assert.deepEqual(sshNotOpenToWorld.check(fw(["203.0.113.0/24"]), ROOT), []);
+    assert.deepEqual(sshNotOpenToWorld.check(fw(["0.0.0.0/0"], "443"), ROOT), []);
+    assert.equal(sshNotOpenToWorld.check(fw(["0.0.0.0/0"]), ROOT).length, 1);
+    assert.equal(sshNotOpenToWorld.check(fw(["::/0"], "1-65535"), ROOT).length, 1);
+    const sg = (rule: Record<string, unknown>) => res("aws:ec2/securityGroup:SecurityGroup", { ingress: [rule] });
+    assert.deepEqual(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["198.51.100.0/24"] }), ROOT), []);
+    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] }), ROOT).length, 1);
+    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "-1", fromPort: 0, toPort: 0, ipv6CidrBlocks: ["::/0"] }), ROOT).length, 1);
+});
+
+test("the DLM target tag must be on the data volume", () => {
+    const policy = res("aws:dlm/lifecyclePolicy:LifecyclePolicy", { policyDetails: { targetTags: { "housing-portal-snapshots": "production" } } }, false, "dlm");
+    const tagged = res("aws:ebs/volume:Volume", { tags: { "housing-portal-snapshots": "production" } });
+    const other = res("aws:ebs/volume:Volume", { tags: { "housing-portal-snapshots": "staging" } });
+    assert.deepEqual(dlmTargetTagOnDataVolume.check([policy, tagged]), []);
+    assert.match(dlmTargetTagOnDataVolume.check([policy, other])[0], /which no EBS volume in the stack carries/);
+});
+
+test("the committed staging and production plans pass every policy; a broken plan does not", () => {
+    for (const stack of ["staging", "production"]) {
+        const plan: PlanDocument = JSON.parse(fs.readFileSync(`plans/${stack}.json`, "utf8"));
+        const views = plan.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, protect: r.protect }));
+        assert.deepEqual(checkAll(views), [], stack);
+        const broken = views.map((v) => (v.name === "data-volume" ? { ...v, protect: false } : v));
+        assert.deepEqual(checkAll(broken), ["data-volumes-protected: data-volume holds portal data and must be protected (resource option protect: true)"]);
+    }
+});
