@@ -16,7 +16,7 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } 
     // An existing host's volume is attached already: it is only adopted when adoptId says so.
     const volume = creates || s.volume.adoptId !== undefined
         ? new DataVolume("data", {
-            provider: s.provider, volumeName: `housing-portal-${s.stack}-data`, volume: s.volume,
+            provider: s.provider, volumeName: s.volume.name ?? `housing-portal-${s.stack}-data`, volume: s.volume,
             region: s.host.region, availabilityZone: s.host.availabilityZone, stack: s.stack,
         })
         : undefined;

@@ -41,6 +41,8 @@ export interface InstanceSettings {
 
 export interface VolumeSettings {
     readonly sizeGb: number;
+    /** The volume's name in the cloud (default `housing-portal-<stack>-data`); DigitalOcean shows it in the device path. */
+    readonly name?: string;
     readonly fromSnapshot?: string;
     readonly adoptId?: string;
     readonly kmsKeyId?: string;
@@ -130,6 +132,8 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** DigitalOcean's rule for volume names, applied on both clouds so a name works on either. */
+const VOLUME_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/(\d|[12]\d|3[0-2])|[0-9a-fA-F:]+\/\d{1,3})$/;
 /** Backend variables the program sets itself; config must not override them. */
 export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL"];
@@ -283,12 +287,16 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
 /** Validates the block volume settings for a cloud provider. */
 export function validateVolume(raw: unknown, provider: CloudProvider, problems: Problems): VolumeSettings | undefined {
     if (!isObject(raw)) {
-        problems.add("volume", `is required on ${provider}: an object {sizeGb, fromSnapshot?, adoptId?}, got ${describe(raw)}`);
+        problems.add("volume", `is required on ${provider}: an object {sizeGb, name?, fromSnapshot?, adoptId?}, got ${describe(raw)}`);
         return undefined;
     }
-    rejectUnknown(raw, ["sizeGb", "fromSnapshot", "adoptId", "kmsKeyId"], "volume", problems);
+    rejectUnknown(raw, ["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"], "volume", problems);
     const limits = VOLUME_SIZE_LIMITS[provider];
     const sizeGb = integerIn(raw.sizeGb, "volume.sizeGb", limits.min, limits.max, problems, `a whole number of GiB (${provider})`);
+    const name = optionalString(raw, "name", "volume.name", problems);
+    if (name !== undefined && !VOLUME_NAME.test(name)) {
+        problems.add("volume.name", `must be 1 to 64 lowercase letters, digits or '-', starting with a letter, got ${JSON.stringify(name)}`);
+    }
     const fromSnapshot = optionalString(raw, "fromSnapshot", "volume.fromSnapshot", problems);
     const adoptId = optionalString(raw, "adoptId", "volume.adoptId", problems);
     const kmsKeyId = optionalString(raw, "kmsKeyId", "volume.kmsKeyId", problems);
@@ -297,7 +305,7 @@ export function validateVolume(raw: unknown, provider: CloudProvider, problems: 
     }
     if (kmsKeyId !== undefined && provider !== "aws") problems.add("volume.kmsKeyId", "is only used on aws");
     if (sizeGb === undefined) return undefined;
-    return { sizeGb, fromSnapshot, adoptId, kmsKeyId };
+    return { sizeGb, name, fromSnapshot, adoptId, kmsKeyId };
 }
 
 /** Validates the snapshot schedule and retention. */
@@ -374,8 +382,12 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     if (availabilityZone === undefined && provider === "aws" && mode === "create") {
         problems.add("host.availabilityZone", "is required on aws: the instance and its EBS volume must share one zone, e.g. \"eu-central-1a\"");
     }
+    const region = str("region", d.region);
+    if (availabilityZone !== undefined && provider === "aws" && !availabilityZone.startsWith(region)) {
+        problems.add("host.availabilityZone", `${JSON.stringify(availabilityZone)} is not in host.region ${JSON.stringify(region)}; use a zone of that region, e.g. "${region}a"`);
+    }
     return {
-        mode, region: str("region", d.region), size: str("size", d.size), image, availabilityZone,
+        mode, region, size: str("size", d.size), image, availabilityZone,
         sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, address,
     };
 }
@@ -457,6 +469,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         if (provider === "aws" && raw.snapshotApiToken !== undefined) problems.add("snapshotApiToken", "is only used on digitalocean; aws snapshots run from a DLM policy");
         if (provider === "digitalocean" && raw.snapshotApiToken === undefined) {
             problems.add("snapshotApiToken", "is required on digitalocean: set it with `pulumi config set --secret housing-portal:snapshotApiToken <token>` (a token scoped to block-storage snapshots)");
+        }
+        if (provider === "aws" && host?.mode === "existing" && host.availabilityZone === undefined && volume?.adoptId !== undefined) {
+            problems.add("host.availabilityZone", "is required on aws to adopt a volume: the zone the volume lives in, e.g. \"eu-central-1a\"");
         }
         if (dataRoot && host && volume && snapshots) {
             settings = { provider, stack: ctx.stack, instances, layout: "data-volume", dataRoot, host, volume, snapshots };

@@ -141,8 +141,27 @@ test("fromSnapshot together with adoptId is rejected", () => {
     validateVolume({ sizeGb: 10, fromSnapshot: "snap-1", adoptId: "vol-1" }, "aws", p);
     lineFor(p.lines, "volume", /fromSnapshot and adoptId exclude each other/);
     const ok = new Problems();
-    assert.deepEqual(validateVolume({ sizeGb: 10, fromSnapshot: "snap-1" }, "aws", ok), { sizeGb: 10, fromSnapshot: "snap-1", adoptId: undefined, kmsKeyId: undefined });
+    assert.deepEqual(validateVolume({ sizeGb: 10, fromSnapshot: "snap-1" }, "aws", ok), { sizeGb: 10, name: undefined, fromSnapshot: "snap-1", adoptId: undefined, kmsKeyId: undefined });
     assert.deepEqual(ok.lines, []);
+});
+
+test("volume.name must be a name both clouds accept", () => {
+    for (const name of ["Data", "1data", "data_volume", "a".repeat(65)]) {
+        const p = new Problems();
+        validateVolume({ sizeGb: 10, name }, "digitalocean", p);
+        lineFor(p.lines, "volume.name", /lowercase letters, digits or '-'/);
+    }
+    const ok = new Problems();
+    assert.equal(validateVolume({ sizeGb: 10, name: "staging-data" }, "digitalocean", ok)?.name, "staging-data");
+    assert.deepEqual(ok.lines, []);
+});
+
+test("aws: the availability zone must be in the region, and adopting a volume needs its zone", () => {
+    const p = new Problems();
+    validateHost({ region: "eu-central-1", availabilityZone: "us-east-1a", image: "ami-1", sshKeys: ["k"], sshAllowedCidrs: ["198.51.100.0/24"] }, "aws", p);
+    lineFor(p.lines, "host.availabilityZone", /is not in host.region "eu-central-1"/);
+    lineFor(problemsOf({ ...awsConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 10, adoptId: "vol-1" } }),
+        "host.availabilityZone", /to adopt a volume/);
 });
 
 test("snapshots: retain >= 1, a schedulable interval, HH:MM", () => {
