@@ -67,10 +67,17 @@ export const MOUNT_TABLE: Readonly<Record<Role, readonly MountRow[]>> = {
         { what: "exports", target: "/exports", readOnly: true, checkout: { namedVolume: "exports" }, dataVolume: { dataDir: "exports" } },
     ],
     postgis: [
-        // The mount point for every PostGIS image: 18+ keeps PGDATA under it, older ones in ./data.
+        // The mount point for every PostGIS image; PGDATA is set to a directory under it (POSTGIS_PGDATA).
         { what: "postgis data", target: "/var/lib/postgresql", readOnly: false, checkout: { namedVolume: "postgis" }, dataVolume: { namedVolumeOn: "postgis" } },
     ],
 };
+
+/**
+ * The PostGIS data directory, on the dedicated volume at /var/lib/postgresql. Images before 18
+ * declare `VOLUME /var/lib/postgresql/data`: the engine puts an anonymous volume on the root
+ * disk there, over our mount, so the cluster must live in another directory of the volume.
+ */
+export const POSTGIS_PGDATA = "/var/lib/postgresql/pgdata";
 
 /** A mount with its host side resolved for one instance. */
 export interface ResolvedMount {

@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { InstanceSettings } from "./config";
 import {
-    DATA_KINDS, LayoutContext, ResolvedMount, Role, dockerName, instanceDataDir, resolveMounts, volumeName,
+    DATA_KINDS, LayoutContext, POSTGIS_PGDATA, ResolvedMount, Role, dockerName, instanceDataDir, resolveMounts, volumeName,
 } from "./layout";
 import { renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
@@ -146,6 +146,7 @@ export class PortalInstance extends pulumi.ComponentResource {
             envs: [
                 `POSTGRES_USER=${db.user}`,
                 `POSTGRES_DB=${db.name}`,
+                `PGDATA=${POSTGIS_PGDATA}`,
                 pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
             ],
             networksAdvanced: onNetwork(["postgis"]),

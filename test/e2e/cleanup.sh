@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Undo everything the e2e tier makes, idempotently, also after a run that was killed:
+#   - containers, networks and volumes labelled housing-portal.instance (the program's label);
+#   - mounts under /mnt/housing-portal-e2e* and /var/tmp/hp-e2e-* (thawed first), their loop
+#     devices, the guarded mount-point directories, the scratch directories and device links;
+#   - dockerd, only when this tier started it (test/e2e/setup.sh records its pid).
+# Kept on purpose: installed packages and the stand-in images (a cache keyed by content).
+# Exits non-zero when something could not be undone, naming it.
+set -uo pipefail
+
+readonly PROG=e2e-cleanup
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+STATE_DIR=/run/housing-portal-e2e
+STARTED_FILE="$STATE_DIR/dockerd.pid"
+LABEL=housing-portal.instance
+failed=()
+
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  mapfile -t ids < <(docker ps -aq --filter "label=$LABEL")
+  ((${#ids[@]})) && { docker rm -f -v "${ids[@]}" >/dev/null || failed+=("containers ${ids[*]}"); }
+  mapfile -t ids < <(docker network ls -q --filter "label=$LABEL")
+  ((${#ids[@]})) && { docker network rm "${ids[@]}" >/dev/null || failed+=("networks ${ids[*]}"); }
+  mapfile -t ids < <(docker volume ls -q --filter "label=$LABEL")
+  ((${#ids[@]})) && { docker volume rm "${ids[@]}" >/dev/null || failed+=("volumes ${ids[*]}"); }
+fi
+
+ours() { awk '$5 ~ /^\/mnt\/housing-portal-e2e/ || $5 ~ /^\/var\/tmp\/hp-e2e-/ { print $5 }' /proc/self/mountinfo | sort -r; }
+for mp in $(ours); do
+  fsfreeze -u "$mp" 2>/dev/null
+  umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || failed+=("mount $mp")
+done
+while read -r dev file; do
+  [[ -n "$dev" ]] || continue
+  losetup -d "$dev" || failed+=("loop device $dev ($file)")
+done < <(losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | awk '$2 ~ /^\/var\/tmp\/hp-e2e-/ { print $1, $2 }')
+for d in /mnt/housing-portal-e2e*; do
+  [[ -d "$d" ]] || continue
+  mountpoint -q "$d" && { failed+=("$d is still mounted"); continue; }
+  chattr -f -i "$d" 2>/dev/null
+  rm -rf --one-file-system "$d" || failed+=("directory $d")
+done
+for d in /var/tmp/hp-e2e-* "$STATE_DIR/devices"; do
+  [[ -e "$d" ]] || continue
+  rm -rf --one-file-system "$d" || failed+=("$d")
+done
+
+if [[ -s "$STARTED_FILE" ]]; then
+  pid="$(cat "$STARTED_FILE")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping dockerd (pid $pid), which the e2e tier started"
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; failed+=("dockerd did not stop within 30 s (killed)"); }
+  fi
+  rm -f "$STARTED_FILE"
+  # The default bridge outlives the daemon; it was not here before the tier started dockerd.
+  ip link show docker0 >/dev/null 2>&1 && { ip link delete docker0 || failed+=("interface docker0"); }
+fi
+
+if ((${#failed[@]})); then
+  log "could not undo: ${failed[*]}"
+  exit 1
+fi
+log "clean"

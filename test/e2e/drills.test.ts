@@ -1,0 +1,232 @@
+// The data-loss drills, on a real engine with real databases. Each drill writes known rows and
+// files first and asserts afterwards that they, and everything written by the drills before
+// it, are still there. They run in order on one stack, so a later drill also proves that the
+// earlier ones left a working stack behind.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { FakeDoApi } from "../host/fake-do-api";
+import { hostScript, isFrozen, isImmutable, isMountPoint, run } from "../host/helpers";
+import type { PlanDocument } from "../../tools/planner";
+import {
+    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, LoopVolume, psql,
+    removeContainers, removeLabelled, resource, seed, Seeded, sleep, verifySeeded, waitDatabase, type Keys,
+} from "./harness";
+
+const stack = new E2eStack("drills");
+const [A, B] = stack.instances();
+/** Everything the drills wrote so far: every drill checks all of it. */
+const seeded: Seeded[] = [];
+
+async function seedAll(tag: string, instances = stack.instances()): Promise<void> {
+    for (const instance of instances) seeded.push(await seed(stack, instance, tag));
+}
+
+const withoutInstance = (keys: Keys, name: string): Keys => ({ ...keys, instances: keys.instances.filter((i: { name: string }) => i.name !== name) });
+
+before(() => stack.setup(), { timeout: 900_000 });
+after(() => stack.teardown(), { timeout: 300_000 });
+
+test("drill 1: containers removed and recreated keep every row and file", { timeout: 600_000 }, async () => {
+    await seedAll("d1");
+    await removeContainers(stack.plan!);
+    const gone = await engine.request("GET", `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [LABEL_INSTANCE] }))}`);
+    assert.equal(gone.length, 0, "the containers were not removed");
+    const actions = await stack.realisePlan(stack.plan!, stack.plan!);
+    assert.equal(actions.filter((a) => a.type === "docker:index/container:Container" && a.action === "created").length, 3 * stack.instances().length);
+    assert.ok(actions.filter((a) => a.type === "docker:index/volume:Volume").every((a) => a.action === "kept"));
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+});
+
+test("drill 2: an instance removed from config keeps its database volume; re-added, it has the same rows", { timeout: 600_000 }, async () => {
+    await seedAll("d2");
+    const full = stack.plan!;
+    const without = await stack.planOf(withoutInstance(stack.keys, B));
+    const removed = await stack.realisePlan(without, full);
+    const mine = removed.filter((a) => a.name.startsWith(`${B}-`));
+    assert.deepEqual(mine.filter((a) => a.action === "retained").map((a) => a.name), [`${B}-postgis-data`]);
+    assert.ok(mine.some((a) => a.name === `${B}-postgis` && a.action === "deleted"));
+    assert.ok(await engine.find(`/volumes/housing-portal-${B}-postgis-data`), "the removed instance's database volume is gone");
+    assert.equal(await engine.find(`/containers/${containerName(B, "postgis")}/json`), undefined);
+    assert.ok(fs.existsSync(path.join(stack.dataRoot, "postgis", B, "pgdata", "PG_VERSION")), "the removed instance's cluster is gone");
+    // The other instance is untouched.
+    assert.ok(removed.filter((a) => a.name.startsWith(`${A}-`) && a.type.startsWith("docker:")).every((a) => ["kept", "checked"].includes(a.action)));
+    await verifySeeded(stack, seeded.filter((s) => s.instance === A));
+
+    const readded = await stack.realisePlan(full, without);
+    assert.ok(readded.some((a) => a.name === `${B}-postgis-data` && a.action === "kept"), "the re-added instance did not get its old volume back");
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+});
+
+test("drill 3: host replacement: unmounted, detached, attached again, mounted without a format, realised on a bare engine", { timeout: 600_000 }, async () => {
+    await seedAll("d3");
+    await removeLabelled(); // the new host's engine knows nothing of the old one
+    stack.volume.unmount();
+    const oldDevice = stack.volume.device;
+    stack.volume.detach();
+    assert.ok(!isMountPoint(stack.dataRoot));
+    stack.volume.attach();
+    const mounted = await stack.volume.mount();
+    assert.doesNotMatch(mounted.stderr, /is blank: creating/, `the mount script formatted the volume:\n${mounted.stderr}`);
+    assert.match(mounted.stderr, /holds an ext4 file system/);
+    assert.match(mounted.stderr, /mounted /);
+    assert.ok(isMountPoint(stack.dataRoot));
+    assert.ok(oldDevice !== "" && stack.volume.device !== "");
+    stack.plan = await stack.realise(stack.keys);
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+});
+
+test("drill 4: a snapshot taken by host/snapshot-volume.sh under live writes restores to a database with every committed row", { timeout: 600_000 }, async () => {
+    await seedAll("d4");
+    const live = containerName(A, "postgis");
+    await psql(live, "CREATE TABLE IF NOT EXISTS live_rows (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());");
+
+    const api = new FakeDoApi();
+    await api.start();
+    const copy = path.join(stack.work, "snapshot-copy.img");
+    const tokenFile = path.join(stack.work, "do-token");
+    fs.writeFileSync(tokenFile, api.token, { mode: 0o600 });
+    // Commits the writer has seen acknowledged; at the snapshot, a copy of them.
+    const acked: number[] = [];
+    let ackedAtSnapshot: number[] | undefined;
+    let frozenAtSnapshot: boolean | undefined;
+    api.onCreate = () => {
+        // The snapshot request arrives while the file system is frozen: the copy taken now is
+        // what the cloud would store. It runs synchronously, so nothing moves meanwhile.
+        frozenAtSnapshot = isFrozen(stack.dataRoot);
+        ackedAtSnapshot = [...acked];
+        const cp = spawnSync("cp", ["--sparse=always", stack.volume.image, copy], { encoding: "utf8" });
+        if (cp.status !== 0) throw new Error(`copying the volume image failed: ${cp.stderr}`);
+    };
+
+    let writing = true;
+    const writer = (async () => {
+        for (let id = 1; writing; id++) {
+            await psql(live, `INSERT INTO live_rows (id) VALUES (${id});`);
+            acked.push(id);
+        }
+    })();
+    try {
+        while (acked.length < 20) await sleep(50);
+        const r = await run(hostScript("snapshot-volume.sh"), [], {
+            timeoutMs: 300_000,
+            env: {
+                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                VOLUME_ID: "e2e-volume", TOKEN_FILE: tokenFile, API_URL: api.url, MOUNT_POINT: stack.dataRoot,
+                RETAIN: "3", SNAPSHOT_PREFIX: "hp-e2e", STATUS_FILE: path.join(stack.work, "snapshot.last-success"),
+                LOCK_FILE: path.join(stack.work, "snapshot.lock"), API_TIMEOUT_SECONDS: "60",
+            },
+        });
+        assert.equal(r.code, 0, r.stderr);
+        const atSnapshot = acked.length;
+        while (acked.length < atSnapshot + 10) await sleep(50); // the live database goes on after the thaw
+    } finally {
+        writing = false;
+        await writer;
+        await api.stop();
+    }
+    assert.equal(frozenAtSnapshot, true, "the file system was not frozen when the snapshot was requested");
+    assert.ok(ackedAtSnapshot && ackedAtSnapshot.length >= 20);
+    assert.equal(api.snapshots.length, 1);
+    assert.match(api.snapshots[0].name, /^hp-e2e-/);
+    assert.ok(!isFrozen(stack.dataRoot), "the live file system was left frozen");
+
+    // Attach the copy as a new volume, mount it with the real script, start PostGIS on it.
+    const restored = new LoopVolume(copy, `${stack.dataRoot}-restored`, stack.work, "drills-restored");
+    stack.extra.push(restored);
+    restored.attach();
+    const mounted = await restored.mount();
+    assert.doesNotMatch(mounted.stderr, /is blank: creating/);
+    assert.match(mounted.stderr, /holds an ext4 file system/);
+    const restoredDb = "housing-portal-e2e-restored-postgis";
+    const declared = resource(stack.plan!, `${A}-postgis`).inputs.envs as string[];
+    await docker(["run", "-d", "--name", restoredDb, "--label", `${LABEL_INSTANCE}=e2e-restored`,
+        ...declared.flatMap((e) => ["-e", e]), "--network", "none", "-v", `${restored.mountPoint}/postgis/${A}:/var/lib/postgresql`, IMAGES.postgis]);
+    await waitDatabase(restoredDb);
+    const logs = await dockerTry(["logs", restoredDb]);
+    assert.match(logs.stderr + logs.stdout, /holds a cluster/, "the restored cluster was initialised anew instead of started");
+    assert.deepEqual(await checksumsIn(restoredDb, seeded.filter((s) => s.instance === A)), seeded.filter((s) => s.instance === A).map((s) => s.checksum));
+    const restoredIds = new Set((await psql(restoredDb, "SELECT id FROM live_rows ORDER BY id;")).split("\n").filter(Boolean).map(Number));
+    const lost = ackedAtSnapshot!.filter((id) => !restoredIds.has(id));
+    assert.deepEqual(lost, [], "committed rows are missing from the snapshot");
+    // The writer is serial: the snapshot holds a gapless prefix of its rows.
+    assert.equal(Math.max(...restoredIds), restoredIds.size);
+    await docker(["rm", "-f", restoredDb]);
+    restored.unmount();
+    // The live stack is unharmed.
+    await verifySeeded(stack, seeded);
+});
+
+test("drill 5: the volume missing at boot: the mount script fails and nothing lands on the root disk", { timeout: 600_000 }, async () => {
+    await seedAll("d5");
+    await removeLabelled();
+    stack.volume.unmount();
+    stack.volume.detach();
+
+    const boot = await stack.volume.mountScript(3);
+    assert.notEqual(boot.code, 0, "the mount script succeeded without its device");
+    assert.match(boot.stderr, /did not appear within 3s/);
+    assert.ok(!isMountPoint(stack.dataRoot));
+    assert.ok(isImmutable(stack.dataRoot), "the bare mount point is not guarded");
+
+    // A container that writes to its data path finds nowhere to write.
+    const write = await dockerTry(["run", "--rm", "--label", `${LABEL_INSTANCE}=e2e-boot`, "--network", "none",
+        "-v", `${stack.dataRoot}:/data`, IMAGES.postgis, "sh", "-c", `mkdir -p /data/postgis/${A} && echo lost > /data/postgis/${A}/file`]);
+    assert.notEqual(write.code, 0, "a container wrote onto the bare mount point");
+    assert.match(write.stderr, /Operation not permitted|Permission denied/);
+    // The program itself refuses: the instance directories are not made on the root disk.
+    const plan: PlanDocument = await stack.planOf(stack.keys);
+    await assert.rejects(stack.realisePlan(plan), /not a mount point|refus/i);
+    for (const instance of stack.instances()) {
+        const state = await engine.find(`/containers/${containerName(instance, "postgis")}/json`);
+        assert.ok(!state?.State?.Running, `${instance}'s PostGIS runs without its volume`);
+    }
+    assert.deepEqual(fs.readdirSync(stack.dataRoot), [], "something was written to the root disk under the mount point");
+
+    // The volume comes back: everything is there.
+    await removeLabelled();
+    stack.volume.attach();
+    await stack.volume.mount();
+    stack.plan = await stack.realise(stack.keys);
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+});
+
+test("drill 6: a dump from host/dump-databases.sh restored into a fresh instance has the same rows", { timeout: 600_000 }, async () => {
+    await seedAll("d6");
+    const backups = path.join(stack.dataRoot, "backups");
+    const r = await run(hostScript("dump-databases.sh"), [], {
+        timeoutMs: 300_000,
+        env: {
+            PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+            BACKUP_ROOT: backups, RETAIN: "3",
+            STATUS_FILE: path.join(stack.work, "dump.last-success"), LOCK_FILE: path.join(stack.work, "dump.lock"),
+        },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const dumps = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump"));
+    assert.equal(dumps.length, 1, `dumps of ${A}: ${dumps.join(", ")}`);
+
+    const fresh = "chile";
+    const keys = { ...stack.keys, instances: [...stack.keys.instances, { name: fresh, domain: `${fresh}.e2e.test`, port: 18089 }] };
+    const before = stack.plan!;
+    const plan = await stack.planOf(keys);
+    await stack.realisePlan(plan, before);
+    await waitDatabase(containerName(fresh, "postgis"));
+    const dump = fs.readFileSync(path.join(backups, A, dumps[0]));
+    // The restore command of docs/host-scripts.md.
+    const restore = await dockerTry(["exec", "-i", containerName(fresh, "postgis"), "sh", "-c",
+        'pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], dump);
+    assert.equal(restore.code, 0, restore.stderr);
+    const fromA = seeded.filter((s) => s.instance === A);
+    assert.deepEqual(await checksumsIn(containerName(fresh, "postgis"), fromA), fromA.map((s) => s.checksum));
+    // Back to the committed stack; the fresh instance's volume is retained, like any removed one.
+    await stack.realisePlan(before, plan);
+    stack.plan = before;
+    await verifySeeded(stack, seeded);
+});

@@ -1,0 +1,460 @@
+// The e2e tier's machinery: the e2e stack's plans (with their secrets: this tier only), a
+// loop-device file system that plays the cloud block volume and is mounted by the REAL
+// host/mount-data-volume.sh, the realiser, and small helpers to talk to the containers.
+// Each test file builds its own stack (`E2eStack`) in `before` and removes all of it in `after`.
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { hostScript, isMountPoint, run, sh, trySh, type RunResult } from "../host/helpers";
+import { Engine, realise, type Action } from "./realise";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+export const STACK_FILE = path.join(__dirname, "Pulumi.e2e.yaml");
+/** Every label the program puts on what an instance owns; clean-up finds things by it. */
+export const LABEL_INSTANCE = "housing-portal.instance";
+export const IMAGES = { postgis: "housing-portal-e2e/postgis:15", backend: "housing-portal-e2e/backend:1", nginx: "housing-portal-e2e/nginx:1" };
+/** Where the tier keeps its scratch directories (cleanup.sh removes leftovers of killed runs). */
+export const WORK_BASE = "/var/tmp";
+export const WORK_PREFIX = "hp-e2e-";
+/** Stable device links (like /dev/disk/by-id/...), pointing at the current loop device. */
+export const DEVICE_LINK_DIR = "/run/housing-portal-e2e/devices";
+
+export const engine = new Engine();
+
+export type Keys = Record<string, any>;
+
+// ---- preconditions --------------------------------------------------------------------------
+
+/** Fails loudly, never skips, when this machine cannot run the tier. */
+export async function requireE2eTier(): Promise<void> {
+    const problems: string[] = [];
+    if (process.getuid?.() !== 0) problems.push("the e2e tier must run as root");
+    if (!fs.existsSync("/dev/loop-control")) problems.push("no loop devices (/dev/loop-control is missing)");
+    try {
+        await engine.request("GET", "/_ping");
+        for (const image of Object.values(IMAGES)) {
+            if (!(await engine.find(`/images/${encodeURIComponent(image)}/json`))) problems.push(`image ${image} is missing (test/e2e/setup.sh builds it)`);
+        }
+    } catch (e) {
+        problems.push(`no Docker engine answers on /var/run/docker.sock (run test/e2e/run.sh, which starts one): ${e}`);
+    }
+    if (problems.length) throw new Error(`E2E TIER CANNOT RUN: ${problems.join("; ")}`);
+}
+
+// ---- plans ----------------------------------------------------------------------------------
+
+/** The committed e2e stack's config keys, without the namespace. */
+export function e2eKeys(): Keys {
+    const doc = YAML.parse(fs.readFileSync(STACK_FILE, "utf8"));
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^housing-portal:/, ""), v]));
+}
+
+/** The offline plan of (a variant of) the e2e stack, secrets revealed, as stack "e2e". */
+export async function e2ePlan(keys: Keys, dir: string): Promise<PlanDocument> {
+    const sub = fs.mkdtempSync(path.join(dir, "plan-"));
+    const file = path.join(sub, "Pulumi.e2e.yaml");
+    const namespaced = Object.fromEntries(Object.entries(keys).map(([k, v]) => [`housing-portal:${k}`, v]));
+    fs.writeFileSync(file, YAML.stringify({ config: namespaced }));
+    const r = await run(process.execPath, ["--import", "tsx", path.join(PROJECT_DIR, "tools", "plan.ts"), "--config-file", file, "--json", "--reveal-secrets"], { cwd: PROJECT_DIR, timeoutMs: 180_000 });
+    if (r.code !== 0) throw new Error(`plan of ${file} failed (exit ${r.code}):\n${r.stderr}`);
+    fs.writeFileSync(path.join(sub, "plan.json"), r.stdout);
+    return JSON.parse(r.stdout) as PlanDocument;
+}
+
+export function resource(plan: PlanDocument, name: string): PlannedResource {
+    const r = plan.resources.find((x) => x.name === name);
+    if (!r) throw new Error(`no resource ${name} in the plan`);
+    return r;
+}
+
+/** The generated password of an instance, as the plan hands it to its PostGIS container. */
+export function passwordOf(plan: PlanDocument, instance: string): string {
+    const envs = resource(plan, `${instance}-postgis`).inputs.envs as string[];
+    const e = envs.find((x) => x.startsWith("POSTGRES_PASSWORD="));
+    if (!e) throw new Error(`${instance}-postgis declares no POSTGRES_PASSWORD`);
+    return e.slice("POSTGRES_PASSWORD=".length);
+}
+
+export const containerName = (instance: string, role: "postgis" | "backend" | "nginx") => `housing-portal-${instance}-${role}`;
+
+// ---- commands -------------------------------------------------------------------------------
+
+/** `docker ARGS`, must succeed. */
+export async function docker(args: string[], input?: string | Buffer): Promise<string> {
+    const r = await dockerTry(args, input);
+    if (r.code !== 0) throw new Error(`docker ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+}
+
+/** `docker ARGS`, whatever it answers. */
+export function dockerTry(args: string[], input?: string | Buffer, timeoutMs = 180_000): Promise<RunResult> {
+    if (input === undefined) return run("docker", args, { timeoutMs });
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.on("error", reject);
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({ code, signal, stdout, stderr, timedOut: false });
+        });
+        child.stdin.end(input);
+    });
+}
+
+/** SQL through psql on the container's local socket (trust, as the host scripts use it). */
+export async function psql(container: string, sql: string, db = "portal", user = "portal"): Promise<string> {
+    return (await docker(["exec", "-i", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-tAq"], sql)).trim();
+}
+
+/** SQL over TCP with a password, from inside `fromContainer` (scram-sha-256). */
+export function psqlTcp(fromContainer: string, host: string, password: string, sql: string): Promise<RunResult> {
+    return dockerTry(["exec", "-i", "-e", `PGPASSWORD=${password}`, "-e", "PGCONNECT_TIMEOUT=5", fromContainer,
+        "psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", "portal", "-d", "portal", "-tAq"], sql);
+}
+
+export const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** Over TCP with the container's own POSTGRES_* settings, as a client on the network connects. */
+const SELECT_ONE_OVER_TCP = 'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -X -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAqc "select 1"';
+
+/**
+ * Waits (bounded) until PostgreSQL in `container` accepts queries over TCP with its password.
+ * The socket alone is not enough: during initialisation a temporary server answers on it.
+ */
+export async function waitDatabase(container: string, seconds = 180): Promise<void> {
+    let last: RunResult | undefined;
+    for (let i = 0; i < seconds * 2; i++) {
+        last = await dockerTry(["exec", container, "sh", "-c", SELECT_ONE_OVER_TCP]);
+        if (last.code === 0 && last.stdout.trim() === "1") return;
+        const state = await engine.find(`/containers/${encodeURIComponent(container)}/json`);
+        if (state && !state.State.Running && !state.State.Restarting) break;
+        await sleep(500);
+    }
+    const logs = await dockerTry(["logs", "--tail", "40", container]);
+    throw new Error(`${container} never accepted queries: ${last?.stderr}\n--- logs ---\n${logs.stdout}${logs.stderr}`);
+}
+
+/** Waits (bounded) until the backend answers /api/health from inside its container. */
+export async function waitBackend(container: string, seconds = 60): Promise<void> {
+    const probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=3).read()";
+    for (let i = 0; i < seconds * 2; i++) {
+        if ((await dockerTry(["exec", container, "python3", "-c", probe])).code === 0) return;
+        await sleep(500);
+    }
+    const logs = await dockerTry(["logs", "--tail", "40", container]);
+    throw new Error(`${container} never answered /api/health:\n${logs.stdout}${logs.stderr}`);
+}
+
+export interface HttpAnswer {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+/** An HTTP request to 127.0.0.1:port with a Host header. */
+export function request(port: number, host: string, method: string, urlPath: string, body?: string): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers: { Host: host, Connection: "close" } }, (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (text += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        });
+        req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${urlPath} on :${port} timed out`)));
+        req.on("error", reject);
+        req.end(body);
+    });
+}
+
+/** Retries a request until nginx answers at all (bounded). */
+export async function requestWhenUp(port: number, host: string, method: string, urlPath: string, body?: string): Promise<HttpAnswer> {
+    let last: unknown;
+    for (let i = 0; i < 60; i++) {
+        try {
+            const a = await request(port, host, method, urlPath, body);
+            if (a.status !== 502 && a.status !== 504) return a;
+            last = `${a.status} ${a.body}`;
+        } catch (e) {
+            last = e;
+        }
+        await sleep(500);
+    }
+    throw new Error(`nginx on :${port} never answered ${method} ${urlPath}: ${last}`);
+}
+
+// ---- clean-up -------------------------------------------------------------------------------
+
+/** Removes every container, network and volume labelled housing-portal.instance. */
+export async function removeLabelled(): Promise<void> {
+    const filter = encodeURIComponent(JSON.stringify({ label: [LABEL_INSTANCE] }));
+    const containers = await engine.request("GET", `/containers/json?all=true&filters=${filter}`);
+    await Promise.all(containers.map((c: { Id: string }) => engine.remove(`/containers/${c.Id}?force=true&v=true`)));
+    for (const n of await engine.request("GET", `/networks?filters=${filter}`)) await engine.remove(`/networks/${n.Id}`);
+    for (const v of (await engine.request("GET", `/volumes?filters=${filter}`)).Volumes ?? []) await engine.remove(`/volumes/${encodeURIComponent(v.Name)}`);
+}
+
+/** Removes the containers (only) of the plan, as a crash or an operator would. */
+export async function removeContainers(plan: PlanDocument): Promise<void> {
+    const names = plan.resources.filter((r) => r.type === "docker:index/container:Container").map((r) => String(r.inputs.name));
+    await Promise.all(names.map((n) => engine.remove(`/containers/${encodeURIComponent(n)}?force=true`)));
+}
+
+// ---- the loop-device data volume ------------------------------------------------------------
+
+/**
+ * A file-backed block device playing the cloud volume. It is reached through a stable link
+ * (DEVICE_LINK_DIR/<name>, like /dev/disk/by-id/...) that follows the loop device when it is
+ * detached and attached again; the link is absent while the volume is "detached".
+ */
+export class LoopVolume {
+    device = "";
+    readonly link: string;
+
+    constructor(readonly image: string, readonly mountPoint: string, readonly work: string, readonly name: string) {
+        this.link = path.join(DEVICE_LINK_DIR, name);
+    }
+
+    /** A new, all-zero (sparse) volume: like a brand-new cloud volume. */
+    create(mib = 1024): this {
+        fs.writeFileSync(this.image, "");
+        fs.truncateSync(this.image, mib * 1024 * 1024);
+        return this;
+    }
+
+    attach(): this {
+        let last = "";
+        for (let i = 0; i < 10 && !this.device; i++) {
+            const r = spawnSync("losetup", ["--find", "--show", this.image], { encoding: "utf8" });
+            if (r.status === 0 && r.stdout.trim().startsWith("/dev/loop")) this.device = r.stdout.trim();
+            else last = r.stderr;
+        }
+        if (!this.device) throw new Error(`losetup --find --show ${this.image} failed: ${last}`);
+        fs.mkdirSync(DEVICE_LINK_DIR, { recursive: true });
+        fs.rmSync(this.link, { force: true });
+        fs.symlinkSync(this.device, this.link);
+        return this;
+    }
+
+    detach(): void {
+        fs.rmSync(this.link, { force: true });
+        if (this.device) sh("losetup", ["-d", this.device]);
+        this.device = "";
+    }
+
+    /** Runs the real host/mount-data-volume.sh for this volume (temp fstab, never /etc/fstab). */
+    mountScript(waitSeconds = 20): Promise<RunResult> {
+        return run(hostScript("mount-data-volume.sh"), [], {
+            timeoutMs: (waitSeconds + 120) * 1000,
+            env: {
+                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                LANG: "C.UTF-8",
+                DEVICE: this.link,
+                MOUNT_POINT: this.mountPoint,
+                FSTAB: path.join(this.work, "fstab"),
+                WAIT_SECONDS: String(waitSeconds),
+                FS_LABEL: "hp-e2e",
+                LOCK_FILE: path.join(this.work, "mount.lock"),
+            },
+        });
+    }
+
+    async mount(): Promise<RunResult> {
+        const r = await this.mountScript();
+        if (r.code !== 0) throw new Error(`host/mount-data-volume.sh failed (exit ${r.code}):\n${r.stderr}`);
+        return r;
+    }
+
+    unmount(): void {
+        if (isMountPoint(this.mountPoint)) {
+            trySh("fsfreeze", ["-u", this.mountPoint]);
+            sh("umount", [this.mountPoint]);
+        }
+    }
+
+    /** Undoes everything (best effort; errors are collected). */
+    destroy(errors: string[]): void {
+        if (isMountPoint(this.mountPoint)) {
+            trySh("fsfreeze", ["-u", this.mountPoint]);
+            if (trySh("umount", [this.mountPoint]) !== 0 && trySh("umount", ["-l", this.mountPoint]) !== 0) errors.push(`cannot unmount ${this.mountPoint}`);
+        }
+        trySh("chattr", ["-f", "-i", this.mountPoint]);
+        try {
+            if (fs.existsSync(this.mountPoint) && !isMountPoint(this.mountPoint)) fs.rmdirSync(this.mountPoint);
+        } catch (e) {
+            errors.push(`rmdir ${this.mountPoint}: ${e}`);
+        }
+        fs.rmSync(this.link, { force: true });
+        if (this.device && trySh("losetup", ["-d", this.device]) !== 0) errors.push(`cannot detach ${this.device}`);
+        this.device = "";
+        // Any other loop device still backed by this image (a copy attached by a drill, ...).
+        for (const line of sh("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"]).split("\n")) {
+            const m = /^(\/dev\/loop\d+)\s+(.*)$/.exec(line.trim());
+            if (m && m[2].replace(/ \(deleted\)$/, "") === this.image && trySh("losetup", ["-d", m[1]]) !== 0) errors.push(`cannot detach ${m[1]}`);
+        }
+    }
+}
+
+// ---- one stack per test file ----------------------------------------------------------------
+
+/**
+ * The e2e stack on this engine, for one test file: a fresh loop volume mounted at the stack's
+ * dataRoot by the real mount script, the plan realised, every database answering.
+ */
+export class E2eStack {
+    readonly work: string;
+    readonly keys: Keys;
+    readonly dataRoot: string;
+    readonly volume: LoopVolume;
+    plan: PlanDocument | undefined;
+    /** Extra volumes and mounts a drill made (restored copies, ...), undone by teardown. */
+    readonly extra: LoopVolume[] = [];
+    log: string[] = [];
+
+    constructor(readonly label: string) {
+        fs.mkdirSync(WORK_BASE, { recursive: true });
+        this.work = fs.mkdtempSync(path.join(WORK_BASE, `${WORK_PREFIX}${label}-`));
+        this.keys = e2eKeys();
+        this.dataRoot = String(this.keys.dataRoot);
+        this.volume = new LoopVolume(path.join(this.work, "data-volume.img"), this.dataRoot, this.work, `${label}-data`);
+    }
+
+    instances(keys: Keys = this.keys): string[] {
+        return (keys.instances as { name: string }[]).map((i) => i.name);
+    }
+
+    /** Fresh volume, mounted; the plan of `keys` realised; every database answering. */
+    async setup(keys: Keys = this.keys): Promise<void> {
+        await this.prepareVolume();
+        this.plan = await this.realise(keys);
+        await this.waitReady(this.plan);
+    }
+
+    /** A clean engine and a fresh loop volume mounted at the data root by the real script. */
+    async prepareVolume(): Promise<void> {
+        await requireE2eTier();
+        await removeLabelled();
+        if (isMountPoint(this.dataRoot)) throw new Error(`${this.dataRoot} is already mounted: a previous run left it (run test/e2e/cleanup.sh)`);
+        this.volume.create().attach();
+        await this.volume.mount();
+    }
+
+    async planOf(keys: Keys): Promise<PlanDocument> {
+        return e2ePlan(keys, this.work);
+    }
+
+    /** Realises the plan of `keys`; `previous` is the plan realised before (deletions). */
+    async realise(keys: Keys = this.keys, previous?: PlanDocument): Promise<PlanDocument> {
+        const plan = await this.planOf(keys);
+        await this.realisePlan(plan, previous);
+        return plan;
+    }
+
+    async realisePlan(plan: PlanDocument, previous?: PlanDocument): Promise<Action[]> {
+        const actions = await realise(plan, { previous, log: (l) => this.log.push(l) });
+        this.plan = plan;
+        return actions;
+    }
+
+    async waitReady(plan: PlanDocument = this.plan!): Promise<void> {
+        const names = plan.resources.filter((r) => r.type === "housing-portal:portal:PortalInstance").map((r) => r.name);
+        await Promise.all(names.map(async (n) => {
+            await waitDatabase(containerName(n, "postgis"));
+            await waitBackend(containerName(n, "backend"));
+        }));
+    }
+
+    instancePort(name: string, keys: Keys = this.keys): number {
+        return Number((keys.instances as { name: string; port: number }[]).find((i) => i.name === name)!.port);
+    }
+
+    instanceDomain(name: string, keys: Keys = this.keys): string {
+        return String((keys.instances as { name: string; domain: string }[]).find((i) => i.name === name)!.domain);
+    }
+
+    /** Removes everything the stack made: containers, networks, volumes, mounts, loop devices. */
+    async teardown(): Promise<void> {
+        const errors: string[] = [];
+        try {
+            await removeLabelled();
+        } catch (e) {
+            errors.push(`removing labelled docker objects: ${e}`);
+        }
+        for (const v of this.extra.splice(0).reverse()) v.destroy(errors);
+        this.volume.destroy(errors);
+        fs.rmSync(this.work, { recursive: true, force: true });
+        if (errors.length) throw new Error(`e2e teardown was incomplete:\n${errors.join("\n")}`);
+    }
+}
+
+// ---- known data, written before a drill and checked after it --------------------------------
+
+/** What `seed` wrote for one tag in one instance: rows, an export and an image file. */
+export interface Seeded {
+    instance: string;
+    tag: string;
+    rows: number;
+    /** sum of n over the rows, and the points' text, to compare more than a count */
+    checksum: string;
+    exportName: string;
+    exportBody: string;
+    imageName: string;
+    imageBody: string;
+}
+
+export const SEED_ROWS = 200;
+
+const SEED_TABLE = `CREATE TABLE IF NOT EXISTS drill_rows (
+    tag text NOT NULL, n int NOT NULL, geom geometry(Point, 4326) NOT NULL, PRIMARY KEY (tag, n));`;
+
+/** The checksum of one tag's rows, as SQL computes it. */
+const checksumSql = (tag: string) =>
+    `SELECT count(*) || ':' || coalesce(sum(n), 0) || ':' || md5(coalesce(string_agg(ST_AsText(geom), ',' ORDER BY n), '')) FROM drill_rows WHERE tag = '${tag}';`;
+
+/**
+ * Writes SEED_ROWS PostGIS rows tagged `tag` into the instance's database, an export through
+ * the backend (POST via nginx) and an image file written by the backend container.
+ */
+export async function seed(stack: E2eStack, instance: string, tag: string): Promise<Seeded> {
+    if (!/^[a-z0-9-]+$/.test(tag)) throw new Error(`bad seed tag ${tag}`);
+    const postgis = containerName(instance, "postgis");
+    await psql(postgis, `${SEED_TABLE}
+        INSERT INTO drill_rows SELECT '${tag}', g, ST_SetSRID(ST_MakePoint(-75 + g / 1000.0, 4 + g / 1000.0), 4326)
+        FROM generate_series(1, ${SEED_ROWS}) g;`);
+    const checksum = await psql(postgis, checksumSql(tag));
+    const exportName = `${tag}-${instance}.csv`;
+    const exportBody = `tag,instance\n${tag},${instance},${Date.now()}\n`;
+    const posted = await requestWhenUp(stack.instancePort(instance), stack.instanceDomain(instance), "POST", `/api/exports/${exportName}`, exportBody);
+    if (posted.status !== 201) throw new Error(`POST /api/exports/${exportName} on ${instance}: ${posted.status} ${posted.body}`);
+    const imageName = `${tag}.img`;
+    const imageBody = `image ${tag} of ${instance}\n`;
+    await docker(["exec", "-i", containerName(instance, "backend"), "sh", "-c", `cat > /images/${imageName}`], imageBody);
+    return { instance, tag, rows: SEED_ROWS, checksum, exportName, exportBody, imageName, imageBody };
+}
+
+/** Fails unless every seeded row, export and image is there as written, read the way users do. */
+export async function verifySeeded(stack: E2eStack, all: readonly Seeded[], dataRoot = stack.dataRoot): Promise<void> {
+    for (const s of all) {
+        const got = await psql(containerName(s.instance, "postgis"), checksumSql(s.tag));
+        if (got !== s.checksum) throw new Error(`${s.instance}: rows of ${s.tag} are ${got}, expected ${s.checksum}`);
+        const download = await requestWhenUp(stack.instancePort(s.instance), stack.instanceDomain(s.instance), "GET", `/api/download/${s.exportName}`);
+        if (download.status !== 200 || download.body !== s.exportBody) {
+            throw new Error(`${s.instance}: export ${s.exportName} answered ${download.status} ${JSON.stringify(download.body)}`);
+        }
+        const image = path.join(dataRoot, "images", s.instance, s.imageName);
+        if (!fs.existsSync(image) || fs.readFileSync(image, "utf8") !== s.imageBody) throw new Error(`${s.instance}: ${image} is missing or changed`);
+    }
+}
+
+/** The checksums of `seeded` rows as a restored database (any container) holds them. */
+export async function checksumsIn(container: string, seeded: readonly Seeded[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const s of seeded) out.push(await psql(container, checksumSql(s.tag)));
+    return out;
+}

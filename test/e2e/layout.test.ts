@@ -1,0 +1,131 @@
+// The e2e stack's layout, realised on a real engine from the plan: databases, nginx, read-only
+// mounts and the isolation between instances.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { sh } from "../host/helpers";
+import {
+    containerName, docker, dockerTry, E2eStack, engine, passwordOf, psqlTcp, request, requestWhenUp, resource,
+} from "./harness";
+
+const stack = new E2eStack("layout");
+const [A, B] = stack.instances();
+
+before(() => stack.setup(), { timeout: 900_000 });
+after(() => stack.teardown(), { timeout: 300_000 });
+
+test("the e2e stack has two instances to compare", () => {
+    assert.ok(A && B && A !== B, `expected two instances in test/e2e/Pulumi.e2e.yaml, got ${stack.instances().join(", ")}`);
+});
+
+test("each PostGIS accepts its generated password, has PostGIS, and keeps its files on the loop volume under postgis/<instance>", async () => {
+    const volumeDevice = sh("mountpoint", ["-d", stack.dataRoot]).trim();
+    assert.equal(fs.realpathSync(stack.volume.link), stack.volume.device);
+    assert.equal(volumeDevice, sh("lsblk", ["-dno", "MAJ:MIN", stack.volume.device]).trim(), `${stack.dataRoot} is not the loop volume`);
+    for (const instance of stack.instances()) {
+        const password = passwordOf(stack.plan!, instance);
+        // The backend reaches its database as the program wires it: by the alias on its network.
+        const ok = await psqlTcp(containerName(instance, "backend"), "postgis", password, "SELECT postgis_lib_version();");
+        assert.equal(ok.code, 0, `${instance}: ${ok.stderr}`);
+        assert.match(ok.stdout.trim(), /^3\.\d+\.\d+/);
+        const wrong = await psqlTcp(containerName(instance, "backend"), "postgis", `${password}-wrong`, "SELECT 1;");
+        assert.notEqual(wrong.code, 0);
+        assert.match(wrong.stderr, /password authentication failed/);
+
+        const dataDir = path.join(stack.dataRoot, "postgis", instance);
+        const volume = await engine.request("GET", `/volumes/${encodeURIComponent(`housing-portal-${instance}-postgis-data`)}`);
+        assert.equal(volume.Options.device, dataDir);
+        assert.ok(fs.existsSync(path.join(dataDir, "pgdata", "PG_VERSION")), `no cluster in ${dataDir}/pgdata`);
+        assert.ok(fs.readdirSync(path.join(dataDir, "pgdata", "pg_wal")).length > 0, "the WAL is not on the volume");
+        assert.equal(fs.statSync(path.join(dataDir, "pgdata", "PG_VERSION")).dev, fs.statSync(stack.dataRoot).dev, "the cluster is not on the loop volume");
+        // Nothing of the database is in Docker's own storage on the root disk.
+        const inspect = await engine.request("GET", `/containers/${containerName(instance, "postgis")}/json`);
+        const dbMount = inspect.Mounts.find((m: { Destination: string }) => m.Destination === "/var/lib/postgresql");
+        assert.equal(dbMount.Name, `housing-portal-${instance}-postgis-data`);
+        assert.equal(dbMount.RW, true);
+    }
+});
+
+test("nginx passes nginx -t with the rendered config it was given", async () => {
+    for (const instance of stack.instances()) {
+        const nginx = containerName(instance, "nginx");
+        const uploads = resource(stack.plan!, `${instance}-nginx`).inputs.uploads as { file: string; content: string }[];
+        const declared = uploads.find((u) => u.file === "/etc/nginx/nginx.conf");
+        assert.ok(declared, "the plan uploads no nginx.conf");
+        assert.equal(await docker(["exec", nginx, "cat", "/etc/nginx/nginx.conf"]), declared!.content);
+        const t = await dockerTry(["exec", nginx, "nginx", "-t"]);
+        assert.equal(t.code, 0, t.stderr);
+        assert.match(t.stderr, /test is successful/);
+    }
+});
+
+test("nginx serves an export the backend wrote, through the backend's X-Accel-Redirect, and only that way", async () => {
+    for (const instance of stack.instances()) {
+        const port = stack.instancePort(instance);
+        const host = stack.instanceDomain(instance);
+        const body = `id,name\n1,${instance}\n`;
+        const posted = await requestWhenUp(port, host, "POST", `/api/exports/layout-${instance}.csv`, body);
+        assert.equal(posted.status, 201, posted.body);
+        // The backend wrote it to the instance's exports directory on the volume ...
+        assert.equal(fs.readFileSync(path.join(stack.dataRoot, "exports", instance, `layout-${instance}.csv`), "utf8"), body);
+        // ... and nginx serves it from its read-only /exports when the backend says so.
+        const got = await request(port, host, "GET", `/api/download/layout-${instance}.csv`);
+        assert.equal(got.status, 200);
+        assert.equal(got.body, body);
+        assert.equal(got.headers["x-accel-redirect"], undefined, "nginx leaked the internal redirect");
+        // The internal location is not reachable from outside.
+        const direct = await request(port, host, "GET", `/protected/exports/layout-${instance}.csv`);
+        assert.equal(direct.status, 404);
+    }
+});
+
+test("nginx cannot write to any of its read-only mounts", async () => {
+    for (const instance of stack.instances()) {
+        const declared = resource(stack.plan!, `${instance}-nginx`).inputs.mounts as { target: string; readOnly: boolean }[];
+        const readOnly = declared.filter((m) => m.readOnly).map((m) => m.target);
+        assert.ok(readOnly.includes("/exports") && readOnly.includes("/images"), `read-only mounts: ${readOnly.join(", ")}`);
+        for (const target of readOnly) {
+            const w = await dockerTry(["exec", containerName(instance, "nginx"), "sh", "-c", `echo probe > ${target}/.write-probe`]);
+            assert.notEqual(w.code, 0, `nginx of ${instance} wrote to ${target}`);
+            assert.match(w.stderr, /Read-only file system/);
+        }
+    }
+});
+
+test("instances are isolated: no mount of the other's data, no name or route to its database", async () => {
+    for (const [mine, other] of [[A, B], [B, A]]) {
+        for (const role of ["postgis", "backend", "nginx"] as const) {
+            const c = await engine.request("GET", `/containers/${containerName(mine, role)}/json`);
+            for (const m of c.Mounts as { Source: string; Name?: string }[]) {
+                const what = `${containerName(mine, role)} mounts ${m.Name ?? m.Source}`;
+                assert.ok(!(m.Name ?? "").includes(`-${other}-`), what);
+                assert.ok(!m.Source.split("/").includes(other), what);
+                if (m.Source.startsWith(stack.dataRoot)) assert.equal(m.Source.split("/").at(-1), mine, what);
+            }
+            assert.deepEqual(Object.keys(c.NetworkSettings.Networks), [`housing-portal-${mine}-net`]);
+        }
+        const backend = containerName(mine, "backend");
+        const password = passwordOf(stack.plan!, other);
+        // By name: the other instance's database is not on this network.
+        const byName = await psqlTcp(backend, containerName(other, "postgis"), password, "SELECT 1;");
+        assert.notEqual(byName.code, 0);
+        assert.match(byName.stderr, /could not translate host name|Name or service not known/);
+        // By address: the other instance's network is not routed to this one.
+        const otherPostgis = await engine.request("GET", `/containers/${containerName(other, "postgis")}/json`);
+        const ip = otherPostgis.NetworkSettings.Networks[`housing-portal-${other}-net`].IPAddress;
+        assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+        const byIp = await psqlTcp(backend, ip, password, "SELECT 1;");
+        assert.notEqual(byIp.code, 0, `${backend} reached ${other}'s database at ${ip}`);
+        // And the other instance's export is not served by this instance's nginx.
+        const got = await request(stack.instancePort(mine), stack.instanceDomain(mine), "GET", `/api/download/layout-${other}.csv`);
+        assert.equal(got.status, 404);
+    }
+    // Only nginx publishes a port, on loopback-reachable host ports from the config.
+    for (const instance of stack.instances()) {
+        for (const role of ["postgis", "backend"] as const) {
+            const c = await engine.request("GET", `/containers/${containerName(instance, role)}/json`);
+            assert.deepEqual(c.HostConfig.PortBindings ?? {}, {}, `${role} of ${instance} publishes a port`);
+        }
+    }
+});

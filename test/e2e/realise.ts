@@ -1,0 +1,430 @@
+// The e2e tier's realiser: a small stand-in for `pulumi up` against this machine's Docker Engine.
+// It reads the offline plan (`npm run plan -- --json --reveal-secrets`) and creates the plan's
+// Docker networks, volumes and containers, checks its images and runs its local commands, from
+// EXACTLY the inputs the program declared, each resource as soon as everything it depends on
+// exists (independent ones in parallel, as the engine of `pulumi up` does). Any input, or type,
+// it does not understand fails loudly instead of being dropped. Pulumi providers, random
+// passwords (their value is already in the plan) and components have nothing to create.
+//
+// Given the plan realised before (`previous`), it also does what `pulumi up` does for a config
+// change: resources that left the plan are deleted (containers, networks; a volume only when it
+// is not retainOnDelete), unchanged ones are kept, changed ones replaced. Like `up --refresh`, a
+// container that is missing or not running is created again.
+//
+// Test code, not a second deployment path: it knows only what the program declares today.
+//
+//   tsx test/e2e/realise.ts PLAN.json [--previous PREVIOUS.json]
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import type { PlanDocument, PlannedResource } from "../../tools/planner";
+
+type Inputs = Record<string, any>;
+
+/** What the realiser did with one resource. */
+export interface Action {
+    urn: string;
+    type: string;
+    name: string;
+    action: "created" | "kept" | "replaced" | "deleted" | "retained" | "skipped" | "checked" | "ran";
+}
+
+export interface RealiseOptions {
+    /** The plan realised before on this engine: resources that left the plan are deleted. */
+    previous?: PlanDocument;
+    /** Progress lines (default: none). */
+    log?: (line: string) => void;
+}
+
+// ---- the Engine API -------------------------------------------------------------------------
+
+/** A Docker Engine API client over a unix socket. Rejects on any non-2xx answer. */
+export class Engine {
+    constructor(readonly socketPath = "/var/run/docker.sock") {}
+
+    static fromHost(host: unknown): Engine {
+        const m = typeof host === "string" ? /^unix:\/\/(\/.+)$/.exec(host) : null;
+        if (!m) throw new Error(`realise: the e2e tier drives a local engine over its unix socket; the docker provider says host=${JSON.stringify(host)}`);
+        return new Engine(m[1]);
+    }
+
+    request(method: string, apiPath: string, body?: unknown, contentType = "application/json"): Promise<any> {
+        const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+        return new Promise((resolve, reject) => {
+            const req = http.request({
+                socketPath: this.socketPath, path: apiPath, method,
+                headers: data ? { "Content-Type": contentType, "Content-Length": data.length } : {},
+            }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c: Buffer) => chunks.push(c));
+                res.on("end", () => {
+                    const text = Buffer.concat(chunks).toString("utf8");
+                    const status = res.statusCode ?? 500;
+                    if (status >= 300 && status !== 304) {
+                        const err = new Error(`docker engine: ${method} ${apiPath} -> ${status} ${text.trim()}`) as Error & { status: number };
+                        err.status = status;
+                        reject(err);
+                    } else {
+                        try {
+                            resolve(text && /json/.test(res.headers["content-type"] ?? "") ? JSON.parse(text) : text);
+                        } catch (e) {
+                            reject(e);
+                        }
+                    }
+                });
+            });
+            req.setTimeout(300_000, () => req.destroy(new Error(`docker engine: ${method} ${apiPath} timed out`)));
+            req.on("error", reject);
+            req.end(data);
+        });
+    }
+
+    /** Like request, but a 404 answers undefined. */
+    async find(apiPath: string): Promise<any> {
+        try {
+            return await this.request("GET", apiPath);
+        } catch (e) {
+            if ((e as { status?: number }).status === 404) return undefined;
+            throw e;
+        }
+    }
+
+    async remove(apiPath: string): Promise<void> {
+        try {
+            await this.request("DELETE", apiPath);
+        } catch (e) {
+            if ((e as { status?: number }).status !== 404) throw e;
+        }
+    }
+}
+
+// ---- input checks ---------------------------------------------------------------------------
+
+function fail(r: PlannedResource, what: string): never {
+    throw new Error(`realise: ${r.type} ${r.name}: ${what}`);
+}
+
+/** Every key of `obj` must be one this realiser understands. */
+function known(r: PlannedResource, where: string, obj: Inputs | undefined, keys: readonly string[]): void {
+    if (obj === undefined || obj === null) return;
+    if (typeof obj !== "object" || Array.isArray(obj)) fail(r, `${where} is not an object: ${JSON.stringify(obj)}`);
+    const unknown = Object.keys(obj).filter((k) => !keys.includes(k));
+    if (unknown.length) fail(r, `${where} has inputs this realiser does not understand: ${unknown.join(", ")}`);
+}
+
+function noSecretsMasked(r: PlannedResource): void {
+    if (JSON.stringify(r.inputs).includes('"[secret]"')) {
+        fail(r, "the plan masks its secrets; realise a plan made with --reveal-secrets");
+    }
+}
+
+function labelMap(r: PlannedResource, list: unknown): Record<string, string> {
+    if (list === undefined) return {};
+    if (!Array.isArray(list)) fail(r, "labels is not a list");
+    const out: Record<string, string> = {};
+    for (const l of list) {
+        known(r, "labels[]", l, ["label", "value"]);
+        out[String(l.label)] = String(l.value);
+    }
+    return out;
+}
+
+/** Go durations as the provider takes them ("30s", "1m30s", "500ms") in nanoseconds. */
+export function nanoseconds(r: PlannedResource, d: unknown): number {
+    if (d === undefined) return 0;
+    if (typeof d !== "string" || !/^(\d+(ns|us|ms|s|m|h))+$/.test(d)) fail(r, `cannot read the duration ${JSON.stringify(d)}`);
+    const unit: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+    let total = 0;
+    for (const m of d.matchAll(/(\d+)(ns|us|ms|s|m|h)/g)) total += Number(m[1]) * unit[m[2]];
+    return total;
+}
+
+const CONTAINER_INPUTS = [
+    "name", "image", "envs", "labels", "mounts", "ports", "networksAdvanced", "healthcheck", "restart",
+    "logDriver", "logOpts", "uploads", "stopTimeout", "stopSignal", "command", "entrypoints", "user",
+    "workingDir", "hostname", "start", "mustRun", "wait", "waitTimeout",
+] as const;
+
+/** The Engine API's container create body for the declared inputs. */
+export function containerSpec(r: PlannedResource): { body: Inputs; networks: { name: string; aliases: string[] }[] } {
+    const i = r.inputs as Inputs;
+    known(r, "inputs", i, CONTAINER_INPUTS);
+    if (typeof i.name !== "string" || i.name.length < 2) fail(r, "name must be a string of at least 2 characters");
+    if (typeof i.image !== "string" || !i.image) fail(r, "image must be a string");
+    const mounts = (i.mounts ?? []).map((m: Inputs) => {
+        known(r, "mounts[]", m, ["type", "source", "target", "readOnly"]);
+        if (!["bind", "volume"].includes(m.type)) fail(r, `mount type ${JSON.stringify(m.type)} is not bind or volume`);
+        return { Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly === true };
+    });
+    const ports = (i.ports ?? []).map((p: Inputs) => {
+        known(r, "ports[]", p, ["internal", "external", "ip", "protocol"]);
+        return { key: `${p.internal}/${p.protocol ?? "tcp"}`, HostIp: p.ip ?? "0.0.0.0", HostPort: p.external === undefined ? "" : String(p.external) };
+    });
+    const networks = (i.networksAdvanced ?? []).map((n: Inputs) => {
+        known(r, "networksAdvanced[]", n, ["name", "aliases"]);
+        return { name: String(n.name), aliases: (n.aliases ?? []).map(String) };
+    });
+    const hc = i.healthcheck;
+    known(r, "healthcheck", hc, ["tests", "interval", "timeout", "startPeriod", "retries"]);
+    if (i.restart !== undefined && !["no", "on-failure", "always", "unless-stopped"].includes(i.restart)) fail(r, `restart ${JSON.stringify(i.restart)}`);
+    for (const u of i.uploads ?? []) known(r, "uploads[]", u, ["file", "content", "contentBase64", "executable"]);
+    if (i.start === false) fail(r, "start: false is not supported by this realiser");
+    const body: Inputs = {
+        Image: i.image,
+        Env: i.envs ?? [],
+        Labels: labelMap(r, i.labels),
+        Cmd: i.command,
+        Entrypoint: i.entrypoints,
+        User: i.user,
+        WorkingDir: i.workingDir,
+        Hostname: i.hostname,
+        StopTimeout: i.stopTimeout,
+        StopSignal: i.stopSignal,
+        Healthcheck: hc && {
+            Test: hc.tests,
+            Interval: nanoseconds(r, hc.interval),
+            Timeout: nanoseconds(r, hc.timeout),
+            StartPeriod: nanoseconds(r, hc.startPeriod),
+            Retries: hc.retries ?? 0,
+        },
+        ExposedPorts: Object.fromEntries(ports.map((p: Inputs) => [p.key, {}])),
+        HostConfig: {
+            Mounts: mounts,
+            PortBindings: Object.fromEntries(ports.map((p: Inputs) => [p.key, [{ HostIp: p.HostIp, HostPort: p.HostPort }]])),
+            RestartPolicy: { Name: i.restart ?? "no" },
+            LogConfig: { Type: i.logDriver ?? "json-file", Config: i.logOpts ?? {} },
+            NetworkMode: networks[0]?.name ?? "bridge",
+        },
+        NetworkingConfig: networks.length ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases } } } : undefined,
+    };
+    for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+    return { body, networks };
+}
+
+// ---- a minimal tar writer (uploads go into the container before it starts) -------------------
+
+function tarHeader(name: string, size: number, mode: number): Buffer {
+    const h = Buffer.alloc(512, 0);
+    const put = (off: number, len: number, s: string) => h.write(s, off, Math.min(len, Buffer.byteLength(s)), "utf8");
+    const oct = (off: number, len: number, n: number) => put(off, len, n.toString(8).padStart(len - 1, "0") + "\0");
+    if (Buffer.byteLength(name) > 100) throw new Error(`realise: upload name too long for tar: ${name}`);
+    put(0, 100, name);
+    oct(100, 8, mode);
+    oct(108, 8, 0);
+    oct(116, 8, 0);
+    oct(124, 12, size);
+    oct(136, 12, Math.floor(Date.now() / 1000));
+    put(148, 8, "        ");
+    put(156, 1, "0");
+    put(257, 6, "ustar\0");
+    put(263, 2, "00");
+    let sum = 0;
+    for (const b of h) sum += b;
+    put(148, 8, sum.toString(8).padStart(6, "0") + "\0 ");
+    return h;
+}
+
+export function tarOf(files: { name: string; content: Buffer; mode: number }[]): Buffer {
+    const parts: Buffer[] = [];
+    for (const f of files) {
+        parts.push(tarHeader(f.name, f.content.length, f.mode), f.content, Buffer.alloc((512 - (f.content.length % 512)) % 512));
+    }
+    parts.push(Buffer.alloc(1024));
+    return Buffer.concat(parts);
+}
+
+// ---- the resources --------------------------------------------------------------------------
+
+const SKIPPED = new Set(["pulumi:providers:docker", "random:index/randomPassword:RandomPassword"]);
+const HANDLED = new Set([
+    "docker:index/network:Network", "docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage",
+    "docker:index/container:Container", "command:local:Command",
+]);
+
+function sameInputs(a: PlannedResource | undefined, b: PlannedResource): boolean {
+    return a !== undefined && JSON.stringify(a.inputs) === JSON.stringify(b.inputs);
+}
+
+function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
+    known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter"]);
+    const i = r.inputs as Inputs;
+    if (typeof i.create !== "string") fail(r, "create must be a string");
+    const interpreter: string[] = i.interpreter ?? ["/bin/sh", "-c"];
+    return new Promise((resolve, reject) => {
+        const child = spawn(interpreter[0], [...interpreter.slice(1), i.create], {
+            cwd: i.dir, env: { ...process.env, ...(i.environment ?? {}) }, stdio: ["pipe", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.on("error", reject);
+        child.on("close", (code) => {
+            if (code === 0) {
+                log(`${r.name}: ${out.trim()}`);
+                resolve();
+            } else {
+                reject(new Error(`realise: command:local:Command ${r.name} failed (exit ${code}):\n${out}`));
+            }
+        });
+        child.stdin.end(i.stdin ?? "");
+    });
+}
+
+/**
+ * Realises `plan` on the engine its docker provider names. Returns what it did, per resource.
+ */
+export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Promise<Action[]> {
+    const log = opts.log ?? (() => undefined);
+    const actions: Action[] = [];
+    const act = (r: PlannedResource, action: Action["action"]) => {
+        actions.push({ urn: r.urn, type: r.type, name: r.name, action });
+        log(`${action.padEnd(8)} ${r.type} ${r.name}`);
+    };
+
+    // Everything is understood before anything is touched.
+    const providers = plan.resources.filter((r) => r.type === "pulumi:providers:docker");
+    if (providers.length !== 1) throw new Error(`realise: expected one docker provider in the plan, found ${providers.length}`);
+    known(providers[0], "inputs", providers[0].inputs, ["host"]);
+    const engine = Engine.fromHost(providers[0].inputs.host);
+    const custom = plan.resources.filter((r) => r.custom);
+    for (const r of custom) {
+        if (!HANDLED.has(r.type) && !SKIPPED.has(r.type)) fail(r, "no handler for this resource type");
+        if (r.import) fail(r, "import is not supported by this realiser");
+        if (HANDLED.has(r.type)) noSecretsMasked(r);
+    }
+    const byUrn = new Map(plan.resources.map((r) => [r.urn, r]));
+    for (const r of custom) {
+        for (const d of r.dependsOn) if (!byUrn.has(d)) fail(r, `depends on ${d}, which is not in the plan`);
+    }
+    const before = new Map((opts.previous?.resources ?? []).map((r) => [r.urn, r]));
+
+    // 1. What left the plan goes, dependents first (containers, then networks and volumes).
+    const gone = [...before.values()].filter((r) => r.custom && !byUrn.has(r.urn));
+    for (const r of gone.filter((x) => x.protect)) fail(r, "is protected and cannot be deleted (pulumi up would refuse too)");
+    const order = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"];
+    for (const type of order) {
+        await Promise.all(gone.filter((r) => r.type === type).map(async (r) => {
+            if (r.retainOnDelete) return act(r, "retained");
+            const name = encodeURIComponent(String(r.inputs.name));
+            if (type === "docker:index/container:Container") await engine.remove(`/containers/${name}?force=true&v=true`);
+            if (type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
+            if (type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
+            act(r, "deleted");
+        }));
+    }
+
+    // 2. Everything in the plan, each as soon as its dependencies are done.
+    const done = new Map<string, Promise<void>>();
+    const realiseOne = (r: PlannedResource): Promise<void> => {
+        let p = done.get(r.urn);
+        if (!p) {
+            p = (async () => {
+                await Promise.all(r.dependsOn.map((d) => realiseOne(byUrn.get(d)!)));
+                if (r.parent && byUrn.has(r.parent)) await realiseOne(byUrn.get(r.parent)!);
+                if (!r.custom || SKIPPED.has(r.type)) return act(r, "skipped");
+                await create(r);
+            })();
+            done.set(r.urn, p);
+        }
+        return p;
+    };
+
+    const create = async (r: PlannedResource): Promise<void> => {
+        const prev = before.get(r.urn);
+        const i = r.inputs as Inputs;
+        switch (r.type) {
+            case "command:local:Command":
+                if (sameInputs(prev, r)) return act(r, "kept");
+                await runCommand(r, log);
+                return act(r, "ran");
+            case "docker:index/remoteImage:RemoteImage": {
+                known(r, "inputs", i, ["name", "keepLocally"]);
+                // Never pulled: the tier's images are built locally (no registry is reachable).
+                const img = await engine.find(`/images/${encodeURIComponent(String(i.name))}/json`);
+                if (!img) fail(r, `image ${i.name} is not on the engine (the e2e setup builds it; nothing is pulled)`);
+                return act(r, "checked");
+            }
+            case "docker:index/network:Network": {
+                known(r, "inputs", i, ["name", "driver", "labels", "internal", "attachable"]);
+                const want = { Name: i.name, Driver: i.driver ?? "bridge", Labels: labelMap(r, i.labels), Internal: i.internal === true, Attachable: i.attachable === true, CheckDuplicate: true };
+                const found = await engine.find(`/networks/${encodeURIComponent(i.name)}`);
+                if (found && found.Name === i.name) {
+                    if (found.Driver === want.Driver && JSON.stringify(found.Labels ?? {}) === JSON.stringify(want.Labels)) return act(r, "kept");
+                    await engine.remove(`/networks/${encodeURIComponent(i.name)}`);
+                    await engine.request("POST", "/networks/create", want);
+                    return act(r, "replaced");
+                }
+                await engine.request("POST", "/networks/create", want);
+                return act(r, "created");
+            }
+            case "docker:index/volume:Volume": {
+                known(r, "inputs", i, ["name", "driver", "driverOpts", "labels"]);
+                const want = { Name: i.name, Driver: i.driver ?? "local", DriverOpts: i.driverOpts ?? {}, Labels: labelMap(r, i.labels) };
+                const found = await engine.find(`/volumes/${encodeURIComponent(i.name)}`);
+                if (found) {
+                    // A retained volume comes back as it is, but only if it is the declared one.
+                    if (found.Driver !== want.Driver || JSON.stringify(found.Options ?? {}) !== JSON.stringify(want.DriverOpts)) {
+                        fail(r, `volume ${i.name} exists with driver ${found.Driver} and options ${JSON.stringify(found.Options)}, not the declared ${want.Driver} ${JSON.stringify(want.DriverOpts)}`);
+                    }
+                    return act(r, "kept");
+                }
+                await engine.request("POST", "/volumes/create", want);
+                return act(r, "created");
+            }
+            case "docker:index/container:Container": {
+                const { body, networks } = containerSpec(r);
+                const name = encodeURIComponent(i.name);
+                const found = await engine.find(`/containers/${name}/json`);
+                if (found && found.State?.Running && sameInputs(prev, r)) return act(r, "kept");
+                if (found) await engine.remove(`/containers/${name}?force=true&v=true`);
+                await engine.request("POST", `/containers/create?name=${name}`, body);
+                for (const n of networks.slice(1)) {
+                    await engine.request("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: i.name, EndpointConfig: { Aliases: n.aliases } });
+                }
+                // Uploads are written into the container before it starts, one archive per file.
+                for (const u of i.uploads ?? []) {
+                    const file = String(u.file);
+                    const slash = file.lastIndexOf("/");
+                    if (slash < 0) fail(r, `upload file ${file} is not absolute`);
+                    const content = u.contentBase64 !== undefined ? Buffer.from(String(u.contentBase64), "base64") : Buffer.from(String(u.content ?? ""), "utf8");
+                    const tar = tarOf([{ name: file.slice(slash + 1), content, mode: u.executable ? 0o755 : 0o644 }]);
+                    await engine.request("PUT", `/containers/${name}/archive?path=${encodeURIComponent(file.slice(0, slash) || "/")}`, tar, "application/x-tar");
+                }
+                await engine.request("POST", `/containers/${name}/start`);
+                if (i.wait === true) await waitHealthy(engine, i.name, (i.waitTimeout ?? 60) * 1000);
+                return act(r, found ? "replaced" : "created");
+            }
+        }
+        fail(r, "no handler");
+    };
+
+    await Promise.all(plan.resources.map(realiseOne));
+    return actions;
+}
+
+async function waitHealthy(engine: Engine, name: string, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+        const c = await engine.find(`/containers/${encodeURIComponent(name)}/json`);
+        if (c?.State?.Health?.Status === "healthy") return;
+        if (Date.now() > until) throw new Error(`realise: ${name} was not healthy within ${ms} ms`);
+        await new Promise((res) => setTimeout(res, 500));
+    }
+}
+
+if (require.main === module) {
+    const args = process.argv.slice(2);
+    const file = args[0];
+    const prevIdx = args.indexOf("--previous");
+    if (!file) {
+        process.stderr.write("usage: tsx test/e2e/realise.ts PLAN.json [--previous PREVIOUS.json]\n");
+        process.exit(2);
+    }
+    const read = (f: string) => JSON.parse(fs.readFileSync(f, "utf8")) as PlanDocument;
+    realise(read(file), { previous: prevIdx > 0 ? read(args[prevIdx + 1]) : undefined, log: (l) => process.stderr.write(`${l}\n`) })
+        .then(() => process.exit(0))
+        .catch((e: unknown) => {
+            process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+            process.exit(1);
+        });
+}
