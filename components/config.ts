@@ -129,6 +129,8 @@ const WORLD_CIDRS = new Set(["0.0.0.0/0", "::/0"]);
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** The firewall keeps SSH to host.sshAllowedCidrs; an instance must not publish on it. */
+const SSH_PORT = 22;
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -245,7 +247,9 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             problems.add(`${at}.domain`, `must be a lowercase domain name such as "colombia.example.org", got ${describe(entry.domain)}`);
         } else domain = entry.domain;
         const port = integerIn(entry.port, `${at}.port`, 1, 65535, problems, "a TCP port");
-        if (port !== undefined) {
+        if (port === SSH_PORT) {
+            problems.add(`${at}.port`, `${SSH_PORT} is SSH's port: the firewall would open it to the world; pick another host port`);
+        } else if (port !== undefined) {
             const first = ports.get(port);
             if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]; every instance needs its own port`);
             else ports.set(port, i);

@@ -194,7 +194,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             keyName: `housing-portal-${args.stack}`,
             publicKey: host.sshKeys[0],
             tags,
-        }, { parent: this });
+        }, { parent: this, deleteBeforeReplace: true }); // the fixed name cannot exist twice
         const instance = new aws.ec2.Instance(`${name}-instance`, {
             ami: host.image,
             instanceType: host.size,

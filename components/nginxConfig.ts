@@ -1,5 +1,5 @@
 // The nginx config of one portal instance in the data-volume layout, modelled on the portal's
-// provision/files/nginx_site.conf. TLS is terminated in front of the host (see docs/operations.md),
+// provision/files/nginx_site.conf. TLS is terminated in front of the host (by a load balancer or proxy),
 // so this server listens on plain HTTP inside the container.
 import { MOUNT_TABLE } from "./layout";
 

@@ -1,6 +1,6 @@
 // The guard rails, as plain functions over a resource's type, props and protect flag. The policy
-// pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the tests and the
-// offline plan check call them directly. Each returns the violations it finds, as sentences.
+// pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the unit tests call
+// them directly, against hand-made resources and the golden plans. Each returns the violations it finds, as sentences.
 import * as path from "path";
 import { DEFAULT_DATA_ROOT } from "../components/config";
 

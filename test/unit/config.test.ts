@@ -105,6 +105,7 @@ test("duplicate instance names and duplicate host ports are rejected", () => {
     });
     lineFor(lines, "instances[2].name", /duplicate instance name "peru" \(also instances\[1\]\.name\)/);
     lineFor(lines, "instances[2].port", /host port 8001 is already used by instances\[0\]/);
+    lineFor(problemsOf({ ...doConfig, instances: [{ name: "a", domain: "a.example.org", port: 22 }] }), "instances[0].port", /SSH's port/);
 });
 
 test("instance fields: domain, port, images, database, backendEnv", () => {
