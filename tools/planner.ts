@@ -56,6 +56,8 @@ class Resolver {
     constructor(private readonly reveal: boolean) {}
 
     async value(v: unknown, deps: Set<pulumi.Resource>): Promise<unknown> {
+        // Most of a plan's inputs are plain data: copied in one synchronous pass, without a promise per value.
+        if (isPlain(v)) return plainCopy(v);
         if (pulumi.Output.isInstance(v)) {
             const impl = v as any;
             for (const r of await impl.allResources()) deps.add(r);
@@ -84,21 +86,77 @@ class Resolver {
     /** Masks every string that contains a secret value (config secrets, generated passwords), wherever it surfaced unmarked. */
     maskByValue(v: unknown): unknown {
         if (this.reveal) return v;
-        if (typeof v === "string") return [...this.secrets].some((s) => v.includes(s)) ? MASK : v;
-        if (Array.isArray(v)) return v.map((x) => this.maskByValue(x));
-        if (v !== null && typeof v === "object") {
-            return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.maskByValue(x)]));
-        }
-        return v;
+        const secrets = [...this.secrets];
+        const mask = (x: unknown): unknown => {
+            if (typeof x === "string") return secrets.some((s) => s.length <= x.length && x.includes(s)) ? MASK : x;
+            if (Array.isArray(x)) return x.map(mask);
+            if (x !== null && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, mask(y)]));
+            return x;
+        };
+        return mask(v);
     }
+}
+
+/** Whether a value holds no Output, Promise or Resource anywhere inside. */
+function isPlain(v: unknown): boolean {
+    if (v === null || typeof v !== "object") return true;
+    if (pulumi.Output.isInstance(v) || v instanceof Promise || pulumi.Resource.isInstance(v)) return false;
+    if (Array.isArray(v)) return v.every(isPlain);
+    return Object.values(v).every(isPlain);
+}
+
+/** What Resolver.value gives for a plain value: a copy with sorted keys and without undefined members. */
+function plainCopy(v: unknown): unknown {
+    if (v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) return v.map(plainCopy);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+        const x = plainCopy((v as Record<string, unknown>)[k]);
+        if (x !== undefined) out[k] = x;
+    }
+    return out;
 }
 
 async function urnOf(r: pulumi.Resource): Promise<string> {
     return (r.urn as any).promise();
 }
 
+/**
+ * Process settings for the time of a plan; returns the function that restores the previous ones.
+ *
+ * The Pulumi runtime records a stack trace for every promise it tracks (`debuggablePromise`, for
+ * its leak report): about four per output property of every resource, and the provider classes
+ * declare many (a docker.Container about 80), so a plan of 100 instances records over 130 000.
+ * tsx turns on source-mapped stack traces, which makes each of them a source-map lookup per
+ * frame. Capturing and formatting them was about 60 % of a plan's CPU time; without them the
+ * plan of 100 instances takes 2 to 3 s instead of about 10 s (docs/performance.md). A plan never
+ * shows those traces: its errors are reported by message. So while it runs, no stack is
+ * captured and traces are not source-mapped. `Resource.callsites` raises the limit itself for
+ * the source position it reads, so resources are registered exactly as before, and the plan is
+ * byte-identical. `npm run bench` runs its bare-runtime baseline with the same settings.
+ */
+export function usePlanProcessSettings(): () => void {
+    const sourceMaps = process.sourceMapsEnabled;
+    const stackTraceLimit = Error.stackTraceLimit;
+    process.setSourceMapsEnabled(false);
+    Error.stackTraceLimit = 0;
+    return () => {
+        process.setSourceMapsEnabled(sourceMaps);
+        Error.stackTraceLimit = stackTraceLimit;
+    };
+}
+
 /** Runs the program under mocks with the stack's config and returns the plan. */
 export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
+    const restore = usePlanProcessSettings();
+    try {
+        return await evaluatePlan(options);
+    } finally {
+        restore();
+    }
+}
+
+async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
     // Not a preview: ids and computed outputs resolve to the mocks' deterministic values.
     await pulumi.runtime.setMocks(planMocks, PROJECT, options.stack, false);

@@ -7,22 +7,25 @@ import { onCalendar } from "../../components/backupSchedule";
 import { awsDevicePath, digitalOceanDevicePath, snapshotTargetTag } from "../../components/dataVolume";
 import { copyRetentionDays } from "../../components/snapshotPolicy";
 import { renderCloudInit } from "../../components/cloudInit";
-import { byName, ofType, planJson, readStackKeys, runPlanCli, writeStackConfig } from "./planRun";
+import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
 const productionKeys = readStackKeys("Pulumi.production.yaml");
 const TOKEN = "dop_v1_do-not-print-this-token";
 
+// staging and production are the committed golden plans (plan.test.ts checks them against a
+// fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [staging, production, restored, adopted, existing, withToken] = await Promise.all([
-        planJson(["--stack", "staging"]),
-        planJson(["--stack", "production"]),
-        planJson(["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")]),
-        planJson(["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")]),
-        planJson(["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")]),
-        runPlanCli(["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging"), "--json"]),
+    const [restored, adopted, existing, withToken] = await planBatchRaw([
+        ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
     ]);
-    return { staging, production, restored, adopted, existing, withToken };
+    return {
+        staging: goldenPlan("staging"), production: goldenPlan("production"),
+        restored: batchedPlan(restored), adopted: batchedPlan(adopted), existing: batchedPlan(existing), withToken,
+    };
 })();
 
 function userData(plan: PlanDocument): string {
@@ -125,9 +128,9 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
     assert.match(userData(staging), /systemctl, enable, --now, housing-portal-snapshot\.timer/);
 
-    assert.equal(withToken.code, 0, withToken.stderr);
-    assert.ok(!withToken.stdout.includes(TOKEN), "the token appears nowhere in the plan");
-    const plan = JSON.parse(withToken.stdout) as PlanDocument;
+    assert.ok(withToken.ok, withToken.ok ? "" : withToken.problems.join("\n"));
+    assert.ok(!withToken.json.includes(TOKEN), "the token appears nowhere in the plan");
+    const plan = JSON.parse(withToken.json) as PlanDocument;
     const token = byName(plan, "snapshots-api-token");
     assert.equal(token.inputs.stdin, "[secret]");
     assert.equal(token.inputs.create, "env TARGET=/etc/housing-portal/do-token /usr/local/sbin/housing-portal-write-secret");

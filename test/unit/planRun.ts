@@ -5,9 +5,13 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import type { BatchResult } from "./planBatch";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const PLAN = path.join(PROJECT_DIR, "tools", "plan.ts");
+const BATCH = path.join(__dirname, "planBatch.ts");
+/** What `tools/plan.ts --portable` writes instead of this checkout's path (PORTABLE_ROOT there). */
+export const PORTABLE_ROOT = "/housing-portal-infra";
 
 export interface PlanRun {
     readonly code: number;
@@ -29,6 +33,41 @@ export async function planJson(args: readonly string[]): Promise<PlanDocument> {
     const run = await runPlanCli([...args, "--json"]);
     if (run.code !== 0) throw new Error(`plan ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
     return JSON.parse(run.stdout) as PlanDocument;
+}
+
+/**
+ * Plans several argument lists (--stack NAME | --config-file FILE, --set key=value) one after the
+ * other in one child process: each result is the text `tools/plan.ts ... --json` prints, or the
+ * problems it would print for bad config. One runtime load for the whole batch.
+ */
+export function planBatchRaw(argsList: readonly (readonly string[])[]): Promise<BatchResult[]> {
+    return new Promise((resolve, reject) => {
+        execFile(process.execPath, ["--import", "tsx", BATCH, JSON.stringify(argsList)], { cwd: PROJECT_DIR, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+            if (err) reject(new Error(`planBatch exited ${err.code}: ${stderr}`));
+            else resolve(JSON.parse(stdout) as BatchResult[]);
+        });
+    });
+}
+
+/** The plan of one batch result; fails the test with the problems when the config was rejected. */
+export function batchedPlan(result: BatchResult): PlanDocument {
+    if (!result.ok) throw new Error(`the plan rejected the config:\n${result.problems.join("\n")}`);
+    return JSON.parse(result.json) as PlanDocument;
+}
+
+/** The JSON plans for these argument lists, planned in one child process; fails on bad config. */
+export async function planBatch(argsList: readonly (readonly string[])[]): Promise<PlanDocument[]> {
+    return (await planBatchRaw(argsList)).map(batchedPlan);
+}
+
+/**
+ * The committed golden plan of a stack (plans/<stack>.json), with this checkout's path put back
+ * where --portable replaced it: the plan a fresh run of tools/goldenPlans.ts GOLDEN_STACKS args
+ * gives. plan.test.ts checks that the committed files match a fresh run of the program.
+ */
+export function goldenPlan(stack: string): PlanDocument {
+    const text = fs.readFileSync(path.join(PROJECT_DIR, "plans", `${stack}.json`), "utf8");
+    return JSON.parse(text.split(PORTABLE_ROOT).join(PROJECT_DIR)) as PlanDocument;
 }
 
 let tempDir: string | undefined;

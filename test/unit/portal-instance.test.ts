@@ -5,26 +5,24 @@ import * as assert from "node:assert/strict";
 import { PlanDocument, PlannedResource } from "../../tools/planner";
 import { fakeDigest } from "../../tools/planMocks";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { byName, ofType, ownedBy, planJson, readStackKeys, writeStackConfig } from "./planRun";
+import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
 
 const CONTAINER = "docker:index/container:Container";
-const FIXTURE = ["--set", "projectRoot=test/fixtures/housing_portal"];
 const e2eKeys = readStackKeys("test/e2e/Pulumi.e2e.yaml");
 const third = { name: "paraguay", domain: "paraguay.e2e.test", port: 18083 };
 
-// All plans this file needs, run in parallel once.
+// dev (with the skeleton checkout) and staging are the committed golden plans (plan.test.ts checks
+// them against a fresh run); the e2e config and its variants are planned in one child process.
 const plans = (async () => {
-    const [dev, dataVolume, staging, withThird, newImage] = await Promise.all([
-        planJson(["--stack", "dev", ...FIXTURE]),
-        planJson(["--config-file", "test/e2e/Pulumi.e2e.yaml"]),
-        planJson(["--stack", "staging"]),
-        planJson(["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")]),
-        planJson(["--config-file", writeStackConfig({
+    const [dataVolume, withThird, newImage] = await planBatch([
+        ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
+        ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
+        ["--config-file", writeStackConfig({
             ...e2eKeys,
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, images: { backend: "housing-portal-e2e/backend:2" } } : i)),
-        }, "e2e")]),
+        }, "e2e")],
     ]);
-    return { dev, dataVolume, staging, withThird, newImage };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -119,6 +117,21 @@ test("PostGIS has a dedicated volume: retained on delete, bound to postgis/<inst
                 const root = plan.stack === "staging" ? "/mnt/data" : "/mnt/housing-portal-e2e";
                 assert.deepEqual(vol.inputs.driverOpts, { device: `${root}/postgis/${inst}`, o: "bind", type: "none" });
             }
+        }
+    }
+});
+
+test("PostGIS keeps its cluster in PGDATA on the dedicated volume, never at the image's own VOLUME path", async () => {
+    const { dev, dataVolume, staging } = await plans;
+    for (const plan of [dev, dataVolume, staging]) {
+        for (const inst of ["colombia", "peru"]) {
+            const envs = container(plan, inst, "postgis").inputs.envs as string[];
+            const pgdata = envs.filter((e) => e.startsWith("PGDATA=")).map((e) => e.slice("PGDATA=".length));
+            assert.equal(pgdata.length, 1, `${plan.stack} ${inst}: one PGDATA`);
+            // Under the dedicated mount, and not /var/lib/postgresql/data: images before 18 declare
+            // that path a VOLUME, and the engine would put an anonymous volume on the root disk there.
+            assert.ok(pgdata[0].startsWith("/var/lib/postgresql/"), pgdata[0]);
+            assert.notEqual(pgdata[0].replace(/\/+$/, ""), "/var/lib/postgresql/data");
         }
     }
 });
