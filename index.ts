@@ -25,7 +25,7 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } 
     }));
     const host = new DockerHost("host", {
         mode: s.provider, host: s.host, stack: s.stack, dataRoot: s.dataRoot,
-        dataVolume: creates ? volume : undefined, instancePorts: s.instances.map((i) => i.port), setup,
+        dataVolume: creates ? volume : undefined, instancePorts: s.instances.map((i) => ({ instance: i.name, port: i.port })), setup,
         sshPrivateKey: optionalSecret("sshPrivateKey"),
     });
     if (volume !== undefined) {

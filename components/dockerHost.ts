@@ -48,8 +48,8 @@ export interface CloudHostArgs {
     readonly dataRoot: string;
     /** The data volume, attached by this host (absent for an existing host). */
     readonly dataVolume?: DataVolume;
-    /** Host ports the portal instances' nginx publish. */
-    readonly instancePorts: readonly number[];
+    /** The host port each portal instance's nginx publishes, by instance name. */
+    readonly instancePorts: readonly { readonly instance: string; readonly port: number }[];
     /** Extra files and units for cloud-init (the backup timers). */
     readonly setup?: pulumi.Input<{ files: HostFile[]; timers: string[] }>;
     /** SSH private key for Pulumi's connection; the ssh-agent is used when absent. */
@@ -139,10 +139,6 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { ...opts, dependsOn: [this.ready!], additionalSecretOutputs: ["stdin", "stdout"] });
     }
 
-    private firewallPorts(args: CloudHostArgs): number[] {
-        return [...new Set([...PUBLIC_WEB_PORTS, ...args.instancePorts])].sort((a, b) => a - b);
-    }
-
     private digitalOceanMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
         const tags = ["housing-portal", `housing-portal-${args.stack}`];
@@ -162,7 +158,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             name: `housing-portal-${args.stack}`,
             dropletIds: [dropletId],
             inboundRules: [
-                ...this.firewallPorts(args).map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
+                ...PUBLIC_WEB_PORTS.map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
                 { protocol: "tcp", portRange: "22", sourceAddresses: [...host.sshAllowedCidrs] },
             ],
             outboundRules: [
@@ -171,6 +167,15 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
                 { protocol: "icmp", destinationAddresses: WORLD },
             ],
         }, { parent: this });
+        // A firewall per instance port: adding an instance adds one and changes no existing one
+        // (a Droplet takes any number of firewalls; one firewall takes at most 50 rules).
+        for (const { instance, port } of args.instancePorts) {
+            new digitalocean.Firewall(`${name}-port-${instance}`, {
+                name: `housing-portal-${args.stack}-${instance}`,
+                dropletIds: [dropletId],
+                inboundRules: [{ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD }],
+            }, { parent: this });
+        }
         // The reserved IP outlives the Droplet: a replaced host keeps its address.
         const ip = new digitalocean.ReservedIp(`${name}-ip`, { region: host.region }, { parent: this, protect: true });
         new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
@@ -180,16 +185,23 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     private awsMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
         const tags = { Name: `housing-portal-${args.stack}`, project: "housing-portal", stack: args.stack };
-        const ingress = (port: number, cidrs: readonly string[]) => ({
-            protocol: "tcp", fromPort: port, toPort: port,
-            cidrBlocks: cidrs.filter((c) => !c.includes(":")), ipv6CidrBlocks: cidrs.filter((c) => c.includes(":")),
-        });
+        // Inbound rules are resources of their own, never inline: an instance's port is then one
+        // more rule, and adding an instance changes no existing resource.
         const group = new aws.ec2.SecurityGroup(`${name}-security-group`, {
             description: `Housing Portal ${args.stack}: web from anywhere, SSH from the configured CIDRs`,
-            ingress: [...this.firewallPorts(args).map((port) => ingress(port, WORLD)), ingress(22, host.sshAllowedCidrs)],
             egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
             tags,
         }, { parent: this });
+        const allow = (ruleName: string, port: number, cidrs: readonly string[]) => cidrs.forEach((cidr, i) => {
+            new aws.vpc.SecurityGroupIngressRule(`${name}-${ruleName}-${i}`, {
+                securityGroupId: group.id, ipProtocol: "tcp", fromPort: port, toPort: port,
+                ...(cidr.includes(":") ? { cidrIpv6: cidr } : { cidrIpv4: cidr }),
+                tags,
+            }, { parent: this });
+        });
+        for (const port of PUBLIC_WEB_PORTS) allow(`ingress-${port}`, port, WORLD);
+        allow("ingress-ssh", 22, host.sshAllowedCidrs);
+        for (const { instance, port } of args.instancePorts) allow(`port-${instance}`, port, WORLD);
         const keyPair = new aws.ec2.KeyPair(`${name}-key`, {
             keyName: `housing-portal-${args.stack}`,
             publicKey: host.sshKeys[0],

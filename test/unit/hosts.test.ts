@@ -160,15 +160,33 @@ test("AWS: a DLM policy on the tag the data volume really carries, with its role
     assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump$/m);
 });
 
-test("SSH only from the configured CIDRs; web and instance ports from anywhere", async () => {
+test("SSH only from the configured CIDRs; web and instance ports from anywhere, each instance's port a rule of its own", async () => {
     const { staging, production } = await plans;
     const inbound = byName(staging, "host-firewall").inputs.inboundRules as any[];
     assert.deepEqual(inbound.find((r) => r.portRange === "22").sourceAddresses, ["203.0.113.0/24"]);
-    assert.deepEqual(inbound.map((r) => r.portRange).sort(), ["22", "443", "80", "8001", "8002"]);
-    const ingress = byName(production, "host-security-group").inputs.ingress as any[];
-    const ssh = ingress.filter((r) => r.fromPort === 22);
-    assert.deepEqual(ssh.map((r) => [r.cidrBlocks, r.ipv6CidrBlocks ?? []]), [[["198.51.100.0/24"], []]]);
-    for (const r of ingress) if (r.fromPort !== 22) assert.deepEqual(r.cidrBlocks, ["0.0.0.0/0"]);
+    assert.deepEqual(inbound.map((r) => r.portRange).sort(), ["22", "443", "80"]);
+    for (const [instance, port] of [["colombia", "8001"], ["peru", "8002"]]) {
+        const own = byName(staging, `host-port-${instance}`);
+        assert.deepEqual(own.inputs.inboundRules, [{ protocol: "tcp", portRange: port, sourceAddresses: ["0.0.0.0/0", "::/0"] }]);
+        assert.deepEqual(own.inputs.dropletIds, byName(staging, "host-firewall").inputs.dropletIds);
+    }
+
+    // AWS: no inline ingress (it would fight the separate rules); every rule is its own resource.
+    assert.equal(byName(production, "host-security-group").inputs.ingress, undefined);
+    const rules = ofType(production, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+    const cidr = (r: PlannedResource) => String(r.inputs.cidrIpv4 ?? r.inputs.cidrIpv6);
+    const ssh = rules.filter((r) => r.inputs.fromPort === 22);
+    assert.deepEqual(ssh.map(cidr), ["198.51.100.0/24"]);
+    for (const r of rules) {
+        assert.equal(r.inputs.fromPort, r.inputs.toPort);
+        assert.equal(r.inputs.securityGroupId, rules[0].inputs.securityGroupId);
+        assert.ok(r.dependsOn.includes(byName(production, "host-security-group").urn), `${r.name} is not on the host's group`);
+        if (r.inputs.fromPort !== 22) assert.ok(["0.0.0.0/0", "::/0"].includes(cidr(r)), `${r.name} is open to ${cidr(r)}`);
+    }
+    const ports = (names: string) => rules.filter((r) => r.name.startsWith(names)).map((r) => `${r.inputs.fromPort} ${cidr(r)}`).sort();
+    assert.deepEqual(ports("host-ingress-80"), ["80 0.0.0.0/0", "80 ::/0"]);
+    assert.deepEqual(ports("host-port-colombia"), ["8001 0.0.0.0/0", "8001 ::/0"]);
+    assert.equal(new Set(rules.map((r) => r.inputs.fromPort)).size, 3 + 3, "80, 443, 22 and one port per instance");
 });
 
 test("AWS host: IMDSv2 required, encrypted root disk, an Elastic IP; DigitalOcean: monitoring and a reserved IP", async () => {

@@ -14,15 +14,22 @@ const third = { name: "paraguay", domain: "paraguay.e2e.test", port: 18083 };
 // dev (with the skeleton checkout) and staging are the committed golden plans (plan.test.ts checks
 // them against a fresh run); the e2e config and its variants are planned in one child process.
 const plans = (async () => {
-    const [dataVolume, withThird, newImage] = await planBatch([
+    const withInstance = (stack: string) => {
+        const keys = readStackKeys(`Pulumi.${stack}.yaml`);
+        return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org", port: 8009 }] }, stack)];
+    };
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
             ...e2eKeys,
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, images: { backend: "housing-portal-e2e/backend:2" } } : i)),
         }, "e2e")],
+        withInstance("staging"),
+        withInstance("production"),
     ]);
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage };
+    const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -199,6 +206,17 @@ test("adding an instance adds only its resources; every existing resource stays 
     const added = withThird.resources.filter((r) => !dataVolume.resources.some((x) => x.urn === r.urn));
     assert.ok(added.length > 0);
     for (const r of added) assert.ok(r.name === "paraguay" || r.name.startsWith("paraguay-"), `unexpected new resource ${r.name}`);
+});
+
+test("cloud stacks too: adding an instance adds its resources and its own firewall rules, and changes nothing that exists", async () => {
+    const { cloudWithThird } = await plans;
+    for (const [before, after] of cloudWithThird) {
+        const now = new Map(after.resources.map((r) => [r.urn, JSON.stringify(r)]));
+        for (const r of before.resources) assert.equal(now.get(r.urn), JSON.stringify(r), `${before.stack}: ${r.name} changed`);
+        const added = after.resources.filter((r) => !before.resources.some((x) => x.urn === r.urn)).map((r) => r.name);
+        assert.ok(added.includes("bolivia-postgis") && added.some((n) => n.startsWith("host-port-bolivia")), `${before.stack}: ${added.join(", ")}`);
+        for (const n of added) assert.match(n, /^(bolivia|host-port-bolivia)(-|$)/, `${before.stack}: unexpected new resource ${n}`);
+    }
 });
 
 test("changing one instance's image changes only that instance", async () => {
