@@ -18,8 +18,8 @@ import { hostScriptCommandLine, readHostFile } from "./hostFiles";
 export interface InstanceHost {
     /** The Docker provider every Docker resource of the host uses. */
     readonly dockerProvider: docker.Provider;
-    /** Runs a script from host/ on the host, once, with its settings in the environment. */
-    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource;
+    /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes. */
+    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
 }
 
 /** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
@@ -29,6 +29,13 @@ const WORLD = ["0.0.0.0/0", "::/0"];
 const DOCKER_SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"];
 
 export type DockerHostArgs = LocalHostArgs | CloudHostArgs;
+
+/** The resources an options object's dependsOn names (given as one resource or a plain list). */
+function dependenciesOf(opts: pulumi.CustomResourceOptions): pulumi.Input<pulumi.Resource>[] {
+    const d = opts.dependsOn;
+    if (d === undefined) return [];
+    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+}
 
 export interface LocalHostArgs {
     /** The Docker engine on the machine that runs Pulumi. */
@@ -116,16 +123,20 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address });
     }
 
-    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource {
+    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers: pulumi.Input<unknown>[] = []): pulumi.Resource {
         if (this.connection === undefined) {
-            return new command.local.Command(name, { create: hostScriptCommandLine(env, false), stdin: readHostFile(script) }, opts);
+            return new command.local.Command(name, {
+                create: hostScriptCommandLine(env, false),
+                stdin: readHostFile(script),
+                ...(triggers.length ? { triggers } : {}),
+            }, opts);
         }
         return new command.remote.Command(name, {
             connection: this.connection,
             create: hostScriptCommandLine(env, this.sudo),
             stdin: readHostFile(script),
-            triggers: [this.ready!.id],
-        }, { ...opts, dependsOn: [this.ready!] });
+            triggers: [this.ready!.id, ...triggers],
+        }, { ...opts, dependsOn: [this.ready!, ...dependenciesOf(opts)] });
     }
 
     /** Writes a secret to a root-only file on the host, through its standard input (cloud modes). */

@@ -154,6 +154,12 @@ export class PortalInstance extends pulumi.ComponentResource {
             stopTimeout: 60,
         }, { ...fixedName, dependsOn: prepared });
 
+        // A retained database keeps the password it was initialised with: give its user the
+        // declared one each time the container is (re)created, before the backend starts.
+        const login = args.host.runScript(`${name}-db-login`, "sync-db-password.sh", {
+            CONTAINER: this.containerNames.postgis,
+        }, { parent: this, dependsOn: [postgis] }, [postgis.id]);
+
         const backendEnv = Object.keys(inst.backendEnv).sort().map((k) => `${k}=${inst.backendEnv[k]}`);
         const backend = new docker.Container(`${name}-backend`, {
             ...common("backend"),
@@ -169,7 +175,7 @@ export class PortalInstance extends pulumi.ComponentResource {
             ],
             // "backend" is the upstream name in the checkout's nginx/dev.conf; the alias lives on this instance's network only.
             networksAdvanced: onNetwork(["backend"]),
-        }, { ...fixedName, dependsOn: [postgis, ...prepared] });
+        }, { ...fixedName, dependsOn: [postgis, login, ...prepared] });
 
         const nginxConfig = renderNginxConfig({ domain: inst.domain, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
         new docker.Container(`${name}-nginx`, {

@@ -11,7 +11,7 @@ import { FakeDoApi } from "../host/fake-do-api";
 import { hostScript, isFrozen, isImmutable, isMountPoint, run } from "../host/helpers";
 import type { PlanDocument } from "../../tools/planner";
 import {
-    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, LoopVolume, psql,
+    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, LoopVolume, passwordOf, psql, psqlTcp,
     removeContainers, removeLabelled, resource, seed, Seeded, sleep, verifySeeded, waitDatabase, type Keys,
 } from "./harness";
 
@@ -43,6 +43,9 @@ test("drill 1: containers removed and recreated keep every row and file", { time
 
 test("drill 2: an instance removed from config keeps its database volume; re-added, it has the same rows", { timeout: 600_000 }, async () => {
     await seedAll("d2");
+    // The retained database must not depend on the password it was initialised with (a new
+    // instance entry gets a new generated password in a real stack): give it another one now.
+    await psql(containerName(B, "postgis"), "ALTER ROLE portal PASSWORD 'set-before-the-instance-was-removed';");
     const full = stack.plan!;
     const without = await stack.planOf(withoutInstance(stack.keys, B));
     const removed = await stack.realisePlan(without, full);
@@ -58,8 +61,12 @@ test("drill 2: an instance removed from config keeps its database volume; re-add
 
     const readded = await stack.realisePlan(full, without);
     assert.ok(readded.some((a) => a.name === `${B}-postgis-data` && a.action === "kept"), "the re-added instance did not get its old volume back");
+    assert.ok(readded.some((a) => a.name === `${B}-db-login` && a.action === "ran"));
     await stack.waitReady();
     await verifySeeded(stack, seeded);
+    // The backend logs in with the password the program declares for the re-added instance.
+    const login = await psqlTcp(containerName(B, "backend"), "postgis", passwordOf(full, B), "SELECT count(*) FROM drill_rows;");
+    assert.equal(login.code, 0, login.stderr);
 });
 
 test("drill 3: host replacement: unmounted, detached, attached again, mounted without a format, realised on a bare engine", { timeout: 600_000 }, async () => {

@@ -246,7 +246,7 @@ function sameInputs(a: PlannedResource | undefined, b: PlannedResource): boolean
 }
 
 function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
-    known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter"]);
+    known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
     const i = r.inputs as Inputs;
     if (typeof i.create !== "string") fail(r, "create must be a string");
     const interpreter: string[] = i.interpreter ?? ["/bin/sh", "-c"];
@@ -276,7 +276,9 @@ function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void>
 export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Promise<Action[]> {
     const log = opts.log ?? (() => undefined);
     const actions: Action[] = [];
+    const recreated = new Set<string>();
     const act = (r: PlannedResource, action: Action["action"]) => {
+        if (action === "created" || action === "replaced") recreated.add(r.urn);
         actions.push({ urn: r.urn, type: r.type, name: r.name, action });
         log(`${action.padEnd(8)} ${r.type} ${r.name}`);
     };
@@ -334,7 +336,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         const i = r.inputs as Inputs;
         switch (r.type) {
             case "command:local:Command":
-                if (sameInputs(prev, r)) return act(r, "kept");
+                // Like a trigger on a resource's id: it runs again when something it depends on was (re)created.
+                if (sameInputs(prev, r) && !r.dependsOn.some((d) => recreated.has(d))) return act(r, "kept");
                 await runCommand(r, log);
                 return act(r, "ran");
             case "docker:index/remoteImage:RemoteImage": {

@@ -5,6 +5,7 @@ import * as assert from "node:assert/strict";
 import { PlanDocument, PlannedResource } from "../../tools/planner";
 import { fakeDigest } from "../../tools/planMocks";
 import { renderNginxConfig } from "../../components/nginxConfig";
+import { readHostFile } from "../../components/hostFiles";
 import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
 
 const CONTAINER = "docker:index/container:Container";
@@ -197,6 +198,23 @@ test("the backend reaches its own PostGIS by container name; start order is Post
         assert.ok(container(dataVolume, "peru", role).dependsOn.includes(dirs.urn), `${role} waits for its directories`);
     }
     assert.ok(byName(dataVolume, "peru-postgis-data").dependsOn.includes(dirs.urn));
+});
+
+test("each (re)created PostGIS gets its declared password from host/sync-db-password.sh before the backend starts", async () => {
+    const { dev, dataVolume, staging } = await plans;
+    for (const plan of [dev, dataVolume, staging]) {
+        for (const inst of ["colombia", "peru"]) {
+            const login = byName(plan, `${inst}-db-login`);
+            const postgis = container(plan, inst, "postgis");
+            assert.equal(login.inputs.stdin, readHostFile("sync-db-password.sh"), `${plan.stack}: the script is sent as it is in host/`);
+            assert.match(String(login.inputs.create), new RegExp(`CONTAINER=housing-portal-${inst}-postgis bash -s$`));
+            assert.ok(!String(login.inputs.create).includes("PASSWORD"), "no password on the command line");
+            assert.ok(login.dependsOn.includes(postgis.urn), `${plan.stack}: waits for its PostGIS`);
+            // Runs again whenever the container is replaced (a new id), e.g. after a password change.
+            assert.ok((login.inputs.triggers as string[]).some((t) => t.startsWith(`${inst}-postgis`)), `${plan.stack}: triggered by the container's id`);
+            assert.ok(container(plan, inst, "backend").dependsOn.includes(login.urn), `${plan.stack}: the backend waits for it`);
+        }
+    }
 });
 
 test("adding an instance adds only its resources; every existing resource stays byte-identical", async () => {
