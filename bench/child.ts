@@ -13,8 +13,7 @@ import * as v8 from "v8";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, PlanDocument, PlannedResource, runPlan, usePlanProcessSettings } from "../tools/planner";
 import { planMocks } from "../tools/planMocks";
-import { readStackFile, withSecretPlaceholders } from "../tools/stackFile";
-import { parseConfigMap, requiredSecretKeys } from "../components/config";
+import { planConfig } from "../tools/stackFile";
 
 /** What both kinds of child load before measuring: the runtime, the program's provider SDKs, YAML. */
 const PRELOAD = ["@pulumi/aws", "@pulumi/digitalocean", "@pulumi/docker", "@pulumi/random", "@pulumi/command", "yaml"];
@@ -155,8 +154,7 @@ async function main(argv: string[]): Promise<void> {
     let measured: Measurement;
     if (kind === "program") {
         // As tools/plan.ts does: required secrets the file lacks get the masked stand-in.
-        const stackFile = readStackFile(file);
-        const config = withSecretPlaceholders(stackFile, requiredSecretKeys(parseConfigMap(stackFile.values).provider));
+        const config = planConfig(file);
         const { m, result } = await measure(kind, () => runPlan({ stack: "staging", config }), (plan) => plan.resources.length);
         fs.writeFileSync(out, JSON.stringify(result));
         measured = m;

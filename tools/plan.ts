@@ -3,8 +3,8 @@
 // Exit 2 with one line per problem on bad config; never a stack trace.
 import * as fs from "fs";
 import * as path from "path";
-import { parseConfigMap, requiredSecretKeys, validateConfig } from "../components/config";
-import { readStackFile, withSecretPlaceholders } from "./stackFile";
+import { parseConfigMap, validateConfig } from "../components/config";
+import { planConfig, stackNameOf } from "./stackFile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 /** What --portable writes instead of this checkout's absolute path, so golden files match any clone. */
@@ -45,11 +45,9 @@ async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
     const file = args.configFile ? path.resolve(args.configFile) : path.join(PROJECT_DIR, `Pulumi.${args.stack}.yaml`);
     if (!fs.existsSync(file)) usage(`no stack config at ${file}`);
-    const stack = args.stack ?? (path.basename(file).match(/^Pulumi\.(.+)\.ya?ml$/)?.[1] ?? "plan");
+    const stack = args.stack ?? stackNameOf(file);
 
-    let config = readStackFile(file, args.sets);
-    const raw = parseConfigMap(config.values);
-    config = withSecretPlaceholders(config, requiredSecretKeys(raw.provider));
+    const config = planConfig(file, args.sets);
     const result = validateConfig(parseConfigMap(config.values), { stack, projectDir: PROJECT_DIR });
     if (!result.ok) {
         for (const line of result.problems) process.stderr.write(`${line}\n`);

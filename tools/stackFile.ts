@@ -1,7 +1,8 @@
 // Reads a Pulumi.<stack>.yaml file into the flat config map that Pulumi's runtime hands a program.
 import * as fs from "fs";
 import * as YAML from "yaml";
-import { CONFIG_NAMESPACE, SECRET_KEYS } from "../components/config";
+import * as path from "path";
+import { CONFIG_NAMESPACE, SECRET_KEYS, parseConfigMap, requiredSecretKeys } from "../components/config";
 
 export interface StackConfig {
     /** `namespace:key` → the value as Pulumi passes it (objects as JSON text). */
@@ -16,7 +17,7 @@ export interface StackConfig {
 export const SECRET_PLACEHOLDER = "offline-plan-secret-placeholder";
 
 /** Parses a stack file; `overrides` (`key=value`, key without namespace) win over the file. */
-export function readStackFile(file: string, overrides: readonly string[] = []): StackConfig {
+function readStackFile(file: string, overrides: readonly string[] = []): StackConfig {
     const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
     const config: Record<string, unknown> = doc.config ?? {};
     const values: Record<string, string> = {};
@@ -45,7 +46,7 @@ export function readStackFile(file: string, overrides: readonly string[] = []): 
 }
 
 /** Fills required secrets that a stack file leaves to `pulumi config set --secret` with the stand-in. */
-export function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly string[]): StackConfig {
+function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly string[]): StackConfig {
     const values = { ...stack.values };
     const secretKeys = [...stack.secretKeys];
     const placeholders = [...stack.placeholders];
@@ -57,4 +58,15 @@ export function withSecretPlaceholders(stack: StackConfig, requiredSecrets: read
         placeholders.push(full);
     }
     return { values, secretKeys: secretKeys.sort(), placeholders: placeholders.sort() };
+}
+
+/** The offline plan's config from a stack file: read, `overrides` applied, and the secrets the provider needs stood in for. */
+export function planConfig(file: string, overrides: readonly string[] = []): StackConfig {
+    const stack = readStackFile(file, overrides);
+    return withSecretPlaceholders(stack, requiredSecretKeys(parseConfigMap(stack.values).provider));
+}
+
+/** The stack a `Pulumi.<stack>.yaml` file belongs to ("plan" for a file named otherwise). */
+export function stackNameOf(file: string): string {
+    return path.basename(file).match(/^Pulumi\.(.+)\.ya?ml$/)?.[1] ?? "plan";
 }

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { FakeDoApi } from "../host/fake-do-api";
-import { hostScript, isFrozen, isImmutable, isMountPoint, run } from "../host/helpers";
+import { isFrozen, isImmutable, isMountPoint, runScript } from "../host/helpers";
 import type { PlanDocument } from "../../tools/planner";
 import {
     checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, LoopVolume, passwordOf, psql, psqlTcp,
@@ -120,15 +120,11 @@ test("drill 4: a snapshot taken by host/snapshot-volume.sh under live writes res
     })();
     try {
         while (acked.length < 20) await sleep(50);
-        const r = await run(hostScript("snapshot-volume.sh"), [], {
-            timeoutMs: 300_000,
-            env: {
-                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-                VOLUME_ID: "e2e-volume", TOKEN_FILE: tokenFile, API_URL: api.url, MOUNT_POINT: stack.dataRoot,
-                RETAIN: "3", SNAPSHOT_PREFIX: "hp-e2e", STATUS_FILE: path.join(stack.work, "snapshot.last-success"),
-                LOCK_FILE: path.join(stack.work, "snapshot.lock"), API_TIMEOUT_SECONDS: "60",
-            },
-        });
+        const r = await runScript("snapshot-volume.sh", {
+            VOLUME_ID: "e2e-volume", TOKEN_FILE: tokenFile, API_URL: api.url, MOUNT_POINT: stack.dataRoot,
+            RETAIN: "3", SNAPSHOT_PREFIX: "hp-e2e", STATUS_FILE: path.join(stack.work, "snapshot.last-success"),
+            LOCK_FILE: path.join(stack.work, "snapshot.lock"), API_TIMEOUT_SECONDS: "60",
+        }, 300_000);
         assert.equal(r.code, 0, r.stderr);
         const atSnapshot = acked.length;
         while (acked.length < atSnapshot + 10) await sleep(50); // the live database goes on after the thaw
@@ -207,14 +203,10 @@ test("drill 5: the volume missing at boot: the mount script fails and nothing la
 test("drill 6: a dump from host/dump-databases.sh restored into a fresh instance has the same rows", { timeout: 600_000 }, async () => {
     await seedAll("d6");
     const backups = path.join(stack.dataRoot, "backups");
-    const r = await run(hostScript("dump-databases.sh"), [], {
-        timeoutMs: 300_000,
-        env: {
-            PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-            BACKUP_ROOT: backups, RETAIN: "3",
-            STATUS_FILE: path.join(stack.work, "dump.last-success"), LOCK_FILE: path.join(stack.work, "dump.lock"),
-        },
-    });
+    const r = await runScript("dump-databases.sh", {
+        BACKUP_ROOT: backups, RETAIN: "3",
+        STATUS_FILE: path.join(stack.work, "dump.last-success"), LOCK_FILE: path.join(stack.work, "dump.lock"),
+    }, 300_000);
     assert.equal(r.code, 0, r.stderr);
     const dumps = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump"));
     assert.equal(dumps.length, 1, `dumps of ${A}: ${dumps.join(", ")}`);

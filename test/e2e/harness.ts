@@ -2,13 +2,13 @@
 // loop-device file system that plays the cloud block volume and is mounted by the REAL
 // host/mount-data-volume.sh, the realiser, and small helpers to talk to the containers.
 // Each test file builds its own stack (`E2eStack`) in `before` and removes all of it in `after`.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
-import { hostScript, isMountPoint, run, sh, trySh, type RunResult } from "../host/helpers";
+import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
 import { Engine, realise, type Action } from "./realise";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -91,21 +91,7 @@ export async function docker(args: string[], input?: string | Buffer): Promise<s
 
 /** `docker ARGS`, whatever it answers. */
 export function dockerTry(args: string[], input?: string | Buffer, timeoutMs = 180_000): Promise<RunResult> {
-    if (input === undefined) return run("docker", args, { timeoutMs });
-    return new Promise((resolve, reject) => {
-        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-        child.on("error", reject);
-        child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            resolve({ code, signal, stdout, stderr, timedOut: false });
-        });
-        child.stdin.end(input);
-    });
+    return run("docker", args, { timeoutMs, input });
 }
 
 /** SQL through psql on the container's local socket (trust, as the host scripts use it). */
@@ -250,19 +236,14 @@ export class LoopVolume {
 
     /** Runs the real host/mount-data-volume.sh for this volume (temp fstab, never /etc/fstab). */
     mountScript(waitSeconds = 20): Promise<RunResult> {
-        return run(hostScript("mount-data-volume.sh"), [], {
-            timeoutMs: (waitSeconds + 120) * 1000,
-            env: {
-                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-                LANG: "C.UTF-8",
-                DEVICE: this.link,
-                MOUNT_POINT: this.mountPoint,
-                FSTAB: path.join(this.work, "fstab"),
-                WAIT_SECONDS: String(waitSeconds),
-                FS_LABEL: "hp-e2e",
-                LOCK_FILE: path.join(this.work, "mount.lock"),
-            },
-        });
+        return runScript("mount-data-volume.sh", {
+            DEVICE: this.link,
+            MOUNT_POINT: this.mountPoint,
+            FSTAB: path.join(this.work, "fstab"),
+            WAIT_SECONDS: String(waitSeconds),
+            FS_LABEL: "hp-e2e",
+            LOCK_FILE: path.join(this.work, "mount.lock"),
+        }, (waitSeconds + 120) * 1000);
     }
 
     async mount(): Promise<RunResult> {

@@ -14,12 +14,14 @@
 // Test code, not a second deployment path: it knows only what the program declares today.
 //
 //   tsx test/e2e/realise.ts PLAN.json [--previous PREVIOUS.json]
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { run } from "../host/helpers";
 
 type Inputs = Record<string, any>;
+/** An upper bound for a host command (the database login waits up to 180 s for a first start). */
+const COMMAND_TIMEOUT_MS = 600_000;
 
 /** What the realiser did with one resource. */
 export interface Action {
@@ -245,29 +247,17 @@ function sameInputs(a: PlannedResource | undefined, b: PlannedResource): boolean
     return a !== undefined && JSON.stringify(a.inputs) === JSON.stringify(b.inputs);
 }
 
-function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
+async function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
     known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
     const i = r.inputs as Inputs;
     if (typeof i.create !== "string") fail(r, "create must be a string");
     const interpreter: string[] = i.interpreter ?? ["/bin/sh", "-c"];
-    return new Promise((resolve, reject) => {
-        const child = spawn(interpreter[0], [...interpreter.slice(1), i.create], {
-            cwd: i.dir, env: { ...process.env, ...(i.environment ?? {}) }, stdio: ["pipe", "pipe", "pipe"],
-        });
-        let out = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (out += d));
-        child.on("error", reject);
-        child.on("close", (code) => {
-            if (code === 0) {
-                log(`${r.name}: ${out.trim()}`);
-                resolve();
-            } else {
-                reject(new Error(`realise: command:local:Command ${r.name} failed (exit ${code}):\n${out}`));
-            }
-        });
-        child.stdin.end(i.stdin ?? "");
+    const done = await run(interpreter[0], [...interpreter.slice(1), i.create], {
+        cwd: i.dir, env: { ...process.env, ...(i.environment ?? {}) }, input: i.stdin ?? "", timeoutMs: COMMAND_TIMEOUT_MS,
     });
+    const out = `${done.stdout}${done.stderr}`;
+    if (done.code !== 0) throw new Error(`realise: command:local:Command ${r.name} failed (exit ${done.code}${done.timedOut ? ", timed out" : ""}):\n${out}`);
+    log(`${r.name}: ${out.trim()}`);
 }
 
 /**

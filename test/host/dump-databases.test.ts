@@ -6,23 +6,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { Scratch, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
+import { Scratch, findPgBin, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
 
 const DUMP_NAME = /^\d{8}T\d{6}Z\.dump$/;
-
-function findPgBin(): string {
-  const base = "/usr/lib/postgresql";
-  const versions = fs.existsSync(base)
-    ? fs
-        .readdirSync(base)
-        .filter((v) => fs.existsSync(path.join(base, v, "bin", "initdb")))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (!versions.length) {
-    throw new Error("HOST TIER CANNOT RUN: no PostgreSQL server under /usr/lib/postgresql/*/bin (run test/host/setup.sh)");
-  }
-  return path.join(base, versions[0], "bin");
-}
 
 describe("host/dump-databases.sh against a real PostgreSQL", () => {
   let scratch: Scratch;

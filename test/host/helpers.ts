@@ -47,6 +47,15 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  /** upper bound of the run; the process group is killed after it */
+  timeoutMs?: number;
+  cwd?: string;
+  /** written to standard input, which is then closed (none: stdin is /dev/null) */
+  input?: string | Buffer;
+}
+
 export interface Started {
   child: ChildProcess;
   done: Promise<RunResult>;
@@ -62,14 +71,19 @@ export interface Started {
 export function start(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+  opts: RunOptions = {},
 ): Started {
   const child = spawn(cmd, args, {
     env: opts.env ?? process.env,
     cwd: opts.cwd,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     detached: true,
   });
+  if (opts.input !== undefined) {
+    // A process that exits without reading its input closes the pipe: its exit status tells.
+    child.stdin!.on("error", () => undefined);
+    child.stdin!.end(opts.input);
+  }
   let stdout = "";
   let stderr = "";
   let timedOut = false;
@@ -111,12 +125,18 @@ export function start(
 }
 
 /** Run a command to completion (async). */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return start(cmd, args, opts).done;
+}
+
+/** The bin directory of the newest PostgreSQL server from Debian's packages; fails loudly without one. */
+export function findPgBin(): string {
+  const base = "/usr/lib/postgresql";
+  const versions = fs.existsSync(base)
+    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (!versions.length) throw new Error("HOST TIER CANNOT RUN: no PostgreSQL server under /usr/lib/postgresql/*/bin (run test/host/setup.sh)");
+  return path.join(base, versions[0], "bin");
 }
 
 /** Run a host script with a clean, explicit environment (PATH plus `env`). */

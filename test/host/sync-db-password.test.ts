@@ -7,16 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Scratch, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
-
-function findPgBin(): string {
-  const base = "/usr/lib/postgresql";
-  const versions = fs.existsSync(base)
-    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (!versions.length) throw new Error("HOST TIER CANNOT RUN: no PostgreSQL server under /usr/lib/postgresql/*/bin (run test/host/setup.sh)");
-  return path.join(base, versions[0], "bin");
-}
+import { Scratch, findPgBin, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -50,17 +50,16 @@ function forgetProject(): void {
 async function planOne(argv: readonly string[]): Promise<BatchResult> {
     forgetProject();
     /* eslint-disable @typescript-eslint/no-require-imports */
-    const { parseConfigMap, requiredSecretKeys, validateConfig } = require("../../components/config") as typeof import("../../components/config");
-    const { readStackFile, withSecretPlaceholders } = require("../../tools/stackFile") as typeof import("../../tools/stackFile");
+    const { parseConfigMap, validateConfig } = require("../../components/config") as typeof import("../../components/config");
+    const { planConfig, stackNameOf } = require("../../tools/stackFile") as typeof import("../../tools/stackFile");
     const { runPlan } = require("../../tools/planner") as typeof import("../../tools/planner");
     /* eslint-enable @typescript-eslint/no-require-imports */
 
     const job = parseJob(argv);
     const file = job.configFile ? path.resolve(PROJECT_DIR, job.configFile) : path.join(PROJECT_DIR, `Pulumi.${job.stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
-    const stack = job.stack ?? (path.basename(file).match(/^Pulumi\.(.+)\.ya?ml$/)?.[1] ?? "plan");
-    let config = readStackFile(file, job.sets);
-    config = withSecretPlaceholders(config, requiredSecretKeys(parseConfigMap(config.values).provider));
+    const stack = job.stack ?? stackNameOf(file);
+    const config = planConfig(file, job.sets);
     const result = validateConfig(parseConfigMap(config.values), { stack, projectDir: PROJECT_DIR });
     if (!result.ok) return { ok: false, problems: [...result.problems] };
     const plan = await runPlan({ stack, config });
