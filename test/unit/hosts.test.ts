@@ -18,7 +18,7 @@ const TOKEN = "dop_v1_do-not-print-this-token";
 const plans = (async () => {
     const [restored, adopted, existing, withToken] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
-        ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
     ]);
@@ -79,12 +79,16 @@ test("the data volume is protected, explicitly named, and attached by an attachm
 });
 
 test("fromSnapshot creates the volume from that snapshot; adoptId imports it and never creates one", async () => {
-    const { restored, adopted } = await plans;
+    const { restored, adopted, staging } = await plans;
     assert.equal(byName(restored, "data-volume").inputs.snapshotId, "snap-0123456789abcdef0");
     const volume = byName(adopted, "data-volume");
     assert.equal(volume.import, "506f78a4-e098-11e5-ad9f-000f53306ae1");
     assert.equal(volume.protect, true);
     assert.equal(adopted.outputs.volumeId, "506f78a4-e098-11e5-ad9f-000f53306ae1");
+    // volume.name keeps the adopted volume's own name, and the host mounts it by that name.
+    assert.equal(volume.inputs.name, "hand-built-data");
+    assert.equal(adopted.outputs.devicePath, digitalOceanDevicePath("hand-built-data"));
+    assert.equal(byName(staging, "data-volume").inputs.name, "housing-portal-staging-data", "the default name");
 });
 
 test("device paths are the stable by-id ones, and cloud-init mounts that device", async () => {
@@ -196,6 +200,7 @@ test("AWS host: IMDSv2 required, encrypted root disk, an Elastic IP; DigitalOcea
     assert.equal((instance.inputs.rootBlockDevice as any).encrypted, true);
     assert.equal(instance.inputs.userDataReplaceOnChange, true);
     assert.equal(byName(production, "host-eip").protect, true);
+    assert.equal(byName(production, "host-key").deleteBeforeReplace, true, "the key pair's fixed name cannot exist twice");
     assert.equal(production.outputs.hostAddress, (production.resources.find((r) => r.name === "host-docker")!.inputs.host as string).split("@")[1]);
     const droplet = byName(staging, "host-droplet");
     assert.equal(droplet.inputs.monitoring, true);
