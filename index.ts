@@ -1,49 +1,54 @@
-// housing-portal: composes the stack from its validated config. The pieces live in components/.
+// housing-portal: composes the stack from its validated config. The pieces live in components/;
+// docs/architecture.md tells what each does and where each fact lives.
 import * as pulumi from "@pulumi/pulumi";
-import { loadSettings, optionalSecret } from "./components/settings";
-import { CloudSettings } from "./components/config";
+import { loadSettings, optionalSecret, requiredSecret } from "./components/settings";
+import { CloudSettings, DataVolumeSettings } from "./components/config";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
 import { backupHostSetup } from "./components/backupSchedule";
 import { SnapshotPolicy } from "./components/snapshotPolicy";
 import { PortalInstance } from "./components/portalInstance";
+import { cloudNames } from "./components/naming";
 
 const settings = loadSettings(__dirname);
 
 /** The cloud host with its data volume and snapshots; an existing host only gets Docker resources. */
 function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } {
-    const creates = s.host.mode === "create";
-    // An existing host's volume is attached already: it is only adopted when adoptId says so.
-    const volume = creates || s.volume.adoptId !== undefined
-        ? new DataVolume("data", {
-            provider: s.provider, volumeName: s.volume.name ?? `housing-portal-${s.stack}-data`, volume: s.volume,
-            region: s.host.region, availabilityZone: s.host.availabilityZone, stack: s.stack,
-        })
-        : undefined;
-    const setup = volume?.volumeId.apply((volumeId) => backupHostSetup({
-        provider: s.provider, snapshots: s.snapshots, volumeId, snapshotPrefix: `housing-portal-${s.stack}`,
-    }));
-    const host = new DockerHost("host", {
-        mode: s.provider, host: s.host, stack: s.stack, dataRoot: s.dataRoot,
-        dataVolume: creates ? volume : undefined, instancePorts: s.instances.map((i) => ({ instance: i.name, port: i.port })), setup,
-        sshPrivateKey: optionalSecret("sshPrivateKey"),
-    });
-    if (volume !== undefined) {
-        new SnapshotPolicy("snapshots", {
-            provider: s.provider, snapshots: s.snapshots, stack: s.stack, dataVolume: volume, host: creates ? host : undefined,
-            apiToken: s.provider === "digitalocean" ? optionalSecret("snapshotApiToken") : undefined,
+    const names = cloudNames(s.stack);
+    const dataVolume = (volume: DataVolumeSettings) => new DataVolume("data", { volume, names, stack: s.stack });
+    const common = { provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey") };
+    let host: DockerHost;
+    let volume: DataVolume | undefined;
+    if (s.host.kind === "create") {
+        volume = dataVolume(s.host.dataVolume);
+        const setup = volume.volumeId.apply((volumeId) => backupHostSetup({
+            provider: s.provider, snapshots: s.snapshots, volumeId, snapshotPrefix: names.snapshotPrefix,
+        }));
+        host = new DockerHost("host", {
+            ...common, host: s.host, dataVolume: volume, setup,
+            instancePorts: s.instances.map((i) => ({ instance: i.name, port: i.port })),
         });
+    } else {
+        // An existing host's volume is attached already: it is only adopted when adoptId says so.
+        volume = s.host.dataVolume && dataVolume(s.host.dataVolume);
+        host = new DockerHost("host", { ...common, host: s.host });
+    }
+    if (volume !== undefined) {
+        const snapshotArgs = { snapshots: s.snapshots, dataVolume: volume };
+        new SnapshotPolicy("snapshots", s.provider === "aws"
+            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names }
+            : { ...snapshotArgs, provider: "digitalocean", host: s.host.kind === "create" ? host : undefined, apiToken: requiredSecret("snapshotApiToken") });
     }
     return { host, volume };
 }
 
 const { host, volume } = settings.provider === "local"
-    ? { host: new DockerHost("host", { mode: "local" }), volume: undefined }
+    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined }
     : cloudHost(settings);
 
 const instances = settings.instances.map((instance) => new PortalInstance(instance.name, {
     instance,
-    layout: { kind: settings.layout, projectRoot: settings.provider === "local" ? settings.projectRoot : undefined, dataRoot: settings.dataRoot },
+    layout: settings.layout,
     host,
     protectDatabase: settings.provider !== "local",
 }));

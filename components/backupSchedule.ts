@@ -1,14 +1,12 @@
 // When backups run and what the host needs for them: the systemd timers' calendars and the
 // settings files of the snapshot, dump and freshness units. Pure: unit-tested without mocks.
-import { CloudProvider, SnapshotSettings } from "./config";
-import { DEFAULT_DATA_ROOT } from "./config";
-import { HostFile, installedScriptPath } from "./cloudInit";
+import { CloudProvider, DEFAULT_DATA_ROOT, SnapshotSettings } from "./config";
+import { HostFile } from "./cloudInit";
 import { readHostFile } from "./hostFiles";
+import { BackupUnit, SNAPSHOT_TOKEN_FILE, hostSettingsFile, installedScriptPath, systemdUnit } from "./naming";
 
 /** How long before each snapshot the databases are dumped, so the snapshot holds a fresh dump. */
 export const DUMP_LEAD_MINUTES = 15;
-/** Where the DigitalOcean snapshot token lives on the host (root-only). */
-export const SNAPSHOT_TOKEN_FILE = "/etc/housing-portal/do-token";
 const MINUTES_PER_DAY = 24 * 60;
 
 /**
@@ -26,20 +24,22 @@ export function onCalendar(everyHours: number, at: string, offsetMinutes = 0): s
 }
 
 /** A systemd unit from host/systemd with its calendar filled in. */
-function timerFile(unit: string, calendar: string): HostFile {
-    const text = readHostFile(`systemd/${unit}.timer`);
+function timerFile(unit: BackupUnit, calendar: string): HostFile {
+    const file = `${systemdUnit(unit)}.timer`;
+    const text = readHostFile(`systemd/${file}`);
     const placeholder = "OnCalendar=@ON_CALENDAR@";
-    if (!text.includes(placeholder)) throw new Error(`host/systemd/${unit}.timer has no ${placeholder} line`);
-    return { path: `/etc/systemd/system/${unit}.timer`, content: text.replace(placeholder, `OnCalendar=${calendar}`), permissions: "0644" };
+    if (!text.includes(placeholder)) throw new Error(`host/systemd/${file} has no ${placeholder} line`);
+    return { path: `/etc/systemd/system/${file}`, content: text.replace(placeholder, `OnCalendar=${calendar}`), permissions: "0644" };
 }
 
-function serviceFile(unit: string): HostFile {
-    return { path: `/etc/systemd/system/${unit}.service`, content: readHostFile(`systemd/${unit}.service`), permissions: "0644" };
+function serviceFile(unit: BackupUnit): HostFile {
+    const file = `${systemdUnit(unit)}.service`;
+    return { path: `/etc/systemd/system/${file}`, content: readHostFile(`systemd/${file}`), permissions: "0644" };
 }
 
-function envFile(name: string, settings: Record<string, string | number>): HostFile {
+function envFile(unit: BackupUnit, settings: Record<string, string | number>): HostFile {
     const lines = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
-    return { path: `/etc/housing-portal/${name}.env`, content: `${lines.join("\n")}\n`, permissions: "0644" };
+    return { path: hostSettingsFile(unit), content: `${lines.join("\n")}\n`, permissions: "0644" };
 }
 
 function script(name: string): HostFile {
@@ -63,11 +63,11 @@ export function backupHostSetup(args: BackupHostSetupArgs): { files: HostFile[];
     const files: HostFile[] = [
         script("dump-databases.sh"),
         script("backup-status.sh"),
-        serviceFile("housing-portal-dump"),
-        timerFile("housing-portal-dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
+        serviceFile("dump"),
+        timerFile("dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
         envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain }),
-        serviceFile("housing-portal-backup-status"),
-        timerFile("housing-portal-backup-status", "hourly"),
+        serviceFile("backup-status"),
+        timerFile("backup-status", "hourly"),
         envFile("backup-status", {
             SNAPSHOT_INTERVAL_HOURS: s.everyHours,
             DUMP_INTERVAL_HOURS: s.everyHours,
@@ -75,12 +75,12 @@ export function backupHostSetup(args: BackupHostSetupArgs): { files: HostFile[];
             CHECKS: args.provider === "digitalocean" ? "snapshot dump" : "dump",
         }),
     ];
-    const timers = ["housing-portal-dump.timer", "housing-portal-backup-status.timer"];
+    const timers = [`${systemdUnit("dump")}.timer`, `${systemdUnit("backup-status")}.timer`];
     if (args.provider === "digitalocean") {
         files.push(
             script("snapshot-volume.sh"),
-            serviceFile("housing-portal-snapshot"),
-            timerFile("housing-portal-snapshot", onCalendar(s.everyHours, s.at)),
+            serviceFile("snapshot"),
+            timerFile("snapshot", onCalendar(s.everyHours, s.at)),
             envFile("snapshot", {
                 VOLUME_ID: args.volumeId,
                 MOUNT_POINT: DEFAULT_DATA_ROOT,
@@ -89,7 +89,7 @@ export function backupHostSetup(args: BackupHostSetupArgs): { files: HostFile[];
                 TOKEN_FILE: SNAPSHOT_TOKEN_FILE,
             }),
         );
-        timers.push("housing-portal-snapshot.timer");
+        timers.push(`${systemdUnit("snapshot")}.timer`);
     }
     return { files, timers };
 }

@@ -2,17 +2,13 @@
 // Order matters: the data volume is mounted before Docker is installed, and Docker is made to
 // require that mount, so no container ever writes its data to the root disk.
 import { readHostFile } from "./hostFiles";
+import { DOCKER_MOUNT_DROP_IN, installedScriptPath } from "./naming";
 
 /** A file cloud-init writes on the host. */
 export interface HostFile {
     readonly path: string;
     readonly content: string;
     readonly permissions: string;
-}
-
-/** Where cloud-init installs a script from host/, e.g. mount-data-volume.sh → /usr/local/sbin/housing-portal-mount-data-volume. */
-export function installedScriptPath(script: string): string {
-    return `/usr/local/sbin/housing-portal-${script.replace(/\.sh$/, "")}`;
 }
 
 /** The host scripts every cloud host has, whatever its backups. */
@@ -37,7 +33,7 @@ export function renderCloudInit(args: CloudInitArgs): string {
         ...BASE_SCRIPTS.map((s) => ({ path: installedScriptPath(s), content: readHostFile(s), permissions: "0755" })),
         {
             // Docker starts only with the data volume mounted (after a reboot, too).
-            path: "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
+            path: DOCKER_MOUNT_DROP_IN,
             content: `[Unit]\nRequiresMountsFor=${args.dataRoot}\n`,
             permissions: "0644",
         },

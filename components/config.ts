@@ -3,27 +3,78 @@
 // on bad input, so `pulumi up` and the offline plan report the same lines before any resource exists.
 import * as path from "path";
 import * as fs from "fs";
-import { LayoutKind, checkoutBindPaths } from "./layout";
+import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
+import { PROJECT, cloudNames } from "./naming";
 
-export const CONFIG_NAMESPACE = "housing-portal";
+/** The stack config's namespace: `housing-portal:<key>`. */
+export const CONFIG_NAMESPACE = PROJECT;
 
-export type CloudProvider = "digitalocean" | "aws";
-export type ProviderKind = "local" | CloudProvider;
-export const PROVIDERS: readonly ProviderKind[] = ["local", "digitalocean", "aws"];
+export const PROVIDERS = ["local", "digitalocean", "aws"] as const;
+export type ProviderKind = (typeof PROVIDERS)[number];
+export type CloudProvider = Exclude<ProviderKind, "local">;
+
+/**
+ * The list of every key of T, checked by the compiler both ways: a key T lacks does not compile,
+ * and neither does a list that misses one of T's keys. Ties each allowed-key list to its settings.
+ */
+function keysOf<T>() {
+    return <const K extends readonly (keyof T & string)[]>(
+        keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof T, K[number]> }),
+    ): K => keys;
+}
+
+/** The keys of a stack file under `housing-portal:`, as the operator writes them. */
+interface StackConfigKeys {
+    /** `local`, `digitalocean` or `aws`. */
+    readonly provider: unknown;
+    /** dev: the portal checkout, relative to this project. */
+    readonly projectRoot: unknown;
+    /** local: a data root instead of a checkout. @default "/mnt/data" on cloud stacks, where it is fixed */
+    readonly dataRoot: unknown;
+    /** The portal instances, one per country. */
+    readonly instances: unknown;
+    /** The default images of every instance, by role. @default DEFAULT_IMAGES */
+    readonly images: unknown;
+    /** The block volume (cloud stacks). */
+    readonly volume: unknown;
+    /** Snapshot and dump schedule and retention (cloud stacks). */
+    readonly snapshots: unknown;
+    /** The machine and how it is reached (cloud stacks). */
+    readonly host: unknown;
+    /** Secret: the DigitalOcean token the host's snapshot timer uses. */
+    readonly snapshotApiToken: unknown;
+    /** Secret: the SSH key Pulumi connects with. @default the ssh-agent's keys */
+    readonly sshPrivateKey: unknown;
+}
 
 /** Every key this program reads; anything else under the namespace is a typo. */
-export const CONFIG_KEYS = [
+export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
     "snapshotApiToken", "sshPrivateKey",
-] as const;
+]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 /** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
-export const SECRET_KEYS: readonly ConfigKey[] = ["snapshotApiToken", "sshPrivateKey"];
+export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey"] as const satisfies readonly ConfigKey[];
+export type SecretKey = (typeof SECRET_KEYS)[number];
 
-export interface ImageSettings {
-    readonly postgis: string;
-    readonly backend: string;
-    readonly nginx: string;
+/** Which providers use each secret, and whether they cannot run without it. */
+const SECRET_USE: Readonly<Record<SecretKey, Partial<Record<ProviderKind, "required" | "optional">>>> = {
+    snapshotApiToken: { digitalocean: "required" },
+    sshPrivateKey: { local: "optional", digitalocean: "optional", aws: "optional" },
+};
+const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
+    snapshotApiToken: "a token scoped to block-storage snapshots",
+    sshPrivateKey: "the private key Pulumi connects to the host with",
+};
+
+/** The image of each container of an instance. */
+export type ImageSettings = Readonly<Record<Role, string>>;
+
+export interface DatabaseSettings {
+    /** The database's name. @default "portal" */
+    readonly name: string;
+    /** The role the backend logs in as. @default "portal" */
+    readonly user: string;
 }
 
 export interface InstanceSettings {
@@ -33,42 +84,91 @@ export interface InstanceSettings {
     readonly domain: string;
     /** Host port nginx publishes. */
     readonly port: number;
+    /** The image of each container. @default the stack's `images`, then DEFAULT_IMAGES */
     readonly images: ImageSettings;
-    readonly database: { readonly name: string; readonly user: string };
-    /** Extra plain environment for the backend (no secrets: those come from the program). */
+    /** The instance's database. @default { name: "portal", user: "portal" } */
+    readonly database: DatabaseSettings;
+    /** Extra plain environment for the backend (no secrets: those come from the program). @default {} */
     readonly backendEnv: Readonly<Record<string, string>>;
 }
 
+/** The block volume as the stack file gives it. */
 export interface VolumeSettings {
+    /** Size in GiB. */
     readonly sizeGb: number;
-    /** The volume's name in the cloud (default `housing-portal-<stack>-data`); DigitalOcean shows it in the device path. */
+    /** The volume's name in the cloud; DigitalOcean shows it in the device path. @default CloudNames.dataVolume */
     readonly name?: string;
+    /** A snapshot to create the volume from. @default a blank volume */
     readonly fromSnapshot?: string;
+    /** An existing volume to adopt (import) as it stands. @default a new volume */
     readonly adoptId?: string;
+    /** aws: the customer KMS key that encrypts the volume. @default the account's EBS key */
     readonly kmsKeyId?: string;
 }
 
+/** Where a data volume lives: DigitalOcean volumes are regional, EBS volumes zonal. */
+export type VolumePlacement =
+    | { readonly provider: "digitalocean"; /** The Droplet's region. */ readonly region: string }
+    | { readonly provider: "aws"; /** The instance's availability zone. */ readonly availabilityZone: string };
+
+/** A data volume the stack manages: created, or adopted (adoptId). */
+export interface DataVolumeSettings extends VolumeSettings {
+    /** The volume's name in the cloud. */
+    readonly name: string;
+    readonly placement: VolumePlacement;
+}
+
 export interface SnapshotSettings {
+    /** Hours between snapshots; one of SNAPSHOT_INTERVALS. */
     readonly everyHours: number;
+    /** The first snapshot of the day, "HH:MM" UTC. */
     readonly at: string;
+    /** Snapshots kept. */
     readonly retain: number;
+    /** Dumps kept per instance. @default retain */
     readonly dumpRetain: number;
+    /** aws: a region to copy each snapshot to. @default no copies */
     readonly copyToRegion?: string;
+    /** aws: copies kept, with copyToRegion. @default retain */
     readonly copyRetain?: number;
 }
 
-export interface HostSettings {
-    /** "create": the program owns the host; "existing": it only manages Docker on `address`. */
-    readonly mode: "create" | "existing";
+/** What every cloud host has, created or existing. */
+interface HostCommonSettings {
+    /** The cloud region. @default "fra1" (digitalocean), "eu-central-1" (aws) */
     readonly region: string;
+    /** The machine size. @default "s-2vcpu-4gb" (digitalocean), "t3.medium" (aws) */
     readonly size: string;
+    /** The machine image. @default "ubuntu-24-04-x64" (digitalocean); required on aws (an AMI id) */
     readonly image: string;
+    /** aws: the zone of the instance and its volume. @default none; required on aws for a created host */
     readonly availabilityZone?: string;
+    /** The SSH user that drives Docker. @default "root" (digitalocean), "ubuntu" (aws) */
     readonly sshUser: string;
+    /** digitalocean: key fingerprints or ids; aws: the one public key of the key pair. @default [] */
     readonly sshKeys: readonly string[];
+    /** The CIDRs that may reach SSH. @default [] */
     readonly sshAllowedCidrs: readonly string[];
-    readonly address?: string;
+    /** Accept SSH from the whole internet. @default false */
+    readonly allowSshFromAnywhere: boolean;
 }
+
+/** A host the program creates, with its data volume. */
+export interface CreatedHostSettings extends HostCommonSettings {
+    readonly kind: "create";
+    readonly dataVolume: DataVolumeSettings;
+}
+
+/** A host that already runs (`host.address`): the program only manages Docker on it. */
+export interface ExistingHostSettings extends HostCommonSettings {
+    readonly kind: "existing";
+    /** Where the host is reached over SSH. */
+    readonly address: string;
+    /** Its attached volume, when adopted into the stack (volume.adoptId). @default not managed */
+    readonly dataVolume?: DataVolumeSettings;
+}
+
+export type HostSettings = CreatedHostSettings | ExistingHostSettings;
 
 interface CommonSettings {
     readonly stack: string;
@@ -78,18 +178,14 @@ interface CommonSettings {
 /** provider local: the local Docker engine, storage from a checkout or a data root. */
 export interface LocalSettings extends CommonSettings {
     readonly provider: "local";
-    readonly layout: LayoutKind;
-    readonly projectRoot?: string;
-    readonly dataRoot?: string;
+    readonly layout: LayoutContext;
 }
 
-/** digitalocean / aws: a cloud host with the block volume at dataRoot. */
+/** digitalocean / aws: a cloud host with the block volume at the data root. */
 export interface CloudSettings extends CommonSettings {
     readonly provider: CloudProvider;
-    readonly layout: "data-volume";
-    readonly dataRoot: string;
+    readonly layout: Extract<LayoutContext, { kind: "data-volume" }>;
     readonly host: HostSettings;
-    readonly volume: VolumeSettings;
     readonly snapshots: SnapshotSettings;
 }
 
@@ -121,11 +217,12 @@ export const VOLUME_SIZE_LIMITS: Readonly<Record<CloudProvider, { min: number; m
     aws: { min: 1, max: 16384 },
 };
 export const MAX_SNAPSHOT_RETAIN: Readonly<Record<CloudProvider, number>> = { digitalocean: 1000, aws: 1000 };
-const HOST_DEFAULTS: Readonly<Record<CloudProvider, { region: string; size: string; image: string; sshUser: string }>> = {
+const HOST_DEFAULTS: Readonly<Record<CloudProvider, Pick<HostCommonSettings, "region" | "size" | "image" | "sshUser">>> = {
     digitalocean: { region: "fra1", size: "s-2vcpu-4gb", image: "ubuntu-24-04-x64", sshUser: "root" },
     aws: { region: "eu-central-1", size: "t3.medium", image: "", sshUser: "ubuntu" },
 };
-const WORLD_CIDRS = new Set(["0.0.0.0/0", "::/0"]);
+/** The whole internet, IPv4 and IPv6. */
+export const WORLD_CIDRS = ["0.0.0.0/0", "::/0"] as const;
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -137,14 +234,38 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** DigitalOcean's rule for volume names, applied on both clouds so a name works on either. */
 const VOLUME_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/(\d|[12]\d|3[0-2])|[0-9a-fA-F:]+\/\d{1,3})$/;
+/** The allowed keys of each object in a stack file, tied to the settings they become. */
+const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv"]);
+const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
+const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
+const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
+const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "address">>()([
+    "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address",
+]);
+/** Keys that only cloud stacks use. */
+const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host"] as const satisfies readonly ConfigKey[];
+
 /** Backend variables the program sets itself; config must not override them. */
 export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL"];
 
-/** Collects problems as `<key path>: <message>`. */
+/** One problem with the config: where, and what is wrong and expected. */
+export interface Problem {
+    readonly path: string;
+    readonly message: string;
+}
+
+/** Collects problems; reported as `<key path>: <message>` lines. */
 export class Problems {
-    readonly lines: string[] = [];
-    add(key: string, message: string): void {
-        this.lines.push(`${key}: ${message}`);
+    readonly all: Problem[] = [];
+    add(path: string, message: string): void {
+        this.all.push({ path, message });
+    }
+    /** Whether any problem lies at or below this key path. */
+    anyAt(keyPath: string): boolean {
+        return this.all.some((p) => p.path === keyPath || p.path.startsWith(`${keyPath}.`) || p.path.startsWith(`${keyPath}[`));
+    }
+    get lines(): string[] {
+        return this.all.map((p) => `${p.path}: ${p.message}`);
     }
 }
 
@@ -197,12 +318,12 @@ export function validateInstanceName(name: unknown): string | undefined {
 function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
     if (raw === undefined) return base;
     if (!isObject(raw)) {
-        problems.add(keyPath, `must be an object {postgis, backend, nginx}, got ${describe(raw)}`);
+        problems.add(keyPath, `must be an object {${ROLES.join(", ")}}, got ${describe(raw)}`);
         return base;
     }
-    rejectUnknown(raw, ["postgis", "backend", "nginx"], keyPath, problems);
-    const out: Record<string, string> = { ...base };
-    for (const role of ["postgis", "backend", "nginx"] as const) {
+    rejectUnknown(raw, ROLES, keyPath, problems);
+    const out: Record<Role, string> = { ...base };
+    for (const role of ROLES) {
         const v = raw[role];
         if (v === undefined) continue;
         if (typeof v !== "string" || !IMAGE_REF.test(v)) {
@@ -211,7 +332,7 @@ function validateImages(raw: unknown, keyPath: string, base: ImageSettings, prob
         }
         out[role] = v;
     }
-    return out as unknown as ImageSettings;
+    return out;
 }
 
 /** Validates the instances list: names, domains, ports, images, uniqueness. */
@@ -233,7 +354,7 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             problems.add(at, `must be an object with name, domain and port, got ${describe(entry)}`);
             return;
         }
-        rejectUnknown(entry, ["name", "domain", "port", "images", "database", "backendEnv"], at, problems);
+        rejectUnknown(entry, INSTANCE_KEYS, at, problems);
         const nameProblem = validateInstanceName(entry.name);
         if (nameProblem) problems.add(`${at}.name`, nameProblem);
         const name = nameProblem ? undefined : (entry.name as string);
@@ -255,12 +376,12 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             else ports.set(port, i);
         }
         const images = validateImages(entry.images, `${at}.images`, defaults, problems);
-        const database = { name: "portal", user: "portal" };
+        const database: { -readonly [K in keyof DatabaseSettings]: string } = { name: "portal", user: "portal" };
         if (entry.database !== undefined) {
             if (!isObject(entry.database)) problems.add(`${at}.database`, `must be an object {name, user}, got ${describe(entry.database)}`);
             else {
-                rejectUnknown(entry.database, ["name", "user"], `${at}.database`, problems);
-                for (const k of ["name", "user"] as const) {
+                rejectUnknown(entry.database, DATABASE_KEYS, `${at}.database`, problems);
+                for (const k of DATABASE_KEYS) {
                     const v = entry.database[k];
                     if (v === undefined) continue;
                     if (typeof v !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) {
@@ -294,7 +415,7 @@ export function validateVolume(raw: unknown, provider: CloudProvider, problems: 
         problems.add("volume", `is required on ${provider}: an object {sizeGb, name?, fromSnapshot?, adoptId?}, got ${describe(raw)}`);
         return undefined;
     }
-    rejectUnknown(raw, ["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"], "volume", problems);
+    rejectUnknown(raw, VOLUME_KEYS, "volume", problems);
     const limits = VOLUME_SIZE_LIMITS[provider];
     const sizeGb = integerIn(raw.sizeGb, "volume.sizeGb", limits.min, limits.max, problems, `a whole number of GiB (${provider})`);
     const name = optionalString(raw, "name", "volume.name", problems);
@@ -318,7 +439,7 @@ export function validateSnapshots(raw: unknown, provider: CloudProvider, problem
         problems.add("snapshots", `is required on ${provider}: an object {everyHours, at, retain}, got ${describe(raw)}`);
         return undefined;
     }
-    rejectUnknown(raw, ["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"], "snapshots", problems);
+    rejectUnknown(raw, SNAPSHOT_KEYS, "snapshots", problems);
     const everyHours = raw.everyHours;
     if (!SNAPSHOT_INTERVALS.includes(everyHours as never)) {
         problems.add("snapshots.everyHours", `${provider} schedules snapshots every ${SNAPSHOT_INTERVALS.join(", ")} hours; got ${describe(everyHours)}`);
@@ -333,26 +454,36 @@ export function validateSnapshots(raw: unknown, provider: CloudProvider, problem
     if (copyToRegion !== undefined && provider !== "aws") problems.add("snapshots.copyToRegion", "cross-region copies are only scheduled on aws");
     const copyRetain = raw.copyRetain === undefined ? undefined : integerIn(raw.copyRetain, "snapshots.copyRetain", 1, max, problems, "how many copies to keep, an integer");
     if (copyRetain !== undefined && copyToRegion === undefined) problems.add("snapshots.copyRetain", "only applies together with snapshots.copyToRegion");
-    if (problems.lines.some((l) => l.startsWith("snapshots"))) return undefined;
+    if (problems.anyAt("snapshots") || retain === undefined || dumpRetain === undefined) return undefined;
     return {
-        everyHours: everyHours as number, at: raw.at as string, retain: retain!, dumpRetain: dumpRetain!,
-        copyToRegion, copyRetain: copyToRegion === undefined ? undefined : (copyRetain ?? retain!),
+        everyHours: everyHours as number, at: raw.at as string, retain, dumpRetain,
+        copyToRegion, copyRetain: copyToRegion === undefined ? undefined : (copyRetain ?? retain),
     };
 }
 
-/** Validates the host settings; SSH open to the world needs an explicit opt-in. */
-export function validateHost(raw: unknown, provider: CloudProvider, problems: Problems): HostSettings | undefined {
+/** The stack's block volume, validated, with the name it gets when the stack file gives none. */
+export interface VolumeInput {
+    readonly settings: VolumeSettings;
+    readonly defaultName: string;
+}
+
+/**
+ * Validates the host settings; SSH open to the world needs an explicit opt-in. With the validated
+ * volume, gives the host with its data volume placed (a created host always has one, an existing
+ * host when the volume is adopted); without it, reports the host's own problems only.
+ */
+export function validateHost(raw: unknown, provider: CloudProvider, problems: Problems, volume?: VolumeInput): HostSettings | undefined {
     if (!isObject(raw)) {
         problems.add("host", `is required on ${provider}: an object {sshKeys, sshAllowedCidrs, ...}, got ${describe(raw)}`);
         return undefined;
     }
-    rejectUnknown(raw, ["region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address"], "host", problems);
+    rejectUnknown(raw, HOST_KEYS, "host", problems);
     const d = HOST_DEFAULTS[provider];
     const address = optionalString(raw, "address", "host.address", problems);
-    const mode = address === undefined ? "create" : "existing";
+    const creates = address === undefined;
     const str = (k: string, dflt: string) => optionalString(raw, k, `host.${k}`, problems) ?? dflt;
     const image = str("image", d.image);
-    if (mode === "create" && image === "") problems.add("host.image", `is required on ${provider}: the machine image (an AMI id on aws)`);
+    if (creates && image === "") problems.add("host.image", `is required on ${provider}: the machine image (an AMI id on aws)`);
     const list = (k: string): string[] => {
         const v = raw[k];
         if (v === undefined) return [];
@@ -363,14 +494,14 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
         return v as string[];
     };
     const sshKeys = list("sshKeys");
-    if (mode === "create" && sshKeys.length === 0) {
+    if (creates && sshKeys.length === 0) {
         problems.add("host.sshKeys", provider === "aws"
             ? "needs one SSH public key (\"ssh-ed25519 AAAA...\") for the host's key pair"
             : "needs at least one SSH key fingerprint or id registered with DigitalOcean");
     }
     if (provider === "aws" && sshKeys.length > 1) problems.add("host.sshKeys", "aws takes exactly one public key for the key pair");
     const sshAllowedCidrs = list("sshAllowedCidrs");
-    if (mode === "create" && sshAllowedCidrs.length === 0) {
+    if (creates && sshAllowedCidrs.length === 0) {
         problems.add("host.sshAllowedCidrs", "needs the CIDRs that may reach SSH (port 22), e.g. [\"203.0.113.0/24\"]");
     }
     sshAllowedCidrs.forEach((c, i) => {
@@ -378,22 +509,37 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     });
     const allowWorld = raw.allowSshFromAnywhere;
     if (allowWorld !== undefined && typeof allowWorld !== "boolean") problems.add("host.allowSshFromAnywhere", `must be true or false, got ${describe(allowWorld)}`);
-    if (allowWorld !== true && sshAllowedCidrs.some((c) => WORLD_CIDRS.has(c))) {
+    const allowSshFromAnywhere = allowWorld === true;
+    if (!allowSshFromAnywhere && sshAllowedCidrs.some((c) => (WORLD_CIDRS as readonly string[]).includes(c))) {
         problems.add("host.sshAllowedCidrs", "opens SSH to the whole internet; list your own CIDRs, or set host.allowSshFromAnywhere: true to accept that");
     }
     const availabilityZone = optionalString(raw, "availabilityZone", "host.availabilityZone", problems);
     if (availabilityZone !== undefined && provider !== "aws") problems.add("host.availabilityZone", "is only used on aws");
-    if (availabilityZone === undefined && provider === "aws" && mode === "create") {
+    if (availabilityZone === undefined && provider === "aws" && creates) {
         problems.add("host.availabilityZone", "is required on aws: the instance and its EBS volume must share one zone, e.g. \"eu-central-1a\"");
     }
     const region = str("region", d.region);
     if (availabilityZone !== undefined && provider === "aws" && !availabilityZone.startsWith(region)) {
         problems.add("host.availabilityZone", `${JSON.stringify(availabilityZone)} is not in host.region ${JSON.stringify(region)}; use a zone of that region, e.g. "${region}a"`);
     }
-    return {
-        mode, region, size: str("size", d.size), image, availabilityZone,
-        sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, address,
+    if (!creates && provider === "aws" && availabilityZone === undefined && volume?.settings.adoptId !== undefined) {
+        problems.add("host.availabilityZone", "is required on aws to adopt a volume: the zone the volume lives in, e.g. \"eu-central-1a\"");
+    }
+    const common: HostCommonSettings = {
+        region, size: str("size", d.size), image, availabilityZone,
+        sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, allowSshFromAnywhere,
     };
+    const placement: VolumePlacement | undefined = provider === "digitalocean"
+        ? { provider, region }
+        : availabilityZone === undefined ? undefined : { provider, availabilityZone };
+    const dataVolume: DataVolumeSettings | undefined = volume === undefined || placement === undefined
+        ? undefined
+        : { ...volume.settings, name: volume.settings.name ?? volume.defaultName, placement };
+    if (!creates) {
+        // An existing host's volume is attached already: it is only managed when adopted.
+        return { kind: "existing", address, ...common, dataVolume: volume?.settings.adoptId === undefined ? undefined : dataVolume };
+    }
+    return dataVolume === undefined ? undefined : { kind: "create", ...common, dataVolume };
 }
 
 /** An absolute, normalised path; `..` segments or a relative path are refused. */
@@ -433,6 +579,34 @@ function validateCheckout(raw: unknown, instances: readonly InstanceSettings[], 
     return root;
 }
 
+/** Where a dev stack's storage lives: a data root, or the portal checkout. */
+function localLayout(raw: Readonly<Record<string, unknown>>, instances: readonly InstanceSettings[], ctx: ValidationContext, problems: Problems): LayoutContext | undefined {
+    if (raw.dataRoot !== undefined && raw.projectRoot !== undefined) {
+        problems.add("dataRoot", "and projectRoot exclude each other with provider local: projectRoot selects a portal checkout, dataRoot a data root");
+        return undefined;
+    }
+    if (raw.dataRoot !== undefined) {
+        const dataRoot = validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
+        return dataRoot === undefined ? undefined : { kind: "data-volume", dataRoot };
+    }
+    const projectRoot = validateCheckout(raw.projectRoot, instances, ctx, problems);
+    return projectRoot === undefined ? undefined : { kind: "checkout", projectRoot };
+}
+
+/** Secret keys: set where the provider needs them, absent where it does not use them. */
+function validateSecrets(raw: Readonly<Record<string, unknown>>, provider: ProviderKind, problems: Problems): void {
+    for (const key of SECRET_KEYS) {
+        const use = SECRET_USE[key][provider];
+        if (use === undefined && raw[key] !== undefined) {
+            const users = PROVIDERS.filter((p) => SECRET_USE[key][p] !== undefined);
+            problems.add(key, `is only used on ${users.join(", ")} (${SECRET_PURPOSE[key]}); remove it`);
+        }
+        if (use === "required" && raw[key] === undefined) {
+            problems.add(key, `is required on ${provider}: set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\` (${SECRET_PURPOSE[key]})`);
+        }
+    }
+}
+
 /** Reads raw config (keys without the namespace, values already parsed) into settings, or all problems. */
 export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: ValidationContext): ValidationResult {
     const problems = new Problems();
@@ -448,42 +622,28 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
 
     let settings: StackSettings | undefined;
     if (provider === "local") {
-        for (const key of ["volume", "snapshots", "host", "snapshotApiToken"] as const) {
+        for (const key of CLOUD_ONLY_KEYS) {
             if (raw[key] !== undefined) problems.add(key, "is not used with provider local; remove it (it applies to digitalocean and aws)");
         }
-        if (raw.dataRoot !== undefined && raw.projectRoot !== undefined) {
-            problems.add("dataRoot", "and projectRoot exclude each other with provider local: projectRoot selects a portal checkout, dataRoot a data root");
-        } else if (raw.dataRoot !== undefined) {
-            const dataRoot = validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
-            settings = { provider, stack: ctx.stack, instances, layout: "data-volume", dataRoot };
-        } else {
-            const projectRoot = validateCheckout(raw.projectRoot, instances, ctx, problems);
-            settings = { provider, stack: ctx.stack, instances, layout: "checkout", projectRoot };
-        }
+        validateSecrets(raw, provider, problems);
+        const layout = localLayout(raw, instances, ctx, problems);
+        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, layout };
     } else if (provider === "digitalocean" || provider === "aws") {
         if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
         // The host's units and scripts mount and back up /mnt/data: cloud stacks keep it there.
         if (raw.dataRoot !== undefined && raw.dataRoot !== DEFAULT_DATA_ROOT) {
             problems.add("dataRoot", `is fixed at ${DEFAULT_DATA_ROOT} on ${provider}, where the block volume is mounted; remove it`);
         }
-        const dataRoot = DEFAULT_DATA_ROOT;
-        const host = validateHost(raw.host, provider, problems);
         const volume = validateVolume(raw.volume, provider, problems);
+        const host = validateHost(raw.host, provider, problems, volume && { settings: volume, defaultName: cloudNames(ctx.stack).dataVolume });
         const snapshots = validateSnapshots(raw.snapshots, provider, problems);
-        if (provider === "aws" && raw.snapshotApiToken !== undefined) problems.add("snapshotApiToken", "is only used on digitalocean; aws snapshots run from a DLM policy");
-        if (provider === "digitalocean" && raw.snapshotApiToken === undefined) {
-            problems.add("snapshotApiToken", "is required on digitalocean: set it with `pulumi config set --secret housing-portal:snapshotApiToken <token>` (a token scoped to block-storage snapshots)");
-        }
-        if (provider === "aws" && host?.mode === "existing" && host.availabilityZone === undefined && volume?.adoptId !== undefined) {
-            problems.add("host.availabilityZone", "is required on aws to adopt a volume: the zone the volume lives in, e.g. \"eu-central-1a\"");
-        }
-        if (dataRoot && host && volume && snapshots) {
-            settings = { provider, stack: ctx.stack, instances, layout: "data-volume", dataRoot, host, volume, snapshots };
+        validateSecrets(raw, provider, problems);
+        if (host && snapshots) {
+            settings = { provider, stack: ctx.stack, instances, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots };
         }
     }
-    if (problems.lines.length > 0 || settings === undefined) {
-        return { ok: false, problems: problems.lines.length > 0 ? problems.lines : ["provider: could not be read"] };
-    }
+    // Every part that could not be read has said why in a problem.
+    if (problems.all.length > 0 || settings === undefined) return { ok: false, problems: problems.lines };
     return { ok: true, settings };
 }
 
@@ -523,7 +683,7 @@ export function parseConfigValue(text: string): unknown {
     }
 }
 
-/** Secret keys a provider cannot run without. */
-export function requiredSecretKeys(provider: unknown): string[] {
-    return provider === "digitalocean" ? ["snapshotApiToken"] : [];
+/** Secret keys a provider cannot run without (none for a value that is not a provider). */
+export function requiredSecretKeys(provider: unknown): SecretKey[] {
+    return SECRET_KEYS.filter((key) => SECRET_USE[key][provider as ProviderKind] === "required");
 }

@@ -3,12 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as digitalocean from "@pulumi/digitalocean";
-import { CloudProvider, VolumeSettings } from "./config";
-
-/** The tag the DLM policy selects volumes by; the data volume carries it (one source of truth). */
-export function snapshotTargetTag(stack: string): { key: string; value: string } {
-    return { key: "housing-portal-snapshots", value: stack };
-}
+import { CloudProvider, DataVolumeSettings, DEFAULT_DATA_ROOT } from "./config";
+import { CloudNames } from "./naming";
 
 /** DigitalOcean exposes an attached volume under its name. */
 export function digitalOceanDevicePath(volumeName: string): string {
@@ -24,17 +20,11 @@ export function awsDevicePath(volumeId: string): string {
 const EC2_DEVICE_NAME = "/dev/sdf";
 
 export interface DataVolumeArgs {
-    /** Which cloud the volume lives in. */
-    readonly provider: CloudProvider;
-    /** The volume's explicit name, stable across replacements of anything else. */
-    readonly volumeName: string;
-    /** Size, snapshot to start from, or an existing volume to adopt. */
-    readonly volume: VolumeSettings;
-    /** DigitalOcean region (the Droplet's). */
-    readonly region?: string;
-    /** AWS availability zone (the instance's). */
-    readonly availabilityZone?: string;
-    /** The stack, for the snapshot target tag. */
+    /** Name, size, placement, and a snapshot to start from or an existing volume to adopt. */
+    readonly volume: DataVolumeSettings;
+    /** The host's names and tags; the DLM policy finds the volume by its snapshot target tag. */
+    readonly names: CloudNames;
+    /** The stack, for the AWS tags. */
     readonly stack: string;
 }
 
@@ -54,33 +44,34 @@ export class DataVolume extends pulumi.ComponentResource {
     constructor(name: string, args: DataVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:storage:DataVolume", name, {}, opts);
         this.name = name;
-        this.provider = args.provider;
+        const v = args.volume;
+        this.provider = v.placement.provider;
         // Never deleted or replaced by Pulumi; adoption imports the volume instead of creating one.
-        const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: args.volume.adoptId };
-        const tag = snapshotTargetTag(args.stack);
-        if (args.provider === "digitalocean") {
+        const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: v.adoptId };
+        const tag = args.names.snapshotTargetTag;
+        if (v.placement.provider === "digitalocean") {
             const volume = new digitalocean.Volume(`${name}-volume`, {
-                name: args.volumeName,
-                region: required(args.region, "region"),
-                size: args.volume.sizeGb,
-                snapshotId: args.volume.fromSnapshot,
-                description: `Housing Portal data (${args.stack}), mounted at /mnt/data`,
-                tags: ["housing-portal", `${tag.key}-${tag.value}`],
+                name: v.name,
+                region: v.placement.region,
+                size: v.sizeGb,
+                snapshotId: v.fromSnapshot,
+                description: `Housing Portal data (${args.stack}), mounted at ${DEFAULT_DATA_ROOT}`,
+                tags: [...args.names.volumeTags],
                 // No initialFilesystemType: the host formats only a blank device, never a restored one.
             }, volumeOpts);
             this.volumeId = volume.id;
-            this.devicePath = pulumi.output(digitalOceanDevicePath(args.volumeName));
+            this.devicePath = pulumi.output(digitalOceanDevicePath(v.name));
         } else {
             const volume = new aws.ebs.Volume(`${name}-volume`, {
-                availabilityZone: required(args.availabilityZone, "availabilityZone"),
-                size: args.volume.sizeGb,
+                availabilityZone: v.placement.availabilityZone,
+                size: v.sizeGb,
                 type: "gp3",
                 encrypted: true,
-                kmsKeyId: args.volume.kmsKeyId,
-                snapshotId: args.volume.fromSnapshot,
+                kmsKeyId: v.kmsKeyId,
+                snapshotId: v.fromSnapshot,
                 // If the volume is ever deleted outside the protection, AWS keeps a last snapshot.
                 finalSnapshot: true,
-                tags: { Name: args.volumeName, project: "housing-portal", stack: args.stack, [tag.key]: tag.value },
+                tags: { Name: v.name, ...args.names.awsTags, [tag.key]: tag.value },
             }, volumeOpts);
             this.volumeId = volume.id;
             this.devicePath = volume.id.apply(awsDevicePath);
@@ -106,9 +97,4 @@ export class DataVolume extends pulumi.ComponentResource {
             stopInstanceBeforeDetaching: true,
         }, { parent: this, deleteBeforeReplace: true });
     }
-}
-
-function required<T>(value: T | undefined, what: string): T {
-    if (value === undefined) throw new Error(`DataVolume: ${what} is required for this provider`);
-    return value;
 }

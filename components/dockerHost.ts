@@ -9,10 +9,11 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as docker from "@pulumi/docker";
-import { HostSettings } from "./config";
-import { HostFile, installedScriptPath, renderCloudInit } from "./cloudInit";
+import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
+import { HostFile, renderCloudInit } from "./cloudInit";
 import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
+import { CloudNames, installedScriptPath } from "./naming";
 
 /** What a portal instance needs from its host. */
 export interface InstanceHost {
@@ -24,11 +25,11 @@ export interface InstanceHost {
 
 /** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
 export const PUBLIC_WEB_PORTS = [80, 443];
-const WORLD = ["0.0.0.0/0", "::/0"];
+const WORLD = [...WORLD_CIDRS];
 /** SSH options for the Docker client: accept a new host key once, refuse a changed one. */
 const DOCKER_SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"];
 
-export type DockerHostArgs = LocalHostArgs | CloudHostArgs;
+export type DockerHostArgs = LocalHostArgs | CreatedHostArgs | ExistingHostArgs;
 
 /** The resources an options object's dependsOn names (given as one resource or a plain list). */
 function dependenciesOf(opts: pulumi.CustomResourceOptions): pulumi.Input<pulumi.Resource>[] {
@@ -37,34 +38,54 @@ function dependenciesOf(opts: pulumi.CustomResourceOptions): pulumi.Input<pulumi
     return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }
 
+/** The Docker engine on the machine that runs Pulumi, through its socket. */
 export interface LocalHostArgs {
-    /** The Docker engine on the machine that runs Pulumi. */
-    readonly mode: "local";
-    /** The engine's socket. */
-    readonly dockerHost?: string;
+    readonly provider: "local";
 }
 
-export interface CloudHostArgs {
+interface CloudHostCommonArgs {
     /** The cloud the host lives in. */
-    readonly mode: "digitalocean" | "aws";
-    /** Machine, access and SSH settings; `host.address` selects the existing-host mode. */
-    readonly host: HostSettings;
-    /** The stack, for names and tags. */
+    readonly provider: CloudProvider;
+    /** The host's physical names and tags. */
+    readonly names: CloudNames;
+    /** The stack, for descriptions. */
     readonly stack: string;
     /** Where the data volume is mounted. */
     readonly dataRoot: string;
-    /** The data volume, attached by this host (absent for an existing host). */
-    readonly dataVolume?: DataVolume;
+    /** SSH private key for Pulumi's connection. @default the ssh-agent's keys */
+    readonly sshPrivateKey?: pulumi.Output<string>;
+}
+
+/** A machine the program creates, with its data volume attached, firewall and stable address. */
+export interface CreatedHostArgs extends CloudHostCommonArgs {
+    /** Machine, access and SSH settings. */
+    readonly host: CreatedHostSettings;
+    /** The data volume, attached by this host. */
+    readonly dataVolume: DataVolume;
     /** The host port each portal instance's nginx publishes, by instance name. */
     readonly instancePorts: readonly { readonly instance: string; readonly port: number }[];
-    /** Extra files and units for cloud-init (the backup timers). */
+    /** Extra files and units for cloud-init (the backup timers). @default none */
     readonly setup?: pulumi.Input<{ files: HostFile[]; timers: string[] }>;
-    /** SSH private key for Pulumi's connection; the ssh-agent is used when absent. */
-    readonly sshPrivateKey?: pulumi.Output<string>;
+}
+
+/** A machine that already runs at `host.address`: only its Docker resources are managed. */
+export interface ExistingHostArgs extends CloudHostCommonArgs {
+    /** Address and SSH settings. */
+    readonly host: ExistingHostSettings;
+}
+
+function isCreated(args: CreatedHostArgs | ExistingHostArgs): args is CreatedHostArgs {
+    return args.host.kind === "create";
 }
 
 export class DockerHost extends pulumi.ComponentResource implements InstanceHost {
     public readonly dockerProvider: docker.Provider;
+    /**
+     * The options of a host-level service: a component that serves every instance on this host
+     * (the edge, for example). Created with them, it is the host's child and every Docker
+     * resource in it runs on this host's engine, after the readiness gate.
+     */
+    public readonly serviceOptions: pulumi.ComponentResourceOptions;
     /** Where the engine is reached, e.g. unix:///var/run/docker.sock or ssh://root@203.0.113.10. */
     public readonly dockerEndpoint: pulumi.Output<string>;
     /** The host's public address (cloud modes). */
@@ -76,9 +97,10 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
 
     constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:host:DockerHost", name, {}, opts);
-        if (args.mode === "local") {
-            const endpoint = args.dockerHost ?? "unix:///var/run/docker.sock";
+        if (args.provider === "local") {
+            const endpoint = "unix:///var/run/docker.sock";
             this.dockerProvider = new docker.Provider(`${name}-docker`, { host: endpoint }, { parent: this });
+            this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
             this.dockerEndpoint = pulumi.output(endpoint);
             this.sudo = false;
             this.registerOutputs({ dockerEndpoint: this.dockerEndpoint });
@@ -89,20 +111,19 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         this.sudo = host.sshUser !== "root";
         let machineId: pulumi.Output<string> | undefined;
         let attachment: pulumi.Resource | undefined;
-        if (host.mode === "existing") {
-            this.address = pulumi.output(host.address!);
-        } else {
+        if (isCreated(args)) {
             const volume = args.dataVolume;
-            if (volume === undefined) throw new Error("DockerHost: a created host needs its DataVolume");
             const userData = pulumi.all([volume.devicePath, args.setup ?? { files: [], timers: [] }]).apply(([devicePath, setup]) => renderCloudInit({
-                devicePath, dataRoot: args.dataRoot, sshUser: host.sshUser, files: setup.files, enableUnits: setup.timers,
+                devicePath, dataRoot: args.dataRoot, sshUser: args.host.sshUser, files: setup.files, enableUnits: setup.timers,
             }));
-            const built = args.mode === "digitalocean"
+            const built = args.provider === "digitalocean"
                 ? this.digitalOceanMachine(name, args, userData, volume)
                 : this.awsMachine(name, args, userData, volume);
             this.address = built.address;
             machineId = built.machineId;
             attachment = built.attachment;
+        } else {
+            this.address = pulumi.output(args.host.address);
         }
 
         this.connection = { host: this.address, user: host.sshUser, privateKey: args.sshPrivateKey };
@@ -120,6 +141,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             host: this.dockerEndpoint,
             sshOpts: DOCKER_SSH_OPTS,
         }, { parent: this, dependsOn: [this.ready] });
+        this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
         this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address });
     }
 
@@ -150,23 +172,22 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { ...opts, dependsOn: [this.ready!], additionalSecretOutputs: ["stdin", "stdout"] });
     }
 
-    private digitalOceanMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+    private digitalOceanMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
-        const tags = ["housing-portal", `housing-portal-${args.stack}`];
         const droplet = new digitalocean.Droplet(`${name}-droplet`, {
-            name: `housing-portal-${args.stack}`,
+            name: args.names.machine,
             region: host.region,
             size: host.size,
             image: host.image,
             sshKeys: [...host.sshKeys],
             monitoring: true,
-            tags,
+            tags: [...args.names.dropletTags],
             userData,
         }, { parent: this });
         const dropletId = droplet.id.apply(Number);
         const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
         new digitalocean.Firewall(`${name}-firewall`, {
-            name: `housing-portal-${args.stack}`,
+            name: args.names.machine,
             dropletIds: [dropletId],
             inboundRules: [
                 ...PUBLIC_WEB_PORTS.map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
@@ -182,7 +203,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         // (a Droplet takes any number of firewalls; one firewall takes at most 50 rules).
         for (const { instance, port } of args.instancePorts) {
             new digitalocean.Firewall(`${name}-port-${instance}`, {
-                name: `housing-portal-${args.stack}-${instance}`,
+                name: args.names.instanceFirewall(instance),
                 dropletIds: [dropletId],
                 inboundRules: [{ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD }],
             }, { parent: this });
@@ -193,9 +214,9 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         return { address: ip.ipAddress, machineId: droplet.id, attachment };
     }
 
-    private awsMachine(name: string, args: CloudHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+    private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
-        const tags = { Name: `housing-portal-${args.stack}`, project: "housing-portal", stack: args.stack };
+        const tags = { Name: args.names.machine, ...args.names.awsTags };
         // Inbound rules are resources of their own, never inline: an instance's port is then one
         // more rule, and adding an instance changes no existing resource.
         const group = new aws.ec2.SecurityGroup(`${name}-security-group`, {
@@ -214,7 +235,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         allow("ingress-ssh", 22, host.sshAllowedCidrs);
         for (const { instance, port } of args.instancePorts) allow(`port-${instance}`, port, WORLD);
         const keyPair = new aws.ec2.KeyPair(`${name}-key`, {
-            keyName: `housing-portal-${args.stack}`,
+            keyName: args.names.machine,
             publicKey: host.sshKeys[0],
             tags,
         }, { parent: this, deleteBeforeReplace: true }); // the fixed name cannot exist twice

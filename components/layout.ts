@@ -1,14 +1,18 @@
 // The portal's storage layout: the mount tables of every container, as data, and the names that
-// every instance's resources and host directories get. This is the contract with the portal
-// (see DESIGN.md, "The mount tables"); the components read it and never restate it.
+// every instance's host directories get. This is the contract with the portal (see
+// docs/architecture.md, "Where each fact lives"); the components read it and never restate it.
 import * as path from "path";
+import { instanceDockerName } from "./naming";
 
-/** The containers of one portal instance. */
-export type Role = "postgis" | "backend" | "nginx";
-export const ROLES: readonly Role[] = ["postgis", "backend", "nginx"];
+/**
+ * The containers of one portal instance: the one list every per-role table is keyed by (images,
+ * healthchecks, mounts, container names), so a new role is a compile error until each covers it.
+ */
+export const ROLES = ["postgis", "backend", "nginx"] as const;
+export type Role = (typeof ROLES)[number];
 
-/** How the stack lays out host storage: a portal checkout (dev), or a data root on the block volume. */
-export type LayoutKind = "checkout" | "data-volume";
+/** Where every PostGIS container keeps its data: the mount point of its dedicated volume. */
+export const POSTGIS_DATA_TARGET = "/var/lib/postgresql";
 
 /**
  * The top-level directories of the data root. Each instance owns `<dataRoot>/<kind>/<instance>`, so
@@ -68,7 +72,7 @@ export const MOUNT_TABLE: Readonly<Record<Role, readonly MountRow[]>> = {
     ],
     postgis: [
         // The mount point for every PostGIS image; PGDATA is set to a directory under it (POSTGIS_PGDATA).
-        { what: "postgis data", target: "/var/lib/postgresql", readOnly: false, checkout: { namedVolume: "postgis" }, dataVolume: { namedVolumeOn: "postgis" } },
+        { what: "postgis data", target: POSTGIS_DATA_TARGET, readOnly: false, checkout: { namedVolume: "postgis" }, dataVolume: { namedVolumeOn: "postgis" } },
     ],
 };
 
@@ -77,7 +81,7 @@ export const MOUNT_TABLE: Readonly<Record<Role, readonly MountRow[]>> = {
  * declare `VOLUME /var/lib/postgresql/data`: the engine puts an anonymous volume on the root
  * disk there, over our mount, so the cluster must live in another directory of the volume.
  */
-export const POSTGIS_PGDATA = "/var/lib/postgresql/pgdata";
+export const POSTGIS_PGDATA = `${POSTGIS_DATA_TARGET}/pgdata`;
 
 /** A mount with its host side resolved for one instance. */
 export interface ResolvedMount {
@@ -90,26 +94,17 @@ export interface ResolvedMount {
     readonly source: string;
 }
 
-/** Everything that decides where one instance's storage lives. */
-export interface LayoutContext {
-    readonly kind: LayoutKind;
-    /** Absolute path of the portal checkout (checkout layout). */
-    readonly projectRoot?: string;
-    /** Absolute data root (data-volume layout). */
-    readonly dataRoot?: string;
-}
+/** Everything that decides where one instance's storage lives: a portal checkout (dev), or a data root. */
+export type LayoutContext =
+    | { readonly kind: "checkout"; /** Absolute path of the portal checkout. */ readonly projectRoot: string }
+    | { readonly kind: "data-volume"; /** Absolute data root, the block volume's mount point on cloud hosts. */ readonly dataRoot: string };
 
-/** The prefix of every name on a host, so that the portal's containers are recognisable among others. */
-export const NAME_PREFIX = "housing-portal";
-
-/** Docker object names of one instance: containers, network and volumes. */
-export function dockerName(instance: string, part: string): string {
-    return `${NAME_PREFIX}-${instance}-${part}`;
-}
+/** How the stack lays out host storage. */
+export type LayoutKind = LayoutContext["kind"];
 
 /** The Docker volume that a named-volume mount refers to. */
 export function volumeName(instance: string, what: "exports" | "postgis"): string {
-    return dockerName(instance, what === "postgis" ? "postgis-data" : "exports");
+    return instanceDockerName(instance, what === "postgis" ? "postgis-data" : "exports");
 }
 
 /** `<dataRoot>/<kind>/<instance>`: the one directory of that kind that the instance owns. */
@@ -124,13 +119,12 @@ export function resolveMounts(role: Role, instance: string, ctx: LayoutContext):
         if (ctx.kind === "checkout") {
             const src = row.checkout;
             if ("namedVolume" in src) return { ...base, type: "volume", source: volumeName(instance, src.namedVolume) };
-            return { ...base, type: "bind", source: path.resolve(requireSet(ctx.projectRoot, "projectRoot"), checkoutPath(src, instance)) };
+            return { ...base, type: "bind", source: path.resolve(ctx.projectRoot, checkoutPath(src, instance)) };
         }
         const src = row.dataVolume;
-        const dataRoot = requireSet(ctx.dataRoot, "dataRoot");
         if ("rendered" in src) return { ...base, type: "upload", source: src.rendered };
         if ("namedVolumeOn" in src) return { ...base, type: "volume", source: volumeName(instance, "postgis") };
-        return { ...base, type: "bind", source: instanceDataDir(dataRoot, src.dataDir, instance) };
+        return { ...base, type: "bind", source: instanceDataDir(ctx.dataRoot, src.dataDir, instance) };
     });
 }
 
@@ -148,9 +142,4 @@ export function checkoutBindPaths(instances: readonly string[]): string[] {
     const paths = ROLES.flatMap((role) => MOUNT_TABLE[role].map((row) => row.checkout))
         .flatMap((src) => ("checkoutPath" in src ? instances.map((i) => checkoutPath(src, i)) : []));
     return [...new Set(paths)];
-}
-
-function requireSet(value: string | undefined, key: string): string {
-    if (value === undefined) throw new Error(`layout: ${key} is required for this layout`);
-    return value;
 }

@@ -19,13 +19,20 @@ function nginxPath(what: string): string {
     return row.target;
 }
 
-/** Renders nginx.conf for one instance. Pure; the same arguments give the same text. */
+/** The port nginx listens on inside its container. */
+export const NGINX_PORT = 80;
+
+/** Renders nginx.conf for one instance: its server block in the http {} wrapper. Pure. */
 export function renderNginxConfig(args: NginxConfigArgs): string {
-    const exportsDir = nginxPath("exports");
-    const imagesDir = nginxPath("images");
-    const droneDir = nginxPath("drone");
-    const tilesDir = nginxPath("tiles");
-    return `# Rendered by housing-portal infra for ${args.domain}. Do not edit on the host: run pulumi up.
+    return renderNginxHttp(`for ${args.domain}`, [renderNginxServer(args)]);
+}
+
+/**
+ * The whole nginx.conf around server blocks (as renderNginxServer gives them): process, events
+ * and http settings. `about` completes the header's "Rendered by housing-portal infra …" line.
+ */
+export function renderNginxHttp(about: string, servers: readonly string[]): string {
+    return `# Rendered by housing-portal infra ${about}. Do not edit on the host: run pulumi up.
 worker_processes auto;
 pid /var/run/nginx.pid;
 error_log stderr warn;
@@ -52,8 +59,18 @@ http {
   # (and passes nginx -t) while the backend is still starting or being replaced.
   resolver 127.0.0.11 valid=10s ipv6=off;
 
-  server {
-    listen 80;
+${servers.join("\n")}}
+`;
+}
+
+/** One instance's server block, indented for the http {} block. Pure; the same arguments give the same text. */
+export function renderNginxServer(args: NginxConfigArgs): string {
+    const exportsDir = nginxPath("exports");
+    const imagesDir = nginxPath("images");
+    const droneDir = nginxPath("drone");
+    const tilesDir = nginxPath("tiles");
+    return `  server {
+    listen ${NGINX_PORT};
     server_name ${args.domain};
     charset utf-8;
 
@@ -137,6 +154,5 @@ http {
       add_header Cache-Control "private, must-revalidate, max-age=604800";
     }
   }
-}
 `;
 }

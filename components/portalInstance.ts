@@ -5,17 +5,15 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { InstanceSettings } from "./config";
 import {
-    DATA_KINDS, LayoutContext, POSTGIS_PGDATA, ResolvedMount, Role, dockerName, instanceDataDir, resolveMounts, volumeName,
+    DATA_KINDS, LayoutContext, POSTGIS_PGDATA, ROLES, ResolvedMount, Role, instanceDataDir, instanceMounts, volumeName,
 } from "./layout";
-import { renderNginxConfig } from "./nginxConfig";
+import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
+import { LABEL_INSTANCE, LABEL_ROLE, instanceDockerName } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
 const POSTGRES_PORT = 5432;
-/** The label keys host scripts find containers by (dump, snapshot CHECKPOINT). */
-export const LABEL_INSTANCE = "housing-portal.instance";
-export const LABEL_ROLE = "housing-portal.role";
 
 const LOG_OPTS = { "max-size": "10m", "max-file": "5" };
 const HEALTHCHECKS: Readonly<Record<Role, string[]>> = {
@@ -23,6 +21,16 @@ const HEALTHCHECKS: Readonly<Record<Role, string[]>> = {
     backend: ["CMD", "python3", "-c", `import socket; socket.create_connection(('127.0.0.1', ${BACKEND_PORT}), 3)`],
     nginx: ["CMD-SHELL", 'kill -0 "$(cat /var/run/nginx.pid)"'],
 };
+
+/** What a host-level service (the edge) needs to reach an instance's nginx, and nothing else of it. */
+export interface InstanceWebEndpoint {
+    /** The instance's own network, which nginx is on. */
+    readonly network: docker.Network;
+    /** nginx's container name: its host name on that network. */
+    readonly nginxName: string;
+    /** The port nginx listens on inside its container. */
+    readonly nginxPort: number;
+}
 
 export interface PortalInstanceArgs {
     /** The validated settings of this instance. */
@@ -42,8 +50,8 @@ export class PortalInstance extends pulumi.ComponentResource {
     public readonly databaseVolume: docker.Volume;
     /** The generated database password. */
     public readonly databasePassword: pulumi.Output<string>;
-    /** Every mount of the instance's containers, resolved. */
-    public readonly mounts: ResolvedMount[];
+    /** Where a host-level service reaches this instance's nginx. */
+    public readonly web: InstanceWebEndpoint;
 
     constructor(name: string, args: PortalInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:portal:PortalInstance", name, {}, opts);
@@ -61,13 +69,13 @@ export class PortalInstance extends pulumi.ComponentResource {
         if (args.layout.kind === "data-volume") {
             prepared.push(args.host.runScript(`${name}-dirs`, "prepare-instance-dirs.sh", {
                 INSTANCE: inst.name,
-                DATA_ROOT: args.layout.dataRoot!,
+                DATA_ROOT: args.layout.dataRoot,
                 DATA_DIRS: DATA_KINDS.join(" "),
             }, { parent: this }));
         }
 
         const network = new docker.Network(`${name}-network`, {
-            name: dockerName(inst.name, "net"),
+            name: instanceDockerName(inst.name, "net"),
             driver: "bridge",
             labels: labelsFor("network"),
         }, fixedName);
@@ -88,7 +96,7 @@ export class PortalInstance extends pulumi.ComponentResource {
                 name: volumeName(inst.name, "postgis"),
                 driver: "local",
                 // The data lives on the block volume, so snapshots hold the database and its WAL.
-                driverOpts: { type: "none", o: "bind", device: instanceDataDir(args.layout.dataRoot!, "postgis", inst.name) },
+                driverOpts: { type: "none", o: "bind", device: instanceDataDir(args.layout.dataRoot, "postgis", inst.name) },
                 labels: labelsFor("postgis"),
             }, dbVolumeOpts)
             : new docker.Volume(`${name}-postgis-data`, {
@@ -104,8 +112,8 @@ export class PortalInstance extends pulumi.ComponentResource {
             }, { parent: this, provider, retainOnDelete: true });
         }
 
-        this.mounts = (["postgis", "backend", "nginx"] as const).flatMap((role) => resolveMounts(role, inst.name, args.layout));
-        const mountsOf = (role: Role) => this.mounts
+        const mounts: ResolvedMount[] = instanceMounts(inst.name, args.layout);
+        const mountsOf = (role: Role) => mounts
             .filter((m) => m.role === role && m.type !== "upload")
             .map((m) => ({
                 type: m.type,
@@ -114,7 +122,7 @@ export class PortalInstance extends pulumi.ComponentResource {
                 target: m.target,
                 readOnly: m.readOnly,
             }));
-        const uploadsOf = (role: Role, files: Record<string, string>) => this.mounts
+        const uploadsOf = (role: Role, files: Record<string, string>) => mounts
             .filter((m) => m.role === role && m.type === "upload")
             .map((m) => ({ file: m.target, content: files[m.source] }));
 
@@ -123,11 +131,7 @@ export class PortalInstance extends pulumi.ComponentResource {
             keepLocally: true,
         }, { parent: this, provider });
 
-        this.containerNames = {
-            postgis: dockerName(inst.name, "postgis"),
-            backend: dockerName(inst.name, "backend"),
-            nginx: dockerName(inst.name, "nginx"),
-        };
+        this.containerNames = Object.fromEntries(ROLES.map((role) => [role, instanceDockerName(inst.name, role)])) as Record<Role, string>;
         const common = (role: Role) => ({
             name: this.containerNames[role],
             image: imageOf(role).imageId,
@@ -180,10 +184,12 @@ export class PortalInstance extends pulumi.ComponentResource {
         const nginxConfig = renderNginxConfig({ domain: inst.domain, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
         new docker.Container(`${name}-nginx`, {
             ...common("nginx"),
-            ports: [{ internal: 80, external: inst.port }],
+            ports: [{ internal: NGINX_PORT, external: inst.port }],
             uploads: uploadsOf("nginx", { "nginx.conf": nginxConfig }),
             networksAdvanced: onNetwork([]),
         }, { ...fixedName, dependsOn: [backend, ...prepared] });
+
+        this.web = { network, nginxName: this.containerNames.nginx, nginxPort: NGINX_PORT };
 
         this.registerOutputs({
             containerNames: this.containerNames,

@@ -1,7 +1,7 @@
 // Reads the running stack's config through Pulumi and validates it with the one config module.
 // Bad config ends the run before any resource is registered, with one line per problem.
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigError, StackSettings, parseConfigMap, requireValidConfig } from "./config";
+import { CONFIG_NAMESPACE, ConfigError, SecretKey, StackSettings, parseConfigMap, requireValidConfig } from "./config";
 
 /** The validated settings of the stack being run; a RunError (no stack trace) on bad config. */
 export function loadSettings(projectDir: string): StackSettings {
@@ -14,7 +14,11 @@ export function loadSettings(projectDir: string): StackSettings {
 }
 
 /** A secret config value as an Output, or undefined when the stack does not set it. */
-export function optionalSecret(key: string): pulumi.Output<string> | undefined {
-    const config = new pulumi.Config(CONFIG_NAMESPACE);
-    return `${CONFIG_NAMESPACE}:${key}` in pulumi.runtime.allConfig() ? config.requireSecret(key) : undefined;
+export function optionalSecret(key: SecretKey): pulumi.Output<string> | undefined {
+    return new pulumi.Config(CONFIG_NAMESPACE).getSecret(key);
+}
+
+/** A secret config value the validated config guarantees is set. */
+export function requiredSecret(key: SecretKey): pulumi.Output<string> {
+    return new pulumi.Config(CONFIG_NAMESPACE).requireSecret(key);
 }

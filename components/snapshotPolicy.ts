@@ -4,28 +4,40 @@
 // this component delivers over SSH. Database dumps run before each snapshot on both.
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { CloudProvider, SnapshotSettings } from "./config";
-import { DataVolume, snapshotTargetTag } from "./dataVolume";
+import { SnapshotSettings } from "./config";
+import { DataVolume } from "./dataVolume";
 import { DockerHost } from "./dockerHost";
-import { SNAPSHOT_TOKEN_FILE } from "./backupSchedule";
+import { CloudNames, DLM_SNAPSHOT_TAG, SNAPSHOT_TOKEN_FILE } from "./naming";
 
 /** The AWS-managed policy that lets DLM create and delete EBS snapshots. */
 export const DLM_SERVICE_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole";
 
-export interface SnapshotPolicyArgs {
-    /** Which cloud takes the snapshots. */
-    readonly provider: CloudProvider;
+interface SnapshotPolicyCommonArgs {
     /** Schedule and retention. */
     readonly snapshots: SnapshotSettings;
-    /** The stack, for names and the target tag. */
-    readonly stack: string;
     /** The volume to snapshot. */
     readonly dataVolume: DataVolume;
-    /** DigitalOcean: the host whose timer takes the snapshots. */
-    readonly host?: DockerHost;
-    /** DigitalOcean: the snapshot-scoped API token (secret). */
-    readonly apiToken?: pulumi.Output<string>;
 }
+
+/** AWS: a DLM policy selects the volume by its snapshot target tag. */
+export interface AwsSnapshotPolicyArgs extends SnapshotPolicyCommonArgs {
+    readonly provider: "aws";
+    /** The stack, for descriptions and tags. */
+    readonly stack: string;
+    /** The host's names: the volume's snapshot target tag, the tags. */
+    readonly names: CloudNames;
+}
+
+/** DigitalOcean: the host's timer takes the snapshots with a scoped API token. */
+export interface DigitalOceanSnapshotPolicyArgs extends SnapshotPolicyCommonArgs {
+    readonly provider: "digitalocean";
+    /** The host whose timer takes the snapshots. @default none: an existing host has no timer, so no token is delivered */
+    readonly host?: DockerHost;
+    /** The snapshot-scoped API token (secret). */
+    readonly apiToken: pulumi.Output<string>;
+}
+
+export type SnapshotPolicyArgs = AwsSnapshotPolicyArgs | DigitalOceanSnapshotPolicyArgs;
 
 /** How many days `count` copies made every `everyHours` hours cover (DLM retains copies by age). */
 export function copyRetentionDays(count: number, everyHours: number): number {
@@ -40,7 +52,7 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
         super("housing-portal:backup:SnapshotPolicy", name, {}, opts);
         const s = args.snapshots;
         if (args.provider === "aws") {
-            const tags = { project: "housing-portal", stack: args.stack };
+            const tags = { ...args.names.awsTags };
             const role = new aws.iam.Role(`${name}-dlm-role`, {
                 description: "Lets Data Lifecycle Manager snapshot the Housing Portal data volume",
                 assumeRolePolicy: JSON.stringify({
@@ -53,7 +65,7 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
                 role: role.name,
                 policyArn: DLM_SERVICE_ROLE_POLICY,
             }, { parent: this });
-            const target = snapshotTargetTag(args.stack);
+            const target = args.names.snapshotTargetTag;
             this.lifecyclePolicy = new aws.dlm.LifecyclePolicy(`${name}-policy`, {
                 description: `Housing Portal ${args.stack}: data volume every ${s.everyHours}h from ${s.at} UTC, keep ${s.retain}`,
                 executionRoleArn: role.arn,
@@ -67,7 +79,7 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
                         createRule: { interval: s.everyHours, intervalUnit: "HOURS", times: s.at },
                         retainRule: { count: s.retain },
                         copyTags: true,
-                        tagsToAdd: { "housing-portal-snapshot": "dlm" },
+                        tagsToAdd: { [DLM_SNAPSHOT_TAG.key]: DLM_SNAPSHOT_TAG.value },
                         crossRegionCopyRules: s.copyToRegion === undefined ? undefined : [{
                             target: s.copyToRegion,
                             encrypted: true,
@@ -78,7 +90,7 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
                 },
                 tags,
             }, { parent: this, dependsOn: [rolePolicy] });
-        } else if (args.host !== undefined && args.apiToken !== undefined) {
+        } else if (args.host !== undefined) {
             // The timer itself comes with the host's cloud-init; the token never goes into user-data.
             args.host.writeSecret(`${name}-api-token`, SNAPSHOT_TOKEN_FILE, args.apiToken, { parent: this });
         }

@@ -2,6 +2,7 @@
 // `pulumi preview --policy-pack policy`. The rules themselves live in rules.ts.
 import { PolicyPack, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { DEFAULT_DATA_ROOT } from "../components/config";
+import { PROJECT } from "../components/naming";
 import { RESOURCE_RULES, STACK_RULES, ResourceView } from "./rules";
 
 const resourcePolicies: ResourceValidationPolicy[] = RESOURCE_RULES.map((rule) => ({
@@ -24,4 +25,4 @@ const stackPolicies: StackValidationPolicy[] = STACK_RULES.map((rule) => ({
     },
 }));
 
-new PolicyPack("housing-portal", { policies: [...resourcePolicies, ...stackPolicies] });
+new PolicyPack(PROJECT, { policies: [...resourcePolicies, ...stackPolicies] });

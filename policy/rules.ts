@@ -2,7 +2,9 @@
 // pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the unit tests call
 // them directly, against hand-made resources and the golden plans. Each returns the violations it finds, as sentences.
 import * as path from "path";
-import { DEFAULT_DATA_ROOT } from "../components/config";
+import { DEFAULT_DATA_ROOT, WORLD_CIDRS } from "../components/config";
+import { POSTGIS_DATA_TARGET } from "../components/layout";
+import { LABEL_ROLE } from "../components/naming";
 
 /** What a rule sees of a resource: the same in the policy pack and in the offline plan. */
 export interface ResourceView {
@@ -34,8 +36,7 @@ const T = {
     ingressRule: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     dlmPolicy: "aws:dlm/lifecyclePolicy:LifecyclePolicy",
 };
-const WORLD = new Set(["0.0.0.0/0", "::/0"]);
-const POSTGIS_DATA = "/var/lib/postgresql";
+const WORLD = new Set<string>(WORLD_CIDRS);
 
 /** The value of a docker label, given as [{label, value}] (or a map, as some engines report it). */
 export function labelOf(r: ResourceView, key: string): string | undefined {
@@ -45,7 +46,7 @@ export function labelOf(r: ResourceView, key: string): string | undefined {
 }
 
 function role(r: ResourceView): string | undefined {
-    return labelOf(r, "housing-portal.role");
+    return labelOf(r, LABEL_ROLE);
 }
 
 /** Is `p` an absolute, normalised path at or below `root`? */
@@ -149,9 +150,9 @@ export const postgisVolumeDedicated: StackRule = {
         const containers = resources.filter((r) => r.type === T.container);
         const problems: string[] = [];
         for (const pg of containers.filter((c) => role(c) === "postgis")) {
-            const data = (pg.props.mounts ?? []).find((m: any) => m?.target === POSTGIS_DATA);
+            const data = (pg.props.mounts ?? []).find((m: any) => m?.target === POSTGIS_DATA_TARGET);
             if (data === undefined || data.type !== "volume") {
-                problems.push(`${pg.name} must keep ${POSTGIS_DATA} on a Docker volume of its own`);
+                problems.push(`${pg.name} must keep ${POSTGIS_DATA_TARGET} on a Docker volume of its own`);
                 continue;
             }
             for (const other of containers.filter((c) => c !== pg)) {

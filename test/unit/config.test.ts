@@ -55,24 +55,26 @@ function lineFor(lines: readonly string[], key: string, match?: RegExp): string 
 
 test("valid configs for the three providers give typed, defaulted settings", () => {
     const dev = settingsOf(devConfig);
-    assert.equal(dev.layout, "checkout");
-    assert.equal(dev.provider === "local" && dev.projectRoot, path.join(PROJECT_DIR, "test/fixtures/housing_portal"));
+    assert.deepEqual(dev.layout, { kind: "checkout", projectRoot: path.join(PROJECT_DIR, "test/fixtures/housing_portal") });
     assert.deepEqual(dev.instances[0].images, DEFAULT_IMAGES);
     assert.deepEqual(dev.instances[0].database, { name: "portal", user: "portal" });
 
     const staging = settingsOf(doConfig);
-    assert.equal(staging.layout, "data-volume");
+    assert.deepEqual(staging.layout, { kind: "data-volume", dataRoot: "/mnt/data" });
     assert.ok(staging.provider === "digitalocean");
-    assert.equal(staging.dataRoot, "/mnt/data");
-    assert.equal(staging.host.mode, "create");
+    assert.equal(staging.host.kind, "create");
+    assert.deepEqual(staging.host.kind === "create" && staging.host.dataVolume,
+        { sizeGb: 100, name: "housing-portal-test-data", fromSnapshot: undefined, adoptId: undefined, kmsKeyId: undefined, placement: { provider: "digitalocean", region: "fra1" } },
+        "the volume is named from the stack and placed in the host's region");
     assert.equal(staging.snapshots.dumpRetain, 7, "dumpRetain defaults to retain");
 
     const prod = settingsOf(awsConfig);
     assert.ok(prod.provider === "aws");
     assert.equal(prod.host.sshUser, "ubuntu");
+    assert.deepEqual(prod.host.kind === "create" && prod.host.dataVolume.placement, { provider: "aws", availabilityZone: "eu-central-1a" });
 
     const e2e = settingsOf({ provider: "local", dataRoot: "/mnt/housing-portal-e2e", instances });
-    assert.equal(e2e.layout, "data-volume");
+    assert.deepEqual(e2e.layout, { kind: "data-volume", dataRoot: "/mnt/housing-portal-e2e" });
 });
 
 test("an unknown provider is rejected with the allowed values", () => {
@@ -197,8 +199,12 @@ test("SSH open to the world needs an explicit opt-in", () => {
 
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
     const s = settingsOf({ ...doConfig, host: { address: "203.0.113.7", sshUser: "deploy" } });
-    assert.ok(s.provider === "digitalocean" && s.host.mode === "existing");
-    assert.ok(s.provider === "digitalocean" && s.host.address === "203.0.113.7");
+    assert.ok(s.provider === "digitalocean" && s.host.kind === "existing");
+    assert.equal(s.host.address, "203.0.113.7");
+    assert.equal(s.host.dataVolume, undefined, "an existing host's volume is not managed unless adopted");
+    const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1", name: "old-data" } });
+    assert.ok(adopted.provider === "digitalocean" && adopted.host.kind === "existing");
+    assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], ["vol-1", "old-data"]);
 });
 
 test("dev: a bind path missing under projectRoot is named, and a missing checkout says so", () => {
@@ -215,10 +221,10 @@ test("host paths must be absolute and stay inside the data root; cloud stacks ke
         lineFor(problemsOf({ provider: "local", dataRoot, instances }), "dataRoot");
     }
     lineFor(problemsOf({ ...doConfig, dataRoot: "/srv/portal" }), "dataRoot", /fixed at \/mnt\/data on digitalocean/);
-    assert.equal(settingsOf({ ...doConfig, dataRoot: "/mnt/data" }).dataRoot, "/mnt/data");
+    assert.deepEqual(settingsOf({ ...doConfig, dataRoot: "/mnt/data" }).layout, { kind: "data-volume", dataRoot: "/mnt/data" });
     // The seed's trap: a relative path silently becomes a new, empty named volume.
     lineFor(problemsOf({ provider: "local", dataRoot: "data", instances }), "dataRoot", /silently become a new, empty Docker volume/);
-    assert.equal(settingsOf({ provider: "local", dataRoot: "/srv/portal/", instances }).dataRoot, "/srv/portal");
+    assert.deepEqual(settingsOf({ provider: "local", dataRoot: "/srv/portal/", instances }).layout, { kind: "data-volume", dataRoot: "/srv/portal" });
 });
 
 test("keys that do not belong are rejected, typos included", () => {

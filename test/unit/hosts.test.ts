@@ -4,7 +4,8 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { PlanDocument, PlannedResource } from "../../tools/planner";
 import { onCalendar } from "../../components/backupSchedule";
-import { awsDevicePath, digitalOceanDevicePath, snapshotTargetTag } from "../../components/dataVolume";
+import { awsDevicePath, digitalOceanDevicePath } from "../../components/dataVolume";
+import { cloudNames } from "../../components/naming";
 import { copyRetentionDays } from "../../components/snapshotPolicy";
 import { renderCloudInit } from "../../components/cloudInit";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
@@ -145,7 +146,7 @@ test("AWS: a DLM policy on the tag the data volume really carries, with its role
     const { production } = await plans;
     const policy = byName(production, "snapshots-policy");
     const details = policy.inputs.policyDetails as any;
-    const tag = snapshotTargetTag("production");
+    const tag = cloudNames("production").snapshotTargetTag;
     assert.deepEqual(details.targetTags, { [tag.key]: tag.value });
     const volumeTags = byName(production, "data-volume").inputs.tags as Record<string, string>;
     for (const [k, v] of Object.entries(details.targetTags)) assert.equal(volumeTags[k], v, "a target tag on no volume snapshots nothing");

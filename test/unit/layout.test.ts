@@ -2,9 +2,10 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import {
-    DATA_KINDS, LayoutContext, MOUNT_TABLE, checkoutBindPaths, dockerName, instanceMounts, resolveMounts, volumeName,
+    DATA_KINDS, LayoutContext, MOUNT_TABLE, checkoutBindPaths, instanceMounts, resolveMounts, volumeName,
 } from "../../components/layout";
 import { renderNginxConfig } from "../../components/nginxConfig";
+import { instanceDockerName } from "../../components/naming";
 
 // The seed's tables, written out independently of components/layout.ts: target → read-only.
 const SEED: Record<string, Record<string, boolean>> = {
@@ -46,7 +47,7 @@ test("only the backend writes imports, exports, images and drone", () => {
 test("checkout layout: the seed's relative paths under projectRoot, a subfolder per instance for data", () => {
     for (const role of ["backend", "nginx"] as const) {
         for (const m of resolveMounts(role, "peru", checkout)) {
-            const seed = SEED_DEV[role][m.target];
+            const seed: string = SEED_DEV[role][m.target];
             if (m.type === "volume") {
                 assert.equal(seed, "exports");
                 assert.equal(m.source, "housing-portal-peru-exports");
@@ -100,7 +101,7 @@ function isSharedCode(what: string): boolean {
 }
 
 test("names come from the instance name", () => {
-    assert.equal(dockerName("peru", "backend"), "housing-portal-peru-backend");
+    assert.equal(instanceDockerName("peru", "backend"), "housing-portal-peru-backend");
     assert.equal(volumeName("peru", "postgis"), "housing-portal-peru-postgis-data");
     assert.equal(volumeName("peru", "exports"), "housing-portal-peru-exports");
 });

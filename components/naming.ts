@@ -1,0 +1,101 @@
+// Every physical name, tag and label the program gives: cloud machines, firewalls, key pairs,
+// volumes, snapshots, Docker objects and the files it installs on a host. Derived from
+// (stack, host, instance, role) here and nowhere else, so that two things never collide and a
+// name never changes by accident (a changed name is a replaced resource). Pure.
+import type { Role } from "./layout";
+
+/** The project's name: the prefix of every physical name, and the stack config's namespace. */
+export const PROJECT = "housing-portal";
+
+/** The host of a stack that declares no hosts of its own. Its names carry no host part, as before hosts existed. */
+export const DEFAULT_HOST = "main";
+
+/** The Docker label that names the instance an object belongs to; host scripts find containers by it. */
+export const LABEL_INSTANCE = `${PROJECT}.instance`;
+/** The Docker label that names what an object is to its instance (a Role, or "network", "exports"). */
+export const LABEL_ROLE = `${PROJECT}.role`;
+
+/** The tag DLM adds to every snapshot it takes, so they can be told from manual ones. */
+export const DLM_SNAPSHOT_TAG = { key: `${PROJECT}-snapshot`, value: "dlm" } as const;
+
+/** What one instance owns on its Docker host besides its containers (which are named by Role). */
+export type InstanceDockerPart = Role | "net" | "postgis-data" | "exports";
+
+/** The Docker object of one instance: `housing-portal-<instance>-<part>`. */
+export function instanceDockerName(instance: string, part: InstanceDockerPart): string {
+    return `${PROJECT}-${instance}-${part}`;
+}
+
+/**
+ * A Docker object that serves every instance on a host (the edge, for example):
+ * `housing-portal_<service>[-<part>]`. The underscore cannot occur in an instance name (a DNS
+ * label), so no host-level name can ever equal an instance's.
+ */
+export function hostServiceDockerName(service: string, part?: string): string {
+    return part === undefined ? `${PROJECT}_${service}` : `${PROJECT}_${service}-${part}`;
+}
+
+/** The names and tags of one host's cloud resources. */
+export interface CloudNames {
+    /** The machine (Droplet, EC2 Name tag), its firewall and its key pair. */
+    readonly machine: string;
+    /** The block volume's default name. */
+    readonly dataVolume: string;
+    /** What the host's snapshot script starts its snapshots' names with. */
+    readonly snapshotPrefix: string;
+    /** The tag a DLM policy selects the data volume by. */
+    readonly snapshotTargetTag: { readonly key: string; readonly value: string };
+    /** Tags of every AWS resource of the stack, besides Name. */
+    readonly awsTags: Readonly<Record<string, string>>;
+    /** Tags of the DigitalOcean machine. */
+    readonly dropletTags: readonly string[];
+    /** Tags of the DigitalOcean volume. */
+    readonly volumeTags: readonly string[];
+    /** The firewall that opens one instance's port. */
+    instanceFirewall(instance: string): string;
+}
+
+/** The cloud names of a host of a stack. */
+export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNames {
+    const base = host === DEFAULT_HOST ? `${PROJECT}-${stack}` : `${PROJECT}-${stack}-${host}`;
+    const snapshotTargetTag = { key: `${PROJECT}-snapshots`, value: host === DEFAULT_HOST ? stack : `${stack}-${host}` };
+    return {
+        machine: base,
+        dataVolume: `${base}-data`,
+        snapshotPrefix: base,
+        snapshotTargetTag,
+        awsTags: { project: PROJECT, stack },
+        dropletTags: [PROJECT, base],
+        volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],
+        instanceFirewall: (instance) => `${base}-${instance}`,
+    };
+}
+
+// ---- on the host ---------------------------------------------------------------------------
+
+/** Where the program keeps a host's settings and secrets. */
+const HOST_SETTINGS_DIR = `/etc/${PROJECT}`;
+
+/** Where a script from host/ is installed, e.g. mount-data-volume.sh → /usr/local/sbin/housing-portal-mount-data-volume. */
+export function installedScriptPath(script: string): string {
+    return `/usr/local/sbin/${PROJECT}-${script.replace(/\.sh$/, "")}`;
+}
+
+/** The settings file of a host unit, read by its EnvironmentFile= line. */
+export function hostSettingsFile(name: string): string {
+    return `${HOST_SETTINGS_DIR}/${name}.env`;
+}
+
+/** Where the DigitalOcean snapshot token lives on the host (root-only). */
+export const SNAPSHOT_TOKEN_FILE = `${HOST_SETTINGS_DIR}/do-token`;
+
+/** The backup units the program installs; each is a .service and a .timer under host/systemd/. */
+export type BackupUnit = "dump" | "snapshot" | "backup-status";
+
+/** The systemd name of a backup unit, without the .service/.timer suffix. */
+export function systemdUnit(unit: BackupUnit): string {
+    return `${PROJECT}-${unit}`;
+}
+
+/** The drop-in that makes Docker start only with the data volume mounted. */
+export const DOCKER_MOUNT_DROP_IN = `/etc/systemd/system/docker.service.d/${PROJECT}-data.conf`;
