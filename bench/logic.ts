@@ -4,6 +4,7 @@
 // handmade plans in test/unit/bench-logic.test.ts.
 import type { PlanDocument, PlannedResource } from "../tools/planner";
 import { diffPlans } from "../tools/planDiff";
+import { subtree } from "../tools/planGraph";
 
 // ---------------------------------------------------------------------------------------------
 // Critical path
@@ -98,21 +99,6 @@ export function criticalPath(plan: PlanDocument): CriticalPath {
 
 // ---------------------------------------------------------------------------------------------
 // Blast radius
-
-/** The URNs of the named component (or resource) and of everything below it in the parent tree. */
-export function subtree(plan: PlanDocument, name: string): Set<string> {
-    const roots = plan.resources.filter((r) => r.name === name);
-    if (roots.length === 0) throw new Error(`no resource named ${name} in the plan`);
-    const owned = new Set(roots.map((r) => r.urn));
-    let grew = true;
-    while (grew) {
-        grew = false;
-        for (const r of plan.resources) {
-            if (r.parent !== null && owned.has(r.parent) && !owned.has(r.urn)) { owned.add(r.urn); grew = true; }
-        }
-    }
-    return owned;
-}
 
 export interface ChangedExisting {
     readonly name: string;

@@ -6,7 +6,7 @@ import * as path from "path";
 /** The project's host/ directory. */
 export const HOST_DIR = path.resolve(__dirname, "..", "host");
 
-/** The text of a file under host/, e.g. "mount-data-volume.sh" or "systemd/housing-portal-dump.timer". */
+/** The text of a file under host/, e.g. "mount-data-volume.sh" or a unit under "systemd/". */
 export function readHostFile(relativePath: string): string {
     return fs.readFileSync(path.join(HOST_DIR, relativePath), "utf8");
 }

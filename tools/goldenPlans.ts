@@ -5,9 +5,9 @@ import { execFile } from "child_process";
 import * as path from "path";
 import { promisify } from "util";
 import { renderReport } from "./planReport";
+import { PROJECT_DIR } from "./planArgs";
 
 const run = promisify(execFile);
-export const PROJECT_DIR = path.resolve(__dirname, "..");
 export const PLANS_DIR = path.join(PROJECT_DIR, "plans");
 
 /** The stacks with golden plans, and the arguments each is planned with. */

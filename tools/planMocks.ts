@@ -55,16 +55,12 @@ function idOf(type: string, name: string): string {
     return ID_SHAPES[type]?.(name) ?? `${name}-${fakeDigest(type, name).slice(0, 8)}`;
 }
 
-/** The fake id of a resource. */
-export function fakeId(type: string, name: string): string {
-    return idOf(type, name);
-}
 
 export const planMocks: pulumi.runtime.Mocks = {
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
         const computed = COMPUTED[args.type]?.(args.name, args.inputs) ?? {};
         // An import names the id to adopt; otherwise args.id is empty.
-        return { id: args.id || fakeId(args.type, args.name), state: { ...args.inputs, ...computed } };
+        return { id: args.id || idOf(args.type, args.name), state: { ...args.inputs, ...computed } };
     },
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
         throw new Error(`the offline plan has no mock for the function ${args.token}`);

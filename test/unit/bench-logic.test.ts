@@ -5,8 +5,9 @@ import * as assert from "node:assert/strict";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
 import { validateInstanceName } from "../../components/config";
 import {
-    benchInstance, benchInstances, blastRadius, criticalPath, marginal, prerequisites, spread, subtree, withBackendImage,
+    benchInstance, benchInstances, blastRadius, criticalPath, marginal, prerequisites, spread, withBackendImage,
 } from "../../bench/logic";
+import { subtree } from "../../tools/planGraph";
 
 const CONTAINER = "docker:index/container:Container";
 const COMPONENT = "housing-portal:portal:PortalInstance";

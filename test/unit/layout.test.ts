@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import {
     DATA_KINDS, LayoutContext, MOUNT_TABLE, checkoutBindPaths, instanceMounts, resolveMounts, volumeName,
 } from "../../components/layout";
-import { renderNginxConfig } from "../../components/nginxConfig";
+import { renderNginxConfig, renderNginxHttp, renderNginxServer } from "../../components/nginxConfig";
 import { instanceDockerName } from "../../components/naming";
 
 // The seed's tables, written out independently of components/layout.ts: target → read-only.
@@ -122,4 +122,18 @@ test("the rendered nginx config names the domain, the backend upstream and the p
     assert.doesNotMatch(conf, /colombia/);
     // Balanced braces: a cheap structural check; nginx -t runs in the host tier.
     assert.equal((conf.match(/{/g) ?? []).length, (conf.match(/}/g) ?? []).length);
+});
+
+test("a server block renders apart from the http {} wrapper, and several share one wrapper", () => {
+    const peru = { domain: "peru.example.org", backendHost: "housing-portal-peru-backend", backendPort: 8000 };
+    const chile = { domain: "chile.example.org", backendHost: "housing-portal-chile-backend", backendPort: 8000 };
+    const server = renderNginxServer(peru);
+    assert.match(server, /^ {2}server \{\n {4}listen 80;\n {4}server_name peru\.example\.org;/);
+    assert.match(server, /\n {2}\}\n$/, "the block closes itself");
+    assert.doesNotMatch(server, /http \{|events|worker_processes/, "nothing of the wrapper");
+    assert.equal(renderNginxConfig(peru), renderNginxHttp("for peru.example.org", [server]), "one instance: its block in the wrapper");
+    const both = renderNginxHttp("for two portals", [server, renderNginxServer(chile)]);
+    assert.equal((both.match(/^http \{$/gm) ?? []).length, 1);
+    assert.deepEqual([...both.matchAll(/server_name (\S+);/g)].map((m) => m[1]), ["peru.example.org", "chile.example.org"]);
+    assert.equal((both.match(/{/g) ?? []).length, (both.match(/}/g) ?? []).length);
 });

@@ -6,13 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { GOLDEN_STACKS, currentGoldenFiles } from "../../tools/goldenPlans";
 import { SECRET_PLACEHOLDER } from "../../tools/stackFile";
-import { PORTABLE_ROOT, PROJECT_DIR, planBatchRaw, readStackKeys, runPlanCli, writeStackConfig } from "./planRun";
+import { PORTABLE_ROOT } from "../../tools/planArgs";
+import { PROJECT_DIR, planBatchRaw, readStackKeys, runPlanCli, writeStackConfig } from "./planRun";
 
-const STACKS: Record<string, string[]> = {
-    dev: ["--stack", "dev", "--set", "projectRoot=test/fixtures/housing_portal"],
-    staging: ["--stack", "staging"],
-    production: ["--stack", "production"],
-};
 const keys = readStackKeys("Pulumi.staging.yaml");
 const BAD_CONFIG: [Record<string, unknown>, string[]][] = [
     [{ ...keys, provider: "gcp" }, ["provider"]],
@@ -32,9 +28,9 @@ function early<T>(p: Promise<T>): Promise<T> {
 
 // Every child process this file needs, started together.
 const runs = {
-    json: early(Promise.all([runPlanCli([...STACKS.staging, "--json"]), runPlanCli([...STACKS.staging, "--json"])])),
+    json: early(Promise.all([runPlanCli([...GOLDEN_STACKS.staging, "--json"]), runPlanCli([...GOLDEN_STACKS.staging, "--json"])])),
     encryptedToken: early(runPlanCli(["--config-file", writeStackConfig({ ...keys, snapshotApiToken: { secure: "v1:AAAAencryptedAAAA" } }, "staging"), "--json"])),
-    readable: early(runPlanCli(STACKS.dev)),
+    readable: early(runPlanCli(GOLDEN_STACKS.dev)),
     badConfig: early(Promise.all(BAD_CONFIG.map(([config]) => runPlanCli(["--config-file", writeStackConfig(config, "staging"), "--json"])))),
     noCheckout: early(runPlanCli(["--stack", "dev"])),
     usage: early(Promise.all([runPlanCli(["--stack", "nope"]), runPlanCli(["--stack", "dev", "--frobnicate"])])),

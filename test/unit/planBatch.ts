@@ -11,33 +11,12 @@
 //
 // argv[2]: JSON array of argument lists (--stack NAME | --config-file FILE, --set key=value).
 // stdout: JSON array, per list: { ok: true, json } (the CLI's --json text) or { ok: false, problems }.
-import * as fs from "fs";
 import * as path from "path";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const LIBRARIES = path.join(PROJECT_DIR, "node_modules") + path.sep;
 
 export type BatchResult = { ok: true; json: string } | { ok: false; problems: string[] };
-
-interface Job { stack?: string; configFile?: string; sets: string[] }
-
-function parseJob(argv: readonly string[]): Job {
-    const job: Job = { sets: [] };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const next = () => {
-            const v = argv[++i];
-            if (v === undefined) throw new Error(`${a} needs a value`);
-            return v;
-        };
-        if (a === "--stack") job.stack = next();
-        else if (a === "--config-file") job.configFile = next();
-        else if (a === "--set") job.sets.push(next());
-        else throw new Error(`planBatch: unsupported argument ${a}`);
-    }
-    if (!job.stack && !job.configFile) throw new Error("planBatch: name a stack or a config file");
-    return job;
-}
 
 /** Forgets this project's modules (not the libraries): the next require loads them afresh. */
 function forgetProject(): void {
@@ -50,19 +29,13 @@ function forgetProject(): void {
 async function planOne(argv: readonly string[]): Promise<BatchResult> {
     forgetProject();
     /* eslint-disable @typescript-eslint/no-require-imports */
-    const { parseConfigMap, validateConfig } = require("../../components/config") as typeof import("../../components/config");
-    const { planConfig, stackNameOf } = require("../../tools/stackFile") as typeof import("../../tools/stackFile");
+    const { loadPlanConfig, parsePlanArgs } = require("../../tools/planArgs") as typeof import("../../tools/planArgs");
     const { runPlan } = require("../../tools/planner") as typeof import("../../tools/planner");
     /* eslint-enable @typescript-eslint/no-require-imports */
 
-    const job = parseJob(argv);
-    const file = job.configFile ? path.resolve(PROJECT_DIR, job.configFile) : path.join(PROJECT_DIR, `Pulumi.${job.stack}.yaml`);
-    if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
-    const stack = job.stack ?? stackNameOf(file);
-    const config = planConfig(file, job.sets);
-    const result = validateConfig(parseConfigMap(config.values), { stack, projectDir: PROJECT_DIR });
-    if (!result.ok) return { ok: false, problems: [...result.problems] };
-    const plan = await runPlan({ stack, config });
+    const loaded = loadPlanConfig(parsePlanArgs(argv));
+    if (!loaded.ok) return { ok: false, problems: [...loaded.problems] };
+    const plan = await runPlan({ stack: loaded.stack, config: loaded.config });
     return { ok: true, json: `${JSON.stringify(plan, null, 2)}\n` };
 }
 

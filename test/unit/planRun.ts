@@ -6,12 +6,12 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
 import type { BatchResult } from "./planBatch";
+import { PORTABLE_ROOT } from "../../tools/planArgs";
+import { subtree } from "../../tools/planGraph";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const PLAN = path.join(PROJECT_DIR, "tools", "plan.ts");
 const BATCH = path.join(__dirname, "planBatch.ts");
-/** What `tools/plan.ts --portable` writes instead of this checkout's path (PORTABLE_ROOT there). */
-export const PORTABLE_ROOT = "/housing-portal-infra";
 
 export interface PlanRun {
     readonly code: number;
@@ -109,13 +109,6 @@ export function byName(plan: PlanDocument, name: string): PlannedResource {
 /** The resources owned (directly or below) by the component with this name. */
 export function ownedBy(plan: PlanDocument, componentName: string): PlannedResource[] {
     const root = byName(plan, componentName).urn;
-    const owned = new Set([root]);
-    let grew = true;
-    while (grew) {
-        grew = false;
-        for (const r of plan.resources) {
-            if (r.parent && owned.has(r.parent) && !owned.has(r.urn)) { owned.add(r.urn); grew = true; }
-        }
-    }
+    const owned = subtree(plan, componentName);
     return plan.resources.filter((r) => owned.has(r.urn) && r.urn !== root);
 }

@@ -1,0 +1,68 @@
+// The offline plan's command line and the stack config it names: one reading for `npm run plan`
+// (tools/plan.ts) and for the unit tests' plan batch, which must plan exactly as the CLI does.
+import * as fs from "fs";
+import * as path from "path";
+import { parseConfigMap, validateConfig } from "../components/config";
+import { StackConfig, planConfig, stackNameOf } from "./stackFile";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+/** What --portable writes instead of this checkout's absolute path, so golden files match any clone. */
+export const PORTABLE_ROOT = "/housing-portal-infra";
+export const PLAN_USAGE = "usage: npm run plan -- [--stack NAME | --config-file FILE] [--json] [--set key=value] [--portable]";
+
+/** A command line the plan cannot run: the message comes before the usage line, exit status 2. */
+export class PlanUsageError extends Error {}
+
+export interface PlanArgs {
+    /** --stack NAME: plans Pulumi.NAME.yaml of this project. */
+    readonly stack?: string;
+    /** --config-file FILE: plans that stack file instead. */
+    readonly configFile?: string;
+    /** --json: the plan as one JSON document. @default false: the readable report */
+    readonly json: boolean;
+    /** --portable: this checkout's path written as PORTABLE_ROOT. @default false */
+    readonly portable: boolean;
+    /** --reveal-secrets: secret values instead of the mask (the e2e realiser only). @default false */
+    readonly revealSecrets: boolean;
+    /** --set key=value (key without the namespace), over the file's values. @default [] */
+    readonly sets: readonly string[];
+}
+
+export function parsePlanArgs(argv: readonly string[]): PlanArgs {
+    let stack: string | undefined;
+    let configFile: string | undefined;
+    let json = false, portable = false, revealSecrets = false;
+    const sets: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const next = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new PlanUsageError(`${a} needs a value`);
+            return v;
+        };
+        if (a === "--stack") stack = next();
+        else if (a === "--config-file") configFile = next();
+        else if (a === "--json") json = true;
+        else if (a === "--portable") portable = true;
+        else if (a === "--reveal-secrets") revealSecrets = true;
+        else if (a === "--set") sets.push(next());
+        else throw new PlanUsageError(`unknown argument ${a}`);
+    }
+    if (!stack && !configFile) throw new PlanUsageError("name a stack (--stack dev) or a config file (--config-file FILE)");
+    return { stack, configFile, json, portable, revealSecrets, sets };
+}
+
+/** The stack the arguments name, with its config read, or every problem with that config. */
+export type LoadedPlanConfig =
+    | { readonly ok: true; readonly stack: string; readonly config: StackConfig }
+    | { readonly ok: false; readonly problems: readonly string[] };
+
+/** Reads and validates the named stack file, as the program will; a PlanUsageError when there is none. */
+export function loadPlanConfig(args: PlanArgs): LoadedPlanConfig {
+    const file = args.configFile ? path.resolve(args.configFile) : path.join(PROJECT_DIR, `Pulumi.${args.stack}.yaml`);
+    if (!fs.existsSync(file)) throw new PlanUsageError(`no stack config at ${file}`);
+    const stack = args.stack ?? stackNameOf(file);
+    const config = planConfig(file, args.sets);
+    const result = validateConfig(parseConfigMap(config.values), { stack, projectDir: PROJECT_DIR });
+    return result.ok ? { ok: true, stack, config } : { ok: false, problems: result.problems };
+}
