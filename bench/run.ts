@@ -181,7 +181,7 @@ async function main(): Promise<void> {
         "   plain: custom resources are plain CustomResources: the runtime sees only their inputs.",
         "   sdk:   custom resources are constructed through their provider SDK classes (docker.Container, …), which also",
         "          register every output property the class declares (a Container about 80): what any program using",
-        "          those classes pays, and the \"plain containers\" floor of DESIGN.md.",
+        "          those classes pays: the \"plain containers\" floor (docs/performance.md).",
         "",
     );
     out.push(...table(["N", "resources", "plain wall ms [max]", "plain cpu", "plain RSS MB", "sdk wall ms [max]", "sdk cpu", "sdk RSS MB"], SIZES.map((n) => {
@@ -196,14 +196,14 @@ async function main(): Promise<void> {
     for (const base of ["baseline-sdk", "baseline-plain"] as const) {
         const label = base === "baseline-sdk" ? "sdk  " : "plain";
         const r = ratio(base, (x) => x.cpuMs);
-        // The target's floor is DESIGN.md's "plain containers": provider resources without the program's logic (sdk).
+        // The target's floor is "plain containers": provider resources without the program's logic (sdk).
         const judged = base === "baseline-sdk" ? verdict(r) : "reference: without the provider classes";
         out.push(`   program / baseline ${label} at N=100: cpu ${f2(r)}× (${judged}), wall ${f2(ratio(base, (x) => x.wallMs))}×, ` +
             `peak RSS ${f2(ratio(base, (x) => x.peakRssMB))}×, retained heap ${f2(ratio(base, (x) => x.retainedHeapMB))}×; ` +
             `per added instance (10→100) cpu ${f2(margRatio(base, (x) => x.cpuMs))}×, wall ${f2(margRatio(base, (x) => x.wallMs))}×`);
     }
     out.push(
-        `   The target is ${TARGET_RATIO}× against sdk (DESIGN.md's floor of plain containers), judged on cpu time: on a shared`,
+        `   The target is ${TARGET_RATIO}× against sdk (the floor of plain containers), judged on cpu time: on a shared`,
         "   machine it varies far less from run to run than wall",
         "   time, which other jobs stretch and GC threads shrink when a core is free. Against \"plain\", the gap is the provider",
         "   SDK classes' declared outputs (compare the two baselines), which no program using @pulumi/docker avoids; \"sdk\"",

@@ -200,7 +200,7 @@ export interface ValidationContext {
     readonly stack: string;
     /** This project's directory: projectRoot is relative to it. */
     readonly projectDir: string;
-    /** Overridable for tests. */
+    /** Whether a path exists, overridable for tests. @default fs.existsSync */
     readonly pathExists?: (p: string) => boolean;
 }
 

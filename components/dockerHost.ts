@@ -19,7 +19,7 @@ import { CloudNames, installedScriptPath } from "./naming";
 export interface InstanceHost {
     /** The Docker provider every Docker resource of the host uses. */
     readonly dockerProvider: docker.Provider;
-    /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes. */
+    /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes (@default triggers: none). */
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
 }
 

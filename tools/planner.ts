@@ -33,9 +33,9 @@ export interface PlanDocument {
 export interface PlanOptions {
     readonly stack: string;
     readonly config: StackConfig;
-    /** Show secret values instead of the mask: for the e2e realiser only, never for review. */
+    /** Show secret values instead of the mask: for the e2e realiser only, never for review. @default false */
     readonly revealSecrets?: boolean;
-    /** The program's entry module. */
+    /** The program's entry module. @default this project's index.ts */
     readonly program?: string;
 }
 

@@ -1,4 +1,4 @@
-// host/mount-data-volume.sh, for real, as root, on loop devices (DESIGN.md ⚑ Host scripts).
+// host/mount-data-volume.sh, for real, as root, on loop devices (docs/host-scripts.md).
 // Every test uses its own image, mount point and FSTAB under a scratch dir; /etc/fstab and
 // /mnt/data are never touched.
 import assert from "node:assert/strict";
