@@ -48,6 +48,7 @@ export class DataVolume extends pulumi.ComponentResource {
         this.provider = v.placement.provider;
         // Never deleted or replaced by Pulumi; adoption imports the volume instead of creating one.
         const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: v.adoptId };
+        const adopted = v.adoptId !== undefined;
         const tag = args.names.snapshotTargetTag;
         if (v.placement.provider === "digitalocean") {
             const volume = new digitalocean.Volume(`${name}-volume`, {
@@ -58,7 +59,12 @@ export class DataVolume extends pulumi.ComponentResource {
                 description: `Housing Portal data (${args.stack}), mounted at ${DEFAULT_DATA_ROOT}`,
                 tags: [...args.names.volumeTags],
                 // No initialFilesystemType: the host formats only a blank device, never a restored one.
-            }, volumeOpts);
+            }, {
+                ...volumeOpts,
+                // An import must match the volume as it is, and a changed description replaces a
+                // DigitalOcean volume: an adopted volume keeps the description and tags it has.
+                ...(adopted ? { ignoreChanges: ["description", "tags"] } : {}),
+            });
             this.volumeId = volume.id;
             this.devicePath = pulumi.output(digitalOceanDevicePath(v.name));
         } else {
@@ -72,7 +78,15 @@ export class DataVolume extends pulumi.ComponentResource {
                 // If the volume is ever deleted outside the protection, AWS keeps a last snapshot.
                 finalSnapshot: true,
                 tags: { Name: v.name, ...args.names.awsTags, [tag.key]: tag.value },
-            }, volumeOpts);
+            }, {
+                ...volumeOpts,
+                // An import must match the volume as it is: an adopted volume keeps its tags...
+                ...(adopted ? { ignoreChanges: ["tags"] } : {}),
+            });
+            if (adopted) {
+                // ...and gets the one the DLM policy selects it by as a tag of its own.
+                new aws.ec2.Tag(`${name}-snapshot-target-tag`, { resourceId: volume.id, key: tag.key, value: tag.value }, { parent: this });
+            }
             this.volumeId = volume.id;
             this.devicePath = volume.id.apply(awsDevicePath);
         }
@@ -84,10 +98,11 @@ export class DataVolume extends pulumi.ComponentResource {
         if (target.provider !== this.provider) throw new Error(`a ${this.provider} volume cannot attach to a ${target.provider} host`);
         if (target.provider === "digitalocean") {
             // The attachment alone attaches the volume: the Droplet's volumeIds stays unset.
+            // A volume attaches to one Droplet at a time: the old attachment goes first.
             return new digitalocean.VolumeAttachment(`${this.name}-attachment`, {
                 dropletId: target.dropletId,
                 volumeId: this.volumeId,
-            }, { parent: this });
+            }, { parent: this, deleteBeforeReplace: true });
         }
         return new aws.ec2.VolumeAttachment(`${this.name}-attachment`, {
             deviceName: EC2_DEVICE_NAME,

@@ -47,7 +47,7 @@ export interface PlanDiff {
 function changedFields(before: PlannedResource, after: PlannedResource): string[] {
     const keys = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
     const fields = [...keys].filter((k) => JSON.stringify(before.inputs[k]) !== JSON.stringify(after.inputs[k]));
-    for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "import", "parent"] as const) {
+    for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent"] as const) {
         if (JSON.stringify(before[opt]) !== JSON.stringify(after[opt])) fields.push(`(${opt})`);
     }
     return fields.sort();

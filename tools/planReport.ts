@@ -5,7 +5,8 @@ const CONTAINER = "docker:index/container:Container";
 const INSTANCE_TYPE = "housing-portal:portal:PortalInstance";
 
 function flags(r: PlannedResource): string {
-    const f = [r.protect && "protect", r.retainOnDelete && "retainOnDelete", r.deleteBeforeReplace && "deleteBeforeReplace", r.import && `import ${r.import}`]
+    const f = [r.protect && "protect", r.retainOnDelete && "retainOnDelete", r.deleteBeforeReplace && "deleteBeforeReplace",
+        r.ignoreChanges.length > 0 && `ignoreChanges ${r.ignoreChanges.join(" ")}`, r.import && `import ${r.import}`]
         .filter(Boolean);
     return f.length ? ` [${f.join(", ")}]` : "";
 }

@@ -19,6 +19,8 @@ export interface PlannedResource {
     protect: boolean;
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
+    /** Inputs whose changes Pulumi ignores (an adopted volume's description and tags). */
+    ignoreChanges: string[];
     import: string | null;
     dependsOn: string[];
 }
@@ -198,6 +200,7 @@ async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
             protect: reg.opts.protect === true,
             retainOnDelete: reg.opts.retainOnDelete === true,
             deleteBeforeReplace: opts.deleteBeforeReplace === true,
+            ignoreChanges: [...(reg.opts.ignoreChanges ?? [])].sort(),
             import: opts.import ?? null,
             dependsOn: [...new Set(await Promise.all([...deps].map(urnOf)))].sort(),
         });

@@ -26,7 +26,7 @@ function res(name: string, spec: Spec = {}): PlannedResource {
     return {
         urn: urn(name), type: spec.type ?? CONTAINER, name, parent: spec.parent ? urn(spec.parent) : null, custom: spec.custom ?? true,
         provider: spec.provider ? urn(spec.provider) : null, inputs: spec.inputs ?? {}, protect: false, retainOnDelete: false,
-        deleteBeforeReplace: false, import: null, dependsOn: (spec.deps ?? []).map(urn),
+        deleteBeforeReplace: false, ignoreChanges: [], import: null, dependsOn: (spec.deps ?? []).map(urn),
     };
 }
 

@@ -17,15 +17,17 @@ const TOKEN = "dop_v1_do-not-print-this-token";
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
+        ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
         restored: batchedPlan(restored), adopted: batchedPlan(adopted), existing: batchedPlan(existing), withToken,
+        adoptedEbs: batchedPlan(adoptedEbs),
     };
 })();
 
@@ -68,6 +70,7 @@ test("the data volume is protected, explicitly named, and attached by an attachm
     assert.equal(byName(staging, "host-droplet").inputs.volumeIds, undefined, "never volumeIds together with an attachment");
     const doAttach = byName(staging, "data-attachment");
     assert.equal(doAttach.inputs.volumeId, staging.outputs.volumeId);
+    assert.equal(doAttach.deleteBeforeReplace, true, "a DigitalOcean volume attaches to one Droplet at a time: detached before it is attached again");
 
     const ebs = byName(production, "data-volume");
     assert.equal(ebs.type, "aws:ebs/volume:Volume");
@@ -90,6 +93,22 @@ test("fromSnapshot creates the volume from that snapshot; adoptId imports it and
     assert.equal(volume.inputs.name, "hand-built-data");
     assert.equal(adopted.outputs.devicePath, digitalOceanDevicePath("hand-built-data"));
     assert.equal(byName(staging, "data-volume").inputs.name, "housing-portal-staging-data", "the default name");
+});
+
+test("an adopted volume is imported as it is: its description and tags are not the program's to change", async () => {
+    const { adopted, adoptedEbs, staging, production } = await plans;
+    // DigitalOcean replaces a volume whose description changes; an import must match the volume.
+    assert.deepEqual(byName(adopted, "data-volume").ignoreChanges, ["description", "tags"]);
+    assert.deepEqual(byName(staging, "data-volume").ignoreChanges, [], "a volume the stack created follows the program");
+    const ebs = byName(adoptedEbs, "data-volume");
+    assert.equal(ebs.import, "vol-0123456789abcdef0");
+    assert.deepEqual(ebs.ignoreChanges, ["tags"]);
+    // The DLM policy still finds it: the target tag is a resource of its own on the adopted volume.
+    const tag = byName(adoptedEbs, "data-snapshot-target-tag");
+    const target = (byName(adoptedEbs, "snapshots-policy").inputs.policyDetails as any).targetTags;
+    assert.deepEqual({ [tag.inputs.key as string]: tag.inputs.value }, target);
+    assert.equal(tag.inputs.resourceId, "vol-0123456789abcdef0");
+    assert.deepEqual(ofType(production, "aws:ec2/tag:Tag"), [], "a created volume carries the tag itself");
 });
 
 test("device paths are the stable by-id ones, and cloud-init mounts that device", async () => {

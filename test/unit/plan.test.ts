@@ -48,7 +48,7 @@ test("--json prints one JSON document in the contract's shape, byte-identical on
     assert.equal(doc.stack, "staging");
     assert.ok(Array.isArray(doc.resources) && doc.resources.length > 0);
     for (const r of doc.resources) {
-        for (const key of ["urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete", "deleteBeforeReplace", "dependsOn"]) {
+        for (const key of ["urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "dependsOn"]) {
             assert.ok(key in r, `${r.name} lacks ${key}`);
         }
     }
