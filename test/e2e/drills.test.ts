@@ -11,9 +11,10 @@ import { FakeDoApi } from "../host/fake-do-api";
 import { isFrozen, isImmutable, isMountPoint, runScript } from "../host/helpers";
 import type { PlanDocument } from "../../tools/planner";
 import {
-    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, LoopVolume, passwordOf, psql, psqlTcp,
-    removeContainers, removeLabelled, resource, seed, Seeded, sleep, verifySeeded, waitDatabase, type Keys,
+    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
+    removeContainers, removeLabelled, resource, seed, Seeded, verifySeeded, waitDatabase, WaitAborted, waitFor, type Keys,
 } from "./harness";
+import { RealiseError } from "./realise";
 
 const stack = new E2eStack("drills");
 const [A, B] = stack.instances();
@@ -22,6 +23,15 @@ const seeded: Seeded[] = [];
 
 async function seedAll(tag: string, instances = stack.instances()): Promise<void> {
     for (const instance of instances) seeded.push(await seed(stack, instance, tag));
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
+/** The volume is really detached: no device link, no loop device on its image, nothing mounted. */
+function assertDetached(volume: LoopVolume): void {
+    assert.equal(fs.lstatSync(volume.link, { throwIfNoEntry: false }), undefined, `${volume.link} is still there`);
+    assert.deepEqual(loopDevicesOf(volume.image), [], `${volume.image} is still attached`);
+    assert.ok(!isMountPoint(volume.mountPoint), `${volume.mountPoint} is still mounted`);
 }
 
 const withoutInstance = (keys: Keys, name: string): Keys => ({ ...keys, instances: keys.instances.filter((i: { name: string }) => i.name !== name) });
@@ -74,9 +84,9 @@ test("drill 3: host replacement: unmounted, detached, attached again, mounted wi
     await removeLabelled(); // the new host's engine knows nothing of the old one
     stack.volume.unmount();
     const oldDevice = stack.volume.device;
-    stack.volume.detach();
-    assert.ok(!isMountPoint(stack.dataRoot));
-    stack.volume.attach();
+    await stack.volume.detach();
+    assertDetached(stack.volume);
+    await stack.volume.attach();
     const mounted = await stack.volume.mount();
     assert.doesNotMatch(mounted.stderr, /is blank: creating/, `the mount script formatted the volume:\n${mounted.stderr}`);
     assert.match(mounted.stderr, /holds an ext4 file system/);
@@ -112,27 +122,36 @@ test("drill 4: a snapshot taken by host/snapshot-volume.sh under live writes res
     };
 
     let writing = true;
+    let writerError: unknown;
     const writer = (async () => {
         for (let id = 1; writing; id++) {
             await psql(live, `INSERT INTO live_rows (id) VALUES (${id});`);
             acked.push(id);
         }
-    })();
+    })().catch((e: unknown) => {
+        writerError = e;
+    });
+    /** Waits until the writer has `n` acknowledged commits (and stops at once when it failed). */
+    const ackedAtLeast = (n: number) => waitFor(`${n} commits acknowledged to the live writer`, () => {
+        if (writerError !== undefined) throw new WaitAborted(`the live writer failed: ${writerError}`);
+        return acked.length >= n;
+    }, { lastSeen: () => `${acked.length} acknowledged` });
     try {
-        while (acked.length < 20) await sleep(50);
+        await ackedAtLeast(20);
         const r = await runScript("snapshot-volume.sh", {
             VOLUME_ID: "e2e-volume", TOKEN_FILE: tokenFile, API_URL: api.url, MOUNT_POINT: stack.dataRoot,
             RETAIN: "3", SNAPSHOT_PREFIX: "hp-e2e", STATUS_FILE: path.join(stack.work, "snapshot.last-success"),
-            LOCK_FILE: path.join(stack.work, "snapshot.lock"), API_TIMEOUT_SECONDS: "60",
+            LOCK_FILE: path.join(stack.work, "snapshot.lock"), API_TIMEOUT_SECONDS: "120",
         }, 300_000);
         assert.equal(r.code, 0, r.stderr);
         const atSnapshot = acked.length;
-        while (acked.length < atSnapshot + 10) await sleep(50); // the live database goes on after the thaw
+        await ackedAtLeast(atSnapshot + 10); // the live database goes on after the thaw
     } finally {
         writing = false;
         await writer;
         await api.stop();
     }
+    assert.equal(writerError, undefined, `the live writer failed: ${writerError}`);
     assert.equal(frozenAtSnapshot, true, "the file system was not frozen when the snapshot was requested");
     assert.ok(ackedAtSnapshot && ackedAtSnapshot.length >= 20);
     assert.equal(api.snapshots.length, 1);
@@ -142,7 +161,7 @@ test("drill 4: a snapshot taken by host/snapshot-volume.sh under live writes res
     // Attach the copy as a new volume, mount it with the real script, start PostGIS on it.
     const restored = new LoopVolume(copy, `${stack.dataRoot}-restored`, stack.work, "drills-restored");
     stack.extra.push(restored);
-    restored.attach();
+    await restored.attach();
     const mounted = await restored.mount();
     assert.doesNotMatch(mounted.stderr, /is blank: creating/);
     assert.match(mounted.stderr, /holds an ext4 file system/);
@@ -169,11 +188,20 @@ test("drill 5: the volume missing at boot: the mount script fails and nothing la
     await seedAll("d5");
     await removeLabelled();
     stack.volume.unmount();
-    stack.volume.detach();
+    await stack.volume.detach();
+    // The boot starts only once the volume is really gone (the condition, not a pause).
+    assertDetached(stack.volume);
 
-    const boot = await stack.volume.mountScript(3);
-    assert.notEqual(boot.code, 0, "the mount script succeeded without its device");
-    assert.match(boot.stderr, /did not appear within 3s/);
+    const fstab = path.join(stack.work, "fstab");
+    const fstabBefore = fs.readFileSync(fstab, "utf8");
+    // WAIT_SECONDS=0: the device is known to be absent, so the verdict cannot depend on how long
+    // the script waits for it (waiting for a device that comes late is the host tier's subject).
+    const boot = await stack.volume.mountScript(0);
+    assert.equal(boot.timedOut, false, `the mount script hung:\n${boot.stderr}`);
+    assert.equal(boot.code, 1, `the mount script did not fail as it should without its device (exit ${boot.code}):\n${boot.stderr}`);
+    assert.match(boot.stderr, new RegExp(`^mount-data-volume: error: ${escapeRe(stack.volume.link)} did not appear within \\d+s; ${escapeRe(stack.dataRoot)} stays unmounted and guarded$`, "m"));
+    assert.doesNotMatch(boot.stderr, /is blank: creating|: mounted |^mount-data-volume: fstab:/m, `the mount script went on without its device:\n${boot.stderr}`);
+    assert.equal(fs.readFileSync(fstab, "utf8"), fstabBefore, "the failed boot changed the fstab");
     assert.ok(!isMountPoint(stack.dataRoot));
     assert.ok(isImmutable(stack.dataRoot), "the bare mount point is not guarded");
 
@@ -184,16 +212,26 @@ test("drill 5: the volume missing at boot: the mount script fails and nothing la
     assert.match(write.stderr, /Operation not permitted|Permission denied/);
     // The program itself refuses: the instance directories are not made on the root disk.
     const plan: PlanDocument = await stack.planOf(stack.keys);
-    await assert.rejects(stack.realisePlan(plan), /not a mount point|refus/i);
+    // The realiser fails only after everything it started has finished, with every cause: each
+    // instance's directories command refused, and nothing else went wrong.
+    const refused = await stack.realisePlan(plan).then(() => undefined, (e: unknown) => e);
+    assert.ok(refused instanceof RealiseError, `the plan was realised without its volume: ${refused}`);
+    const causes = refused.errors.map((e) => e.message);
+    assert.deepEqual(causes.map((m) => /^realise: command:local:Command (\S+) failed/.exec(m)?.[1]).sort(), stack.instances().map((i) => `${i}-dirs`).sort(), causes.join("\n---\n"));
+    for (const m of causes) assert.match(m, /is not a mount point: the data volume is not mounted; refusing to create anything on the root disk/);
     for (const instance of stack.instances()) {
         const state = await engine.find(`/containers/${containerName(instance, "postgis")}/json`);
         assert.ok(!state?.State?.Running, `${instance}'s PostGIS runs without its volume`);
+    }
+    // Not one container of the plan was even created (the realiser has finished all it started).
+    for (const r of plan.resources.filter((x) => x.type === "docker:index/container:Container")) {
+        assert.equal(await engine.find(`/containers/${encodeURIComponent(String(r.inputs.name))}/json`), undefined, `${r.inputs.name} was created without the volume`);
     }
     assert.deepEqual(fs.readdirSync(stack.dataRoot), [], "something was written to the root disk under the mount point");
 
     // The volume comes back: everything is there.
     await removeLabelled();
-    stack.volume.attach();
+    await stack.volume.attach();
     await stack.volume.mount();
     stack.plan = await stack.realise(stack.keys);
     await stack.waitReady();

@@ -99,43 +99,111 @@ export async function psql(container: string, sql: string, db = "portal", user =
     return (await docker(["exec", "-i", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-tAq"], sql)).trim();
 }
 
-/** SQL over TCP with a password, from inside `fromContainer` (scram-sha-256). */
-export function psqlTcp(fromContainer: string, host: string, password: string, sql: string): Promise<RunResult> {
-    return dockerTry(["exec", "-i", "-e", `PGPASSWORD=${password}`, "-e", "PGCONNECT_TIMEOUT=5", fromContainer,
+/**
+ * SQL over TCP with a password, from inside `fromContainer` (scram-sha-256). `connectSeconds`
+ * (PGCONNECT_TIMEOUT) only bounds a connection that never completes: generous, so that a busy
+ * machine cannot turn a reachable database into an unreachable one.
+ */
+export function psqlTcp(fromContainer: string, host: string, password: string, sql: string, connectSeconds = 60): Promise<RunResult> {
+    return dockerTry(["exec", "-i", "-e", `PGPASSWORD=${password}`, "-e", `PGCONNECT_TIMEOUT=${connectSeconds}`, fromContainer,
         "psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", "portal", "-d", "portal", "-tAq"], sql);
 }
 
+// ---- waiting for conditions -----------------------------------------------------------------
+//
+// No test waits for time to pass: every wait below is for a condition, polled, and its deadline
+// is only a failure bound (generous, so that a busy machine is slower, never failing).
+
+/** The failure bound of a wait for a condition. */
+export const WAIT_DEADLINE_MS = 300_000;
+/** How often a condition is looked at again. */
+const POLL_MS = 200;
+
 export const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** Stops a wait at once: the condition can no longer become true (a container exited, ...). */
+export class WaitAborted extends Error {}
+
+/**
+ * Polls `probe` until it answers something other than undefined or false, and answers that.
+ * `probe` throws WaitAborted when the condition can never hold; `lastSeen` describes the state
+ * for the failure message when the failure bound `deadlineMs` passes first.
+ */
+export async function waitFor<T>(
+    what: string, probe: () => Promise<T | undefined | false> | T | undefined | false,
+    opts: { deadlineMs?: number; lastSeen?: () => string | Promise<string> } = {},
+): Promise<T> {
+    const deadlineMs = opts.deadlineMs ?? WAIT_DEADLINE_MS;
+    const until = Date.now() + deadlineMs;
+    for (;;) {
+        const v = await probe();
+        if (v !== undefined && v !== false) return v;
+        if (Date.now() >= until) {
+            throw new Error(`${what}: still not so after the failure bound of ${deadlineMs / 1000} s${opts.lastSeen ? `; last seen: ${await opts.lastSeen()}` : ""}`);
+        }
+        await sleep(POLL_MS);
+    }
+}
+
+/** The same, synchronously, for the synchronous loop-device steps (blocks this process only). */
+export function waitForSync<T>(what: string, probe: () => T | undefined | false, lastSeen?: () => string, deadlineMs = WAIT_DEADLINE_MS): T {
+    const until = Date.now() + deadlineMs;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) {
+        const v = probe();
+        if (v !== undefined && v !== false) return v;
+        if (Date.now() >= until) throw new Error(`${what}: still not so after the failure bound of ${deadlineMs / 1000} s${lastSeen ? `; last seen: ${lastSeen()}` : ""}`);
+        Atomics.wait(pause, 0, 0, POLL_MS);
+    }
+}
+
+/** The container's state, or undefined when it does not exist. */
+async function containerState(container: string): Promise<{ Status: string; Running: boolean; Restarting: boolean; ExitCode: number } | undefined> {
+    return (await engine.find(`/containers/${encodeURIComponent(container)}/json`))?.State;
+}
+
+/** Throws WaitAborted when `container` is gone or has stopped for good (not running, not restarting). */
+async function requireAlive(container: string): Promise<void> {
+    const state = await containerState(container);
+    if (!state) throw new WaitAborted(`${container} does not exist`);
+    if (!state.Running && !state.Restarting && state.Status !== "created") {
+        throw new WaitAborted(`${container} stopped (${state.Status}, exit ${state.ExitCode})`);
+    }
+}
 
 /** Over TCP with the container's own POSTGRES_* settings, as a client on the network connects. */
 const SELECT_ONE_OVER_TCP = 'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -X -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAqc "select 1"';
 
-/**
- * Waits (bounded) until PostgreSQL in `container` accepts queries over TCP with its password.
- * The socket alone is not enough: during initialisation a temporary server answers on it.
- */
-export async function waitDatabase(container: string, seconds = 180): Promise<void> {
+/** Waits for `probe` to succeed in `container`, giving up at once when the container stops for good. */
+async function waitInContainer(container: string, what: string, probe: () => Promise<RunResult>, ok: (r: RunResult) => boolean, deadlineMs: number): Promise<void> {
     let last: RunResult | undefined;
-    for (let i = 0; i < seconds * 2; i++) {
-        last = await dockerTry(["exec", container, "sh", "-c", SELECT_ONE_OVER_TCP]);
-        if (last.code === 0 && last.stdout.trim() === "1") return;
-        const state = await engine.find(`/containers/${encodeURIComponent(container)}/json`);
-        if (state && !state.State.Running && !state.State.Restarting) break;
-        await sleep(500);
+    try {
+        await waitFor(`${container} ${what}`, async () => {
+            last = await probe();
+            if (ok(last)) return true;
+            await requireAlive(container);
+            return false;
+        }, { deadlineMs, lastSeen: () => `exit ${last?.code}: ${last?.stderr.trim()}` });
+    } catch (e) {
+        const logs = await dockerTry(["logs", "--tail", "40", container]);
+        throw new Error(`${container} never ${what}: ${e instanceof Error ? e.message : e}\nlast answer: ${last?.stderr}\n--- logs ---\n${logs.stdout}${logs.stderr}`);
     }
-    const logs = await dockerTry(["logs", "--tail", "40", container]);
-    throw new Error(`${container} never accepted queries: ${last?.stderr}\n--- logs ---\n${logs.stdout}${logs.stderr}`);
 }
 
-/** Waits (bounded) until the backend answers /api/health from inside its container. */
-export async function waitBackend(container: string, seconds = 60): Promise<void> {
-    const probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=3).read()";
-    for (let i = 0; i < seconds * 2; i++) {
-        if ((await dockerTry(["exec", container, "python3", "-c", probe])).code === 0) return;
-        await sleep(500);
-    }
-    const logs = await dockerTry(["logs", "--tail", "40", container]);
-    throw new Error(`${container} never answered /api/health:\n${logs.stdout}${logs.stderr}`);
+/**
+ * Waits until PostgreSQL in `container` accepts queries over TCP with its password (the socket
+ * alone is not enough: during initialisation a temporary server answers on it). Fails at once
+ * when the container stops for good; `deadlineMs` is only a failure bound.
+ */
+export async function waitDatabase(container: string, deadlineMs = WAIT_DEADLINE_MS): Promise<void> {
+    await waitInContainer(container, "accepted queries over TCP", () => dockerTry(["exec", container, "sh", "-c", SELECT_ONE_OVER_TCP]),
+        (r) => r.code === 0 && r.stdout.trim() === "1", deadlineMs);
+}
+
+/** Waits until the backend answers /api/health from inside its container (same rules). */
+export async function waitBackend(container: string, deadlineMs = WAIT_DEADLINE_MS): Promise<void> {
+    const probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=60).read()";
+    await waitInContainer(container, "answered /api/health", () => dockerTry(["exec", container, "python3", "-c", probe]), (r) => r.code === 0, deadlineMs);
 }
 
 export interface HttpAnswer {
@@ -144,8 +212,8 @@ export interface HttpAnswer {
     body: string;
 }
 
-/** An HTTP request to 127.0.0.1:port with a Host header. */
-export function request(port: number, host: string, method: string, urlPath: string, body?: string): Promise<HttpAnswer> {
+/** An HTTP request to 127.0.0.1:port with a Host header (`idleMs`: a failure bound for a hung answer). */
+export function request(port: number, host: string, method: string, urlPath: string, body?: string, idleMs = 120_000): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
         const req = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers: { Host: host, Connection: "close" } }, (res) => {
             let text = "";
@@ -153,16 +221,19 @@ export function request(port: number, host: string, method: string, urlPath: str
             res.on("data", (c: string) => (text += c));
             res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
         });
-        req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${urlPath} on :${port} timed out`)));
+        req.setTimeout(idleMs, () => req.destroy(new Error(`${method} ${urlPath} on :${port} timed out`)));
         req.on("error", reject);
         req.end(body);
     });
 }
 
-/** Retries a request until nginx answers at all (bounded). */
-export async function requestWhenUp(port: number, host: string, method: string, urlPath: string, body?: string): Promise<HttpAnswer> {
+/**
+ * Repeats a request until nginx answers it with something other than 502/504 (nginx not
+ * listening yet, or its backend not yet): a wait for that condition, bounded by `deadlineMs`.
+ */
+export async function requestWhenUp(port: number, host: string, method: string, urlPath: string, body?: string, deadlineMs = WAIT_DEADLINE_MS): Promise<HttpAnswer> {
     let last: unknown;
-    for (let i = 0; i < 60; i++) {
+    return waitFor(`nginx on :${port} answering ${method} ${urlPath}`, async () => {
         try {
             const a = await request(port, host, method, urlPath, body);
             if (a.status !== 502 && a.status !== 504) return a;
@@ -170,9 +241,8 @@ export async function requestWhenUp(port: number, host: string, method: string, 
         } catch (e) {
             last = e;
         }
-        await sleep(500);
-    }
-    throw new Error(`nginx on :${port} never answered ${method} ${urlPath}: ${last}`);
+        return undefined;
+    }, { deadlineMs, lastSeen: () => String(last) });
 }
 
 // ---- clean-up -------------------------------------------------------------------------------
@@ -194,10 +264,53 @@ export async function removeContainers(plan: PlanDocument): Promise<void> {
 
 // ---- the loop-device data volume ------------------------------------------------------------
 
+/** The loop devices backed by `image` (a device stays until its last user lets go of it). */
+export function loopDevicesOf(image: string): string[] {
+    const out: string[] = [];
+    for (const line of sh("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"]).split("\n")) {
+        const m = /^(\/dev\/loop\d+)\s+(.*)$/.exec(line.trim());
+        if (m && m[2].replace(/ \(deleted\)$/, "") === image) out.push(m[1]);
+    }
+    return out;
+}
+
+/** Where (pid: mount point) the file system on `device` is still mounted, in any mount namespace. */
+function mountsOf(device: string): string[] {
+    let majMin: string;
+    try {
+        const rdev = fs.statSync(device).rdev;
+        majMin = `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+    } catch {
+        return [];
+    }
+    const seen = new Set<string>();
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        let info = "";
+        try {
+            info = fs.readFileSync(`/proc/${pid}/mountinfo`, "utf8");
+        } catch {
+            continue;
+        }
+        for (const line of info.split("\n")) {
+            const f = line.split(" ");
+            if (f[2] === majMin) seen.add(`pid ${pid}: ${f[4]}`);
+        }
+    }
+    return [...seen];
+}
+
+/** Does a (dangling or not) symbolic link or file exist at `p`? */
+const present = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+
 /**
  * A file-backed block device playing the cloud volume. It is reached through a stable link
  * (DEVICE_LINK_DIR/<name>, like /dev/disk/by-id/...) that follows the loop device when it is
  * detached and attached again; the link is absent while the volume is "detached".
+ *
+ * Detaching waits until the kernel has really let go of the image: `losetup -d` on a device
+ * that something still holds (a mount left in another mount namespace, an open descriptor) only
+ * marks it for auto-clear, and the old device, with the old file system on it, would live on
+ * next to the one attached again. Attaching refuses an image that is still attached.
  */
 export class LoopVolume {
     device = "";
@@ -214,28 +327,43 @@ export class LoopVolume {
         return this;
     }
 
-    attach(): this {
+    async attach(): Promise<this> {
+        const stale = loopDevicesOf(this.image);
+        if (stale.length) throw new Error(`${this.image} is still attached as ${stale.join(", ")}: the volume cannot be attached twice`);
         let last = "";
-        for (let i = 0; i < 10 && !this.device; i++) {
+        // `losetup --find` can lose a free device to another attacher (the host tier may run meanwhile): try again then.
+        this.device = await waitFor(`attaching ${this.image}`, () => {
             const r = spawnSync("losetup", ["--find", "--show", this.image], { encoding: "utf8" });
-            if (r.status === 0 && r.stdout.trim().startsWith("/dev/loop")) this.device = r.stdout.trim();
-            else last = r.stderr;
-        }
-        if (!this.device) throw new Error(`losetup --find --show ${this.image} failed: ${last}`);
+            if (r.status === 0 && r.stdout.trim().startsWith("/dev/loop")) return r.stdout.trim();
+            last = r.stderr.trim();
+            if (!/busy/i.test(last)) throw new WaitAborted(`losetup --find --show ${this.image} failed: ${last}`);
+            return undefined;
+        }, { lastSeen: () => last });
         fs.mkdirSync(DEVICE_LINK_DIR, { recursive: true });
         fs.rmSync(this.link, { force: true });
         fs.symlinkSync(this.device, this.link);
+        if (!fs.statSync(this.link).isBlockDevice() || fs.realpathSync(this.link) !== this.device) {
+            throw new Error(`${this.link} does not lead to the block device ${this.device}`);
+        }
         return this;
     }
 
-    detach(): void {
+    /** The link is gone and no loop device is backed by the image any more: the volume is detached. */
+    async detach(): Promise<void> {
         fs.rmSync(this.link, { force: true });
-        if (this.device) sh("losetup", ["-d", this.device]);
+        const device = this.device;
+        if (device) sh("losetup", ["-d", device]);
         this.device = "";
+        await waitFor(`detaching ${this.image}`, () => !present(this.link) && loopDevicesOf(this.image).length === 0,
+            { lastSeen: () => `still attached as ${loopDevicesOf(this.image).join(", ")}; mounted at ${mountsOf(device).join(", ") || "(nowhere)"}` });
     }
 
-    /** Runs the real host/mount-data-volume.sh for this volume (temp fstab, never /etc/fstab). */
-    mountScript(waitSeconds = 20): Promise<RunResult> {
+    /**
+     * Runs the real host/mount-data-volume.sh for this volume (temp fstab, never /etc/fstab).
+     * `waitSeconds` is the script's bound for the device to appear (a failure bound: every
+     * caller attaches the volume first, or makes sure it is gone).
+     */
+    mountScript(waitSeconds = 120): Promise<RunResult> {
         return runScript("mount-data-volume.sh", {
             DEVICE: this.link,
             MOUNT_POINT: this.mountPoint,
@@ -243,7 +371,7 @@ export class LoopVolume {
             WAIT_SECONDS: String(waitSeconds),
             FS_LABEL: "hp-e2e",
             LOCK_FILE: path.join(this.work, "mount.lock"),
-        }, (waitSeconds + 120) * 1000);
+        }, (waitSeconds + 180) * 1000);
     }
 
     async mount(): Promise<RunResult> {
@@ -260,7 +388,7 @@ export class LoopVolume {
     }
 
     /** Undoes everything (best effort; errors are collected). */
-    destroy(errors: string[]): void {
+    async destroy(errors: string[]): Promise<void> {
         if (isMountPoint(this.mountPoint)) {
             trySh("fsfreeze", ["-u", this.mountPoint]);
             if (trySh("umount", [this.mountPoint]) !== 0 && trySh("umount", ["-l", this.mountPoint]) !== 0) errors.push(`cannot unmount ${this.mountPoint}`);
@@ -272,12 +400,14 @@ export class LoopVolume {
             errors.push(`rmdir ${this.mountPoint}: ${e}`);
         }
         fs.rmSync(this.link, { force: true });
-        if (this.device && trySh("losetup", ["-d", this.device]) !== 0) errors.push(`cannot detach ${this.device}`);
         this.device = "";
-        // Any other loop device still backed by this image (a copy attached by a drill, ...).
-        for (const line of sh("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"]).split("\n")) {
-            const m = /^(\/dev\/loop\d+)\s+(.*)$/.exec(line.trim());
-            if (m && m[2].replace(/ \(deleted\)$/, "") === this.image && trySh("losetup", ["-d", m[1]]) !== 0) errors.push(`cannot detach ${m[1]}`);
+        // Every loop device still backed by this image (also a copy attached by a drill, ...).
+        for (const dev of loopDevicesOf(this.image)) if (trySh("losetup", ["-d", dev]) !== 0) errors.push(`cannot detach ${dev}`);
+        try {
+            await waitFor(`releasing the loop devices of ${this.image}`, () => loopDevicesOf(this.image).length === 0,
+                { lastSeen: () => loopDevicesOf(this.image).join(", ") });
+        } catch (e) {
+            errors.push(String(e));
         }
     }
 }
@@ -322,7 +452,7 @@ export class E2eStack {
         await requireE2eTier();
         await removeLabelled();
         if (isMountPoint(this.dataRoot)) throw new Error(`${this.dataRoot} is already mounted: a previous run left it (run test/e2e/cleanup.sh)`);
-        this.volume.create().attach();
+        await this.volume.create().attach();
         await this.volume.mount();
     }
 
@@ -367,8 +497,8 @@ export class E2eStack {
         } catch (e) {
             errors.push(`removing labelled docker objects: ${e}`);
         }
-        for (const v of this.extra.splice(0).reverse()) v.destroy(errors);
-        this.volume.destroy(errors);
+        for (const v of this.extra.splice(0).reverse()) await v.destroy(errors);
+        await this.volume.destroy(errors);
         fs.rmSync(this.work, { recursive: true, force: true });
         if (errors.length) throw new Error(`e2e teardown was incomplete:\n${errors.join("\n")}`);
     }

@@ -111,12 +111,23 @@ test("instances are isolated: no mount of the other's data, no name or route to 
         const byName = await psqlTcp(backend, containerName(other, "postgis"), password, "SELECT 1;");
         assert.notEqual(byName.code, 0);
         assert.match(byName.stderr, /could not translate host name|Name or service not known/);
-        // By address: the other instance's network is not routed to this one.
-        const otherPostgis = await engine.request("GET", `/containers/${containerName(other, "postgis")}/json`);
-        const ip = otherPostgis.NetworkSettings.Networks[`housing-portal-${other}-net`].IPAddress;
-        assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
-        const byIp = await psqlTcp(backend, ip, password, "SELECT 1;");
+        // By address: the other instance's network is not routed to this one. The same probe
+        // reaches this instance's own database by its address (so a failure below is the route's).
+        const ipOf = async (instance: string) => {
+            const c = await engine.request("GET", `/containers/${containerName(instance, "postgis")}/json`);
+            const ip = c.NetworkSettings.Networks[`housing-portal-${instance}-net`].IPAddress;
+            assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+            return ip as string;
+        };
+        const own = await psqlTcp(backend, await ipOf(mine), passwordOf(stack.plan!, mine), "SELECT 1;");
+        assert.equal(own.code, 0, `${backend} cannot reach its own database by address: ${own.stderr}`);
+        const ip = await ipOf(other);
+        // Docker drops packets between bridge networks: no answer ever comes. The connect bound is
+        // far above any local round trip (even on a busy machine), not a figure that could pass a
+        // reachable database off as unreachable.
+        const byIp = await psqlTcp(backend, ip, password, "SELECT 1;", 20);
         assert.notEqual(byIp.code, 0, `${backend} reached ${other}'s database at ${ip}`);
+        assert.match(byIp.stderr, /timeout expired|No route to host|Network is unreachable/, `${backend} -> ${ip}: not a routing failure: ${byIp.stderr}`);
         // And the other instance's export is not served by this instance's nginx.
         const got = await request(stack.instancePort(mine), stack.instanceDomain(mine), "GET", `/api/download/layout-${other}.csv`);
         assert.equal(got.status, 404);

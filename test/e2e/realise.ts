@@ -237,6 +237,26 @@ export function tarOf(files: { name: string; content: Buffer; mode: number }[]):
 
 // ---- the resources --------------------------------------------------------------------------
 
+/** A realise that failed, after everything it had started had finished; `errors`: each distinct cause. */
+export class RealiseError extends Error {
+    constructor(readonly errors: Error[]) {
+        super(errors.map((e) => e.message).join("\n--- and ---\n"));
+    }
+}
+
+/**
+ * Like Promise.all, but it settles only when every promise has: a failure never leaves work
+ * running on the engine behind the caller's back (a network still being created, a container
+ * still being started while the next step already looks). Rejects with every distinct error.
+ */
+async function allSettled(promises: Promise<unknown>[]): Promise<void> {
+    const results = await Promise.allSettled(promises);
+    // A dependent fails with its dependency's error: each cause is reported once.
+    const reasons = results.flatMap((r) => (r.status === "rejected" ? (r.reason instanceof RealiseError ? r.reason.errors : [r.reason]) : []));
+    const errors = [...new Set(reasons)];
+    if (errors.length) throw new RealiseError(errors.map((e) => (e instanceof Error ? e : new Error(String(e)))));
+}
+
 const SKIPPED = new Set(["pulumi:providers:docker", "random:index/randomPassword:RandomPassword"]);
 const HANDLED = new Set([
     "docker:index/network:Network", "docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage",
@@ -295,7 +315,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     for (const r of gone.filter((x) => x.protect)) fail(r, "is protected and cannot be deleted (pulumi up would refuse too)");
     const order = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"];
     for (const type of order) {
-        await Promise.all(gone.filter((r) => r.type === type).map(async (r) => {
+        await allSettled(gone.filter((r) => r.type === type).map(async (r) => {
             if (r.retainOnDelete) return act(r, "retained");
             const name = encodeURIComponent(String(r.inputs.name));
             if (type === "docker:index/container:Container") await engine.remove(`/containers/${name}?force=true&v=true`);
@@ -311,7 +331,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         let p = done.get(r.urn);
         if (!p) {
             p = (async () => {
-                await Promise.all(r.dependsOn.map((d) => realiseOne(byUrn.get(d)!)));
+                await allSettled(r.dependsOn.map((d) => realiseOne(byUrn.get(d)!)));
                 if (r.parent && byUrn.has(r.parent)) await realiseOne(byUrn.get(r.parent)!);
                 if (!r.custom || SKIPPED.has(r.type)) return act(r, "skipped");
                 await create(r);
@@ -391,7 +411,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         fail(r, "no handler");
     };
 
-    await Promise.all(plan.resources.map(realiseOne));
+    await allSettled(plan.resources.map(realiseOne));
     return actions;
 }
 

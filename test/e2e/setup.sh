@@ -55,12 +55,13 @@ else
     setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
     echo "$!" >"$STARTED_FILE"
   fi
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
+  # Wait for the condition (the engine answers); the deadline is only a failure bound.
+  deadline=$((SECONDS + 300))
+  until docker info >/dev/null 2>&1; do
     kill -0 "$(cat "$STARTED_FILE")" 2>/dev/null || { tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd exited at start"; }
-    sleep 1
+    ((SECONDS < deadline)) || { tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd did not answer within the failure bound of 300 s"; }
+    sleep 0.2
   done
-  docker info >/dev/null 2>&1 || { tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s"; }
   log "dockerd is up (pid $(cat "$STARTED_FILE"), started by this tier)"
 fi
 
