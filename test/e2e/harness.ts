@@ -8,13 +8,14 @@ import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { LABEL_INSTANCE } from "../../components/naming";
 import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
 import { Engine, realise, type Action } from "./realise";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 export const STACK_FILE = path.join(__dirname, "Pulumi.e2e.yaml");
-/** Every label the program puts on what an instance owns; clean-up finds things by it. */
-export const LABEL_INSTANCE = "housing-portal.instance";
+/** The label the program puts on everything an instance owns; clean-up finds things by it. */
+export { LABEL_INSTANCE };
 export const IMAGES = { postgis: "housing-portal-e2e/postgis:15", backend: "housing-portal-e2e/backend:1", nginx: "housing-portal-e2e/nginx:1" };
 /** Where the tier keeps its scratch directories (cleanup.sh removes leftovers of killed runs). */
 export const WORK_BASE = "/var/tmp";
