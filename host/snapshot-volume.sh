@@ -14,9 +14,11 @@
 #   5. fsfreeze -u. The thaw ALWAYS runs (EXIT/INT/TERM/HUP trap): on success, API error,
 #      API timeout or signal. Every API call is bounded by curl --max-time;
 #   6. writes the success time to STATUS_FILE (atomically: temp file + rename);
-#   7. prunes: lists the volume's snapshots (all pages) and deletes those whose name starts with
-#      "$SNAPSHOT_PREFIX-" and whose resource_id is VOLUME_ID, beyond the newest RETAIN by
-#      created_at. Nothing is pruned when the create failed.
+#   7. prunes: lists the volume's snapshots (all pages) and deletes those that this script made,
+#      beyond the newest RETAIN by created_at: resource_id VOLUME_ID and a name of exactly
+#      "$SNAPSHOT_PREFIX-<yyyymmdd>-<hhmmss>". An operator's "$SNAPSHOT_PREFIX-before-migration"
+#      and a neighbouring prefix's "$SNAPSHOT_PREFIX-eu-<yyyymmdd>-<hhmmss>" are never pruned.
+#      Nothing is pruned when the create failed.
 #
 # Settings (environment):
 #   VOLUME_ID                required. The DigitalOcean volume id.
@@ -24,7 +26,7 @@
 #                            with the block-storage snapshot scopes. Never put on a command line.
 #   API_URL                  default https://api.digitalocean.com (plain http only for 127.0.0.1/localhost).
 #   MOUNT_POINT              default /mnt/data.
-#   RETAIN                   default 7. How many of this volume's "$SNAPSHOT_PREFIX-" snapshots to keep (>= 1).
+#   RETAIN                   default 7. How many of this volume's own snapshots to keep (>= 1).
 #   SNAPSHOT_PREFIX          default hp-data. Letters, digits, '.', '_', '-'.
 #   STATUS_FILE              default /var/lib/housing-portal/snapshot.last-success. Must not be on MOUNT_POINT.
 #   API_TIMEOUT_SECONDS      default 120. Upper bound of each API request (curl --max-time).
@@ -228,16 +230,19 @@ while :; do
   ((page <= 100)) || die "more than 100 pages of snapshots; nothing pruned"
 done
 
-# Own snapshots: this volume, this prefix; newest first by created_at, then name.
+# Own snapshots: this volume, and exactly the names this script makes ("$prefix-" plus a
+# timestamp, nothing else: a prefix match alone would also take an operator's snapshots and a
+# longer neighbouring prefix's); newest first by created_at, then name.
 jq -s --arg vol "$VOLUME_ID" --arg prefix "$SNAPSHOT_PREFIX-" '
-  map(select((.resource_id | tostring) == $vol and (.name | type) == "string" and (.name | startswith($prefix))))
+  map(select((.resource_id | tostring) == $vol and (.name | type) == "string"
+    and (.name | startswith($prefix)) and (.name[($prefix | length):] | test("^[0-9]{8}-[0-9]{6}$"))))
   | unique_by(.id) | sort_by(.created_at, .name) | reverse' "$work/all.json" >"$work/own.json"
 own_count="$(jq 'length' "$work/own.json")"
 if ! jq -e --arg id "$new_id" 'any(.[]; (.id | tostring) == $id)' "$work/own.json" >/dev/null; then
   die "the new snapshot $new_id is not in the volume's snapshot list yet; nothing pruned this time"
 fi
 mapfile -t doomed < <(jq -r --argjson keep "$RETAIN" --arg new "$new_id" '.[$keep:][] | (.id | tostring) | select(. != $new)' "$work/own.json")
-log "$own_count snapshot(s) of $VOLUME_ID with prefix '$SNAPSHOT_PREFIX-'; keeping the newest $RETAIN, deleting ${#doomed[@]}"
+log "$own_count snapshot(s) of $VOLUME_ID named $SNAPSHOT_PREFIX-<yyyymmdd>-<hhmmss>; keeping the newest $RETAIN, deleting ${#doomed[@]}"
 for id in "${doomed[@]}"; do
   if [[ ! "$id" =~ ^[A-Za-z0-9-]+$ ]]; then
     log "error: skipping snapshot with unexpected id '$id'"

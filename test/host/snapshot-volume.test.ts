@@ -189,11 +189,11 @@ esac
     api.snapshots = [];
     const own = (id: string, day: string, name = `hp-data-${id}`) => api.add({ id, name, created_at: `2024-03-${day}T02:00:00Z`, resource_id: VOLUME });
     // Own: names deliberately not in created_at order, so only created_at can sort them.
-    own("own-a", "05", "hp-data-zzz");
-    own("own-b", "01", "hp-data-yyy");
-    own("own-c", "03", "hp-data-aaa");
-    own("own-d", "02", "hp-data-bbb");
-    own("own-e", "04", "hp-data-ccc");
+    own("own-a", "05", "hp-data-20240309-020000");
+    own("own-b", "01", "hp-data-20240308-020000");
+    own("own-c", "03", "hp-data-20240101-020000");
+    own("own-d", "02", "hp-data-20240102-020000");
+    own("own-e", "04", "hp-data-20240103-020000");
     // Same volume, foreign prefixes (older than everything): kept.
     api.add({ id: "manual-1", name: "before-upgrade-2023", created_at: "2023-01-01T00:00:00Z", resource_id: VOLUME });
     api.add({ id: "prefix-no-dash", name: "hp-data", created_at: "2023-01-02T00:00:00Z", resource_id: VOLUME });
@@ -226,6 +226,26 @@ esac
     const r2 = await runScript("snapshot-volume.sh", env({ RETAIN: "3" }));
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(deletes().map((q) => q.path), ["/v2/snapshots/own-e"]);
+  });
+
+  test("pruning keeps an operator's own snapshots with the prefix and a neighbouring prefix's snapshots", async () => {
+    api.snapshots = [];
+    const P = "housing-portal-staging";
+    const add = (id: string, name: string, created: string) => api.add({ id, name, created_at: created, resource_id: VOLUME });
+    add("own-old-1", `${P}-20250101-000000`, "2025-01-01T00:00:00Z");
+    add("own-old-2", `${P}-20250102-000000`, "2025-01-02T00:00:00Z");
+    // Not made by the script, though they start with "<prefix>-": all older than everything of ours.
+    add("manual", `${P}-before-migration`, "2024-01-01T00:00:00Z");
+    add("manual-stamped", `${P}-20240101-000000-before-upgrade`, "2024-01-02T00:00:00Z");
+    add("manual-short", `${P}-2024-01-03`, "2024-01-03T00:00:00Z");
+    add("eu-1", `${P}-eu-20240101-000000`, "2024-01-04T00:00:00Z");
+    add("eu-2", `${P}-eu-20260101-000000`, "2024-01-05T00:00:00Z");
+    const r = await runScript("snapshot-volume.sh", env({ SNAPSHOT_PREFIX: P, RETAIN: "1" }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(deletes().map((q) => q.path).sort(), ["/v2/snapshots/own-old-1", "/v2/snapshots/own-old-2"]);
+    const left = api.snapshots.map((s) => s.id);
+    for (const id of ["manual", "manual-stamped", "manual-short", "eu-1", "eu-2"]) assert.ok(left.includes(id), `${id} is kept`);
+    assert.equal(left.length, 6);
   });
 
   test("another volume's snapshots are never deleted, even when the API lists them under this volume", async () => {
