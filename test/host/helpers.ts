@@ -124,6 +124,18 @@ export function start(
   };
 }
 
+/**
+ * Wait for a condition: poll `pred` every 100 ms until it holds, and fail with `what` once
+ * `deadlineMs` has passed (an upper bound, never a measurement).
+ */
+export async function waitUntil(pred: () => boolean, deadlineMs: number, what: string): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Run a command to completion (async). */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return start(cmd, args, opts).done;
