@@ -11,6 +11,10 @@
 #   dump      the mtime of DUMP_STATUS_FILE (written by dump-databases.sh when every instance
 #             was dumped) is at most 2 x DUMP_INTERVAL_HOURS old. When that file does not exist
 #             (a replaced host), the newest $BACKUP_ROOT/<instance>/<timestamp>.dump counts.
+#             With INSTANCES set, each instance's newest dump (by name) in
+#             $BACKUP_ROOT/<instance>/ must be at most 2 x DUMP_INTERVAL_HOURS old (by mtime):
+#             a missing or stale one is "dump of <instance> ...". The marker, when present, is
+#             checked as well; when missing, the per-instance checks stand in for it.
 # A missing marker is a failure too.
 #
 # Settings (environment):
@@ -22,6 +26,8 @@
 #   SNAPSHOT_STATUS_FILE     default /var/lib/housing-portal/snapshot.last-success.
 #   DUMP_STATUS_FILE         default /var/lib/housing-portal/dump.last-success.
 #   BACKUP_ROOT              default /mnt/data/backups.
+#   INSTANCES                default empty. Space-separated configured instance names (lowercase
+#                            DNS labels), each of which must have a fresh dump.
 #
 # Output: "OK: ..." (exit 0) or "STALE: <reason>[; <reason>]" (exit 1), one line; exit 2 on a
 # bad setting.
@@ -38,6 +44,7 @@ CHECKS="${CHECKS:-snapshot dump}"
 SNAPSHOT_STATUS_FILE="${SNAPSHOT_STATUS_FILE:-/var/lib/housing-portal/snapshot.last-success}"
 DUMP_STATUS_FILE="${DUMP_STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
 BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
+INSTANCES="${INSTANCES:-}"
 
 for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS; do
   is_count "${!v}" || usage_error "$v must be a whole number of hours >= 1, got '${!v}'"
@@ -45,6 +52,9 @@ done
 [[ -n "${CHECKS// /}" ]] || usage_error "CHECKS is empty"
 for c in $CHECKS; do
   [[ "$c" == snapshot || "$c" == dump ]] || usage_error "CHECKS may contain only 'snapshot' and 'dump', got '$c'"
+done
+for i in $INSTANCES; do
+  [[ "$i" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || usage_error "INSTANCES must be lowercase DNS labels separated by spaces, got '$i'"
 done
 
 now="$(date +%s)"
@@ -69,6 +79,23 @@ check_age() { # check_age WHAT MTIME_EPOCH INTERVAL_HOURS SOURCE
   fi
 }
 
+check_instance() { # check_instance INSTANCE: its newest dump, by name
+  local i="$1" dir="$BACKUP_ROOT/$1" newest mtime age hours=$((10#$DUMP_INTERVAL_HOURS))
+  newest="$(find "$dir" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' \
+    -printf '%f\n' 2>/dev/null | sort | tail -n1 || true)"
+  if [[ -z "$newest" ]]; then
+    problems+=("dump of $i missing: no <timestamp>.dump in $dir")
+    return
+  fi
+  mtime="$(stat -c %Y "$dir/$newest")"
+  age=$((now - mtime))
+  if ((age > 2 * hours * 3600)); then
+    problems+=("dump of $i stale: its newest, $newest, is $(human "$age") old ($dir/$newest), more than twice the ${hours}h interval")
+  else
+    oks+=("dump of $i $(human "$age") ago")
+  fi
+}
+
 for c in $CHECKS; do
   case "$c" in
     snapshot)
@@ -81,6 +108,8 @@ for c in $CHECKS; do
     dump)
       if [[ -f "$DUMP_STATUS_FILE" ]]; then
         check_age dump "$(stat -c %Y "$DUMP_STATUS_FILE")" "$DUMP_INTERVAL_HOURS" "$DUMP_STATUS_FILE"
+      elif [[ -n "${INSTANCES// /}" ]]; then
+        : # a replaced host: the per-instance checks below stand in for the marker
       else
         newest="$(find "$BACKUP_ROOT" -mindepth 2 -maxdepth 2 -type f -regextype posix-extended \
           -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 || true)"
@@ -90,6 +119,7 @@ for c in $CHECKS; do
           problems+=("no successful dump recorded ($DUMP_STATUS_FILE is missing and $BACKUP_ROOT holds no dump)")
         fi
       fi
+      for i in $INSTANCES; do check_instance "$i"; done
       ;;
   esac
 done

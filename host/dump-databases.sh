@@ -7,15 +7,24 @@
 #
 # What it does, for every running PostGIS container (label housing-portal.role=postgis; the
 # instance name comes from its label housing-portal.instance, a lowercase DNS label):
+#   0. refuses the dump when it would leave less than MIN_FREE_PERCENT of BACKUP_ROOT's file
+#      system (the data volume, which PostgreSQL writes to) free. The dump's size is estimated
+#      as that instance's previous dump (0 for a first dump);
 #   1. docker exec <container> pg_dump -Fc -U "$POSTGRES_USER" -d "$POSTGRES_DB" into a temp
 #      file in $BACKUP_ROOT/<instance>/ (a dot-file ending in .partial);
-#   2. checks that the result is a custom-format dump (starts with PGDMP), fsyncs it and renames
+#   2. deletes the dump when, once written, it left less than MIN_FREE_PERCENT free (a database
+#      that grew since its previous dump); checks that the result is a custom-format dump (starts with PGDMP), fsyncs it and renames
 #      it to $BACKUP_ROOT/<instance>/<UTC timestamp>.dump. A dump that fails never gets a final
 #      name: its temp file is removed;
 #   3. keeps the newest RETAIN dumps of that instance and deletes the older ones (only after a
 #      successful dump of that instance).
 # A failing instance does not stop the others; the run then exits non-zero and does not
 # record success. Dumps and their directories are root-only (umask 077).
+# With INSTANCES set, every instance it names must be dumped: one without a running container,
+# or whose dump failed or was refused, fails the run, and the last line names each of them
+# ("not dumped: chile (no running PostGIS container), ..."). A running instance that INSTANCES
+# does not name is dumped too, with a warning. Without INSTANCES, whatever runs is dumped, and
+# the log says that no list was given (a stopped instance then goes unnoticed).
 #
 # Settings (environment):
 #   BACKUP_ROOT           default /mnt/data/backups.
@@ -25,8 +34,13 @@
 #   DUMP_TIMEOUT_SECONDS  default 3600. Upper bound of each pg_dump.
 #   DOCKER                default docker. The docker client (tests put a shim here).
 #   LOCK_FILE             default /run/lock/housing-portal-dump-databases.lock.
+#   INSTANCES             default empty (no list). Space-separated names of the configured
+#                         instances (lowercase DNS labels), each of which must be dumped.
+#   MIN_FREE_PERCENT      default 10. Free space (percent of BACKUP_ROOT's file system, 0-99)
+#                         that a dump must leave; 0 turns the check off.
 #
-# Exit status: 0 when every instance was dumped (also when there are none); 1 otherwise.
+# Exit status: 0 when every instance was dumped (also when there are none); 1 otherwise; 2 on
+# an invalid setting.
 set -euo pipefail
 
 readonly PROG=dump-databases
@@ -41,12 +55,25 @@ STATUS_FILE="${STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
 DUMP_TIMEOUT_SECONDS="${DUMP_TIMEOUT_SECONDS:-3600}"
 DOCKER="${DOCKER:-docker}"
 LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-dump-databases.lock}"
+INSTANCES="${INSTANCES:-}"
+MIN_FREE_PERCENT="${MIN_FREE_PERCENT:-10}"
 
 [[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
 [[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path, got '$STATUS_FILE'"
 is_count "$RETAIN" || usage_error "RETAIN must be a whole number >= 1, got '$RETAIN'"
 RETAIN=$((10#$RETAIN))
 is_count "$DUMP_TIMEOUT_SECONDS" || usage_error "DUMP_TIMEOUT_SECONDS must be a whole number >= 1"
+[[ "$MIN_FREE_PERCENT" =~ ^[0-9]{1,2}$ ]] || usage_error "MIN_FREE_PERCENT must be a whole number from 0 to 99, got '$MIN_FREE_PERCENT'"
+MIN_FREE_PERCENT=$((10#$MIN_FREE_PERCENT))
+is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
+wanted=()
+declare -A configured=()
+for i in $INSTANCES; do
+  is_instance "$i" || usage_error "INSTANCES must be lowercase DNS labels separated by spaces, got '$i'"
+  [[ -n "${configured[$i]:-}" ]] && continue
+  configured[$i]=1
+  wanted+=("$i")
+done
 
 command -v timeout >/dev/null 2>&1 || die "required tool 'timeout' is not installed"
 command -v flock >/dev/null 2>&1 || die "required tool 'flock' is not installed"
@@ -72,10 +99,22 @@ listing="$("$DOCKER" ps --filter label=housing-portal.role=postgis --format '{{.
   die "'$DOCKER ps' failed; nothing dumped"
 
 mkdir -p "$BACKUP_ROOT" || die "cannot create $BACKUP_ROOT (is the data volume mounted?)"
+if ((${#wanted[@]} == 0)); then
+  log "INSTANCES is not set: no list of configured instances was given, so only the running PostGIS containers are dumped and a stopped instance goes unnoticed"
+fi
 
 failed=0
 count=0
 declare -A seen=()
+declare -A outcome=() # instance -> "dumped", or why not
+why=""
+
+fs_space() { # fs_space DIR: sets fs_total and fs_avail (bytes) of DIR's file system
+  local blocks avail bsize
+  read -r blocks avail bsize < <(stat -f -c '%b %a %S' "$1") || return 1
+  fs_total=$((blocks * bsize))
+  fs_avail=$((avail * bsize))
+}
 
 dump_one() { # dump_one CONTAINER_ID INSTANCE
   local id="$1" instance="$2" dir ts final rc=0 magic
@@ -89,23 +128,47 @@ dump_one() { # dump_one CONTAINER_ID INSTANCE
     [[ -e "$final" ]] || break
     sleep 1
   done
-  current_tmp="$(mktemp --suffix=.partial "$dir/.$ts.dump.XXXXXX")" || { log "error: $instance: cannot create a temp file in $dir"; return 1; }
+  # The margin: PostgreSQL writes to this file system too, and a full volume stops it.
+  local prev estimate=0 min_free
+  if ((MIN_FREE_PERCENT > 0)); then
+    prev="$(find "$dir" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%f\n' | sort | tail -n1)"
+    [[ -n "$prev" ]] && estimate="$(stat -c %s "$dir/$prev")"
+    fs_space "$dir" || { why="cannot read the free space of $dir"; log "error: $instance: $why"; return 1; }
+    min_free=$((fs_total * MIN_FREE_PERCENT / 100))
+    if ((fs_avail - estimate < min_free)); then
+      why="less than $MIN_FREE_PERCENT% would be left free"
+      log "error: $instance: refusing to dump: its previous dump is $estimate bytes and $dir has $fs_avail bytes free of $fs_total; less than $MIN_FREE_PERCENT% would be left (MIN_FREE_PERCENT)"
+      return 1
+    fi
+  fi
+  current_tmp="$(mktemp --suffix=.partial "$dir/.$ts.dump.XXXXXX")" || { why="cannot create a temp file"; log "error: $instance: cannot create a temp file in $dir"; return 1; }
   # shellcheck disable=SC2016 # expanded inside the container
   timeout "$DUMP_TIMEOUT_SECONDS" "$DOCKER" exec "$id" sh -c 'exec pg_dump -Fc -U "$POSTGRES_USER" -d "$POSTGRES_DB"' \
     </dev/null >"$current_tmp" || rc=$?
   if ((rc != 0)); then
+    why="pg_dump failed"
     log "error: $instance: pg_dump in container $id failed (exit $rc$( ((rc == 124)) && printf ', timed out after %ss' "$DUMP_TIMEOUT_SECONDS"))"
+    rm -f "$current_tmp"; current_tmp=""
+    return 1
+  fi
+  # A dump that grew into the margin (the database grew since its previous dump) is deleted: it
+  # is checked once written, not while it is written.
+  if ((MIN_FREE_PERCENT > 0)) && fs_space "$dir" && ((fs_avail < fs_total * MIN_FREE_PERCENT / 100)); then
+    why="the dump left less than $MIN_FREE_PERCENT% free"
+    log "error: $instance: the dump left less than $MIN_FREE_PERCENT% free on $dir; deleted it ($fs_avail bytes free of $fs_total, MIN_FREE_PERCENT)"
     rm -f "$current_tmp"; current_tmp=""
     return 1
   fi
   magic="$(head -c 5 "$current_tmp")"
   if [[ "$magic" != PGDMP ]]; then
+    why="not a custom-format dump"
     log "error: $instance: the output of pg_dump is not a custom-format dump"
     rm -f "$current_tmp"; current_tmp=""
     return 1
   fi
   # (errexit does not apply inside a function called with ||: check every step.)
   if ! { sync "$current_tmp" && chmod 0600 "$current_tmp" && mv -f "$current_tmp" "$final"; }; then
+    why="could not write the dump"
     log "error: $instance: could not write $final"
     rm -f "$current_tmp"; current_tmp=""
     return 1
@@ -133,7 +196,7 @@ while read -r id instance; do
     failed=1
     continue
   fi
-  if [[ ! "$instance" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; then
+  if ! is_instance "$instance"; then
     log "error: PostGIS container $id has an invalid instance label '$instance'; skipped"
     failed=1
     continue
@@ -145,9 +208,31 @@ while read -r id instance; do
   fi
   seen[$instance]="$id"
   count=$((count + 1))
-  dump_one "$id" "$instance" || failed=1
+  if ((${#wanted[@]})) && [[ -z "${configured[$instance]:-}" ]]; then
+    log "warning: $instance: PostGIS container $id runs but the instance is not in INSTANCES; dumping it anyway"
+  fi
+  why=""
+  if dump_one "$id" "$instance"; then
+    outcome[$instance]=dumped
+  else
+    outcome[$instance]="${why:-dump failed}"
+    failed=1
+  fi
 done < <(printf '%s\n' "$listing" | sort -k2,2 -k1,1)
 
+# Every configured instance must have been dumped; name each one that was not.
+missing=""
+for i in "${wanted[@]}"; do
+  [[ "${outcome[$i]:-}" == dumped ]] && continue
+  if [[ -z "${outcome[$i]:-}" ]]; then
+    outcome[$i]="no running PostGIS container"
+    log "error: $i: not dumped: no running PostGIS container (label housing-portal.instance=$i); is it stopped?"
+  fi
+  missing+="${missing:+, }$i (${outcome[$i]})"
+done
+if [[ -n "$missing" ]]; then
+  die "not dumped: $missing"
+fi
 if ((failed)); then
   die "some databases were not dumped (see above)"
 fi

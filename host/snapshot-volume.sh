@@ -9,14 +9,22 @@
 #      freeze the root file system);
 #   2. pre-snapshot step: a CHECKPOINT in every running PostGIS container (label
 #      housing-portal.role=postgis), then PRE_SNAPSHOT_COMMAND if set;
-#   3. sync, fsfreeze -f MOUNT_POINT;
+#   3. records who freezes in FREEZE_STATE_FILE (this run's pid and start time, and systemd's
+#      INVOCATION_ID), starts a watchdog in a session of its own (setsid), then sync and
+#      fsfreeze -f MOUNT_POINT;
 #   4. POST /v2/volumes/$VOLUME_ID/snapshots {"name": "$SNAPSHOT_PREFIX-<UTC timestamp>"};
 #   5. fsfreeze -u. The thaw ALWAYS runs (EXIT/INT/TERM/HUP trap): on success, API error,
-#      API timeout or signal. Every API call is bounded by curl --max-time;
+#      API timeout or signal. Every API call is bounded by curl --max-time. Where no trap can
+#      run (SIGKILL), the watchdog thaws: it polls once a second and thaws when this run is
+#      gone, and in any case once the freeze is FREEZE_MAX_SECONDS old; it exits when this run
+#      has thawed. A freeze that the watchdog ended early fails the run: the snapshot was not
+#      taken while frozen, so no success is recorded and nothing is pruned;
 #   6. writes the success time to STATUS_FILE (atomically: temp file + rename);
-#   7. prunes: lists the volume's snapshots (all pages) and deletes those whose name starts with
-#      "$SNAPSHOT_PREFIX-" and whose resource_id is VOLUME_ID, beyond the newest RETAIN by
-#      created_at. Nothing is pruned when the create failed.
+#   7. prunes: lists the volume's snapshots (all pages) and deletes those that this script made,
+#      beyond the newest RETAIN by created_at: resource_id VOLUME_ID and a name of exactly
+#      "$SNAPSHOT_PREFIX-<yyyymmdd>-<hhmmss>". An operator's "$SNAPSHOT_PREFIX-before-migration"
+#      and a neighbouring prefix's "$SNAPSHOT_PREFIX-eu-<yyyymmdd>-<hhmmss>" are never pruned.
+#      Nothing is pruned when the create failed.
 #
 # Settings (environment):
 #   VOLUME_ID                required. The DigitalOcean volume id.
@@ -24,15 +32,22 @@
 #                            with the block-storage snapshot scopes. Never put on a command line.
 #   API_URL                  default https://api.digitalocean.com (plain http only for 127.0.0.1/localhost).
 #   MOUNT_POINT              default /mnt/data.
-#   RETAIN                   default 7. How many of this volume's "$SNAPSHOT_PREFIX-" snapshots to keep (>= 1).
+#   RETAIN                   default 7. How many of this volume's own snapshots to keep (>= 1).
 #   SNAPSHOT_PREFIX          default hp-data. Letters, digits, '.', '_', '-'.
 #   STATUS_FILE              default /var/lib/housing-portal/snapshot.last-success. Must not be on MOUNT_POINT.
-#   API_TIMEOUT_SECONDS      default 120. Upper bound of each API request (curl --max-time).
+#   API_TIMEOUT_SECONDS      default 60. Upper bound of each API request (curl --max-time).
 #   CONNECT_TIMEOUT_SECONDS  default 10. curl --connect-timeout.
 #   CHECKPOINT_TIMEOUT_SECONDS default 120. Upper bound of each PostGIS CHECKPOINT.
 #   PRE_SNAPSHOT_COMMAND     optional. Extra shell command run after the CHECKPOINTs, before the freeze.
 #   DOCKER                   default docker. The docker client (tests put a shim here).
 #   LOCK_FILE                default /run/lock/housing-portal-snapshot-volume.lock.
+#   FREEZE_MAX_SECONDS       default 120. The watchdog thaws a freeze older than this, even while
+#                            the run lives (>= 1).
+#   FREEZE_STATE_FILE        default /run/housing-portal/snapshot-volume.freeze. Who froze; must
+#                            not be on MOUNT_POINT.
+#   ACTION                   default snapshot. "thaw-own" is the unit's ExecStopPost: it thaws
+#                            MOUNT_POINT only when FREEZE_STATE_FILE names this unit invocation
+#                            ($INVOCATION_ID, set by systemd), never another run's freeze.
 #
 # Exit status: 0 when the snapshot was created, the status recorded and pruning done; non-zero on
 # any failure. A failed CHECKPOINT does not stop the (crash-consistent) snapshot, but the run
@@ -52,23 +67,108 @@ MOUNT_POINT="${MOUNT_POINT:-/mnt/data}"
 RETAIN="${RETAIN:-7}"
 SNAPSHOT_PREFIX="${SNAPSHOT_PREFIX:-hp-data}"
 STATUS_FILE="${STATUS_FILE:-/var/lib/housing-portal/snapshot.last-success}"
-API_TIMEOUT_SECONDS="${API_TIMEOUT_SECONDS:-120}"
+API_TIMEOUT_SECONDS="${API_TIMEOUT_SECONDS:-60}"
 CONNECT_TIMEOUT_SECONDS="${CONNECT_TIMEOUT_SECONDS:-10}"
 CHECKPOINT_TIMEOUT_SECONDS="${CHECKPOINT_TIMEOUT_SECONDS:-120}"
 PRE_SNAPSHOT_COMMAND="${PRE_SNAPSHOT_COMMAND:-}"
 DOCKER="${DOCKER:-docker}"
 LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-snapshot-volume.lock}"
+FREEZE_MAX_SECONDS="${FREEZE_MAX_SECONDS:-120}"
+FREEZE_STATE_FILE="${FREEZE_STATE_FILE:-/run/housing-portal/snapshot-volume.freeze}"
+ACTION="${ACTION:-snapshot}"
+INVOCATION_ID="${INVOCATION_ID:-}"
+
+# ---- who froze: FREEZE_STATE_FILE ------------------------------------------------------------
+# key=value lines: token (unique per run), invocation (systemd's INVOCATION_ID, or empty), pid,
+# start (the pid's start time, so a reused pid is not taken for the run), mount, since; the
+# watchdog appends expired=<epoch> when it ended the freeze early.
+state_get() { # state_get KEY
+  sed -n "s/^$1=//p" "$FREEZE_STATE_FILE" 2>/dev/null | head -n1
+}
+proc_start() { # proc_start PID: its start time (clock ticks since boot); nothing when gone or a zombie
+  local stat rest f
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+  rest="${stat##*) }" # the command name may hold spaces and parentheses
+  read -ra f <<<"$rest"
+  [[ "${f[0]}" == Z ]] || printf '%s' "${f[19]}"
+}
+wd_log() { printf '%s: watchdog: %s\n' snapshot-volume "$*" >&2; }
+# The watchdog runs as its own `bash -c` in its own session, so that a SIGKILL of the run, or of
+# its process group, does not take it along. It keeps the lock fd (9) open: no new run starts
+# until the freeze is over.
+watchdog() { # watchdog OWNER_PID OWNER_START TOKEN MOUNT STATE_FILE MAX_SECONDS
+  local pid="$1" start="$2" token="$3" mp="$4" FREEZE_STATE_FILE="$5" max="$6" deadline nap=""
+  trap '[[ -n "$nap" ]] && kill "$nap" 2>/dev/null; exit 0' TERM # the run thawed, or systemd ends the unit (ExecStopPost then thaws)
+  trap '' HUP INT
+  deadline=$((SECONDS + max))
+  while :; do
+    sleep 1 >/dev/null 2>&1 9>&- &
+    nap=$!
+    wait "$nap" || true
+    nap=""
+    # Thawed by its run (or its ExecStopPost): the state no longer names this freeze.
+    [[ "$(state_get token)" == "$token" ]] || exit 0
+    if [[ "$(proc_start "$pid")" != "$start" ]]; then
+      if fsfreeze -u "$mp" 2>/dev/null; then
+        wd_log "the snapshot run (pid $pid) died while $mp was frozen; thawed it"
+      else
+        wd_log "the snapshot run (pid $pid) died; $mp was not frozen any more"
+      fi
+      rm -f "$FREEZE_STATE_FILE"
+      exit 0
+    fi
+    if ((SECONDS >= deadline)); then
+      # First tell the run (it checks this before it counts its snapshot as consistent), then thaw.
+      [[ -f "$FREEZE_STATE_FILE" ]] && printf 'expired=%s\n' "$(date +%s)" >>"$FREEZE_STATE_FILE"
+      if fsfreeze -u "$mp" 2>/dev/null; then
+        wd_log "$mp frozen for more than ${max}s; thawed it (the snapshot run, pid $pid, will not count its snapshot as consistent)"
+      else
+        wd_log "$mp frozen for more than ${max}s, but fsfreeze -u failed (already thawed?)"
+      fi
+      exit 0
+    fi
+  done
+}
+
+# ---- ACTION=thaw-own: the unit's ExecStopPost --------------------------------------------------
+# Runs after the unit's processes are gone (a SIGKILL after TimeoutStartSec takes the watchdog
+# too). It thaws only the freeze of its own invocation: a run that lost the lock must not thaw
+# the freeze of the run that holds it.
+if [[ "$ACTION" == thaw-own ]]; then
+  [[ "$FREEZE_STATE_FILE" == /* ]] || usage_error "FREEZE_STATE_FILE must be an absolute path"
+  [[ "$INVOCATION_ID" =~ ^[A-Za-z0-9_-]+$ ]] || usage_error "ACTION=thaw-own needs INVOCATION_ID (systemd sets it for ExecStopPost), got '$INVOCATION_ID'"
+  if [[ ! -f "$FREEZE_STATE_FILE" ]]; then
+    log "thaw-own: no freeze recorded; nothing to thaw"
+    exit 0
+  fi
+  owner="$(state_get invocation)"
+  frozen_mp="$(state_get mount)"
+  if [[ "$owner" != "$INVOCATION_ID" ]]; then
+    log "thaw-own: the freeze of $frozen_mp belongs to ${owner:+invocation $owner}${owner:-a run outside systemd} (pid $(state_get pid)), not to invocation $INVOCATION_ID; leaving it alone"
+    exit 0
+  fi
+  if mountpoint -q "$frozen_mp" && fsfreeze -u "$frozen_mp" 2>/dev/null; then
+    log "thaw-own: thawed $frozen_mp, frozen by this invocation"
+  else
+    log "thaw-own: $frozen_mp, frozen by this invocation, is not frozen any more"
+  fi
+  rm -f "$FREEZE_STATE_FILE"
+  exit 0
+fi
+[[ "$ACTION" == snapshot ]] || usage_error "ACTION must be snapshot or thaw-own, got '$ACTION'"
 
 # ---- validate settings -------------------------------------------------------------------
 [[ "$VOLUME_ID" =~ ^[A-Za-z0-9-]+$ ]] || usage_error "VOLUME_ID is required (letters, digits, '-'), got '$VOLUME_ID'"
 is_count "$RETAIN" || usage_error "RETAIN must be a whole number >= 1, got '$RETAIN'"
 RETAIN=$((10#$RETAIN))
 [[ "$SNAPSHOT_PREFIX" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || usage_error "SNAPSHOT_PREFIX may only contain letters, digits, '.', '_', '-', got '$SNAPSHOT_PREFIX'"
-for v in API_TIMEOUT_SECONDS CONNECT_TIMEOUT_SECONDS CHECKPOINT_TIMEOUT_SECONDS; do
+for v in API_TIMEOUT_SECONDS CONNECT_TIMEOUT_SECONDS CHECKPOINT_TIMEOUT_SECONDS FREEZE_MAX_SECONDS; do
   is_count "${!v}" || usage_error "$v must be a whole number of seconds >= 1, got '${!v}'"
 done
 [[ "$MOUNT_POINT" == /* ]] || usage_error "MOUNT_POINT must be an absolute path"
 [[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path"
+[[ "$FREEZE_STATE_FILE" == /* ]] || usage_error "FREEZE_STATE_FILE must be an absolute path"
+[[ "$INVOCATION_ID" =~ ^[A-Za-z0-9_-]*$ ]] || usage_error "INVOCATION_ID has unexpected characters"
 API_URL="${API_URL%/}"
 case "$API_URL" in
   https://*) ;;
@@ -76,7 +176,7 @@ case "$API_URL" in
   *) usage_error "API_URL must be https:// (plain http only for 127.0.0.1/localhost), got '$API_URL'" ;;
 esac
 
-for tool in curl jq fsfreeze mountpoint flock sync timeout; do
+for tool in curl jq fsfreeze mountpoint flock sync timeout setsid; do
   command -v "$tool" >/dev/null 2>&1 || die "required tool '$tool' is not installed"
 done
 
@@ -100,20 +200,46 @@ mp_dev="$(stat -c %d "$MOUNT_POINT")"
 status_dir="$(dirname "$STATUS_FILE")"
 mkdir -p "$status_dir"
 [[ "$(stat -c %d "$status_dir")" != "$mp_dev" ]] || die "STATUS_FILE $STATUS_FILE must not be on $MOUNT_POINT"
+state_dir="$(dirname "$FREEZE_STATE_FILE")"
+mkdir -p "$state_dir"
+[[ "$(stat -c %d "$state_dir")" != "$mp_dev" ]] || die "FREEZE_STATE_FILE $FREEZE_STATE_FILE must not be on $MOUNT_POINT (it is written while the volume is frozen)"
 printf 'header = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\n' "$token" >"$work/curl.conf"
 unset token
 
 frozen=0
+freeze_ended_early=0
 curl_pid=""
+watchdog_pid=""
+token=""
+# Is the freeze still this run's own? Not when the watchdog (expired=) or this invocation's
+# ExecStopPost (state removed) ended it.
+freeze_ours() { [[ -n "$token" && "$(state_get token)" == "$token" && -z "$(state_get expired)" ]]; }
+drop_state() { # the state file and the watchdog, once this run's freeze is over
+  if [[ -n "$token" && "$(state_get token)" == "$token" ]]; then rm -f "$FREEZE_STATE_FILE"; fi
+  if [[ -n "$watchdog_pid" ]]; then kill "$watchdog_pid" 2>/dev/null || true; fi
+  token=""
+  watchdog_pid=""
+}
+ended_early() {
+  frozen=0
+  freeze_ended_early=1
+  log "error: the freeze of $MOUNT_POINT was ended by someone else before this run thawed it (the watchdog after FREEZE_MAX_SECONDS=${FREEZE_MAX_SECONDS}s, or the unit's ExecStopPost)"
+}
 thaw() {
   if ((frozen)); then
-    if fsfreeze -u "$MOUNT_POINT"; then
+    if ! freeze_ours; then
+      ended_early
+    elif fsfreeze -u "$MOUNT_POINT"; then
       frozen=0
       log "thawed $MOUNT_POINT"
+    elif ! freeze_ours; then # ended meanwhile
+      ended_early
     else
-      log "error: fsfreeze -u $MOUNT_POINT failed; run it by hand"
+      log "error: fsfreeze -u $MOUNT_POINT failed; run it by hand (the watchdog thaws it after FREEZE_MAX_SECONDS=${FREEZE_MAX_SECONDS}s)"
     fi
   fi
+  # Still frozen: the watchdog stays, it is the last resort.
+  ((frozen)) || drop_state
 }
 cleanup() {
   local rc=$?
@@ -138,7 +264,8 @@ api() {
     --output "$work/body" --write-out '%{http_code}' --proto "=https,http")
   [[ -n "$body" ]] && args+=(--data "$body")
   : >"$work/body"
-  curl "${args[@]}" "$API_URL$path" >"$work/status" 2>"$work/curl.err" &
+  # 9>&-: a curl orphaned by a SIGKILL of this run must not keep holding the lock.
+  curl "${args[@]}" "$API_URL$path" >"$work/status" 2>"$work/curl.err" 9>&- &
   curl_pid=$!
   wait "$curl_pid" || rc=$?
   curl_pid=""
@@ -178,17 +305,35 @@ checkpoint_all() {
 }
 checkpoint_all || failed=1
 if [[ -n "$PRE_SNAPSHOT_COMMAND" ]]; then
-  bash -c "$PRE_SNAPSHOT_COMMAND" || { log "error: PRE_SNAPSHOT_COMMAND failed"; failed=1; }
+  bash -c "$PRE_SNAPSHOT_COMMAND" 9>&- || { log "error: PRE_SNAPSHOT_COMMAND failed"; failed=1; }
 fi
 
 # ---- 3-5. freeze, create, thaw ----------------------------------------------------------------
 name="$SNAPSHOT_PREFIX-$(date -u +%Y%m%d-%H%M%S)"
 create_body="$(jq -cn --arg name "$name" '{name: $name}')"
 
+# Who freezes, then the watchdog, then the freeze: a run killed at any point is covered.
+# (This run holds the lock, and the watchdog of an earlier run holds it until that freeze is
+# over, so a state file found here is a leftover.)
+[[ -f "$FREEZE_STATE_FILE" ]] && log "replacing a leftover $FREEZE_STATE_FILE (pid $(state_get pid), since $(state_get since))"
+my_start="$(proc_start "$$")"
+[[ -n "$my_start" ]] || die "cannot read the start time of this process from /proc/$$/stat"
+new_token="${INVOCATION_ID:-manual}-$$-$my_start"
+tmp_state="$(mktemp "$FREEZE_STATE_FILE.XXXXXX")"
+printf 'token=%s\ninvocation=%s\npid=%s\nstart=%s\nmount=%s\nsince=%s\n' \
+  "$new_token" "$INVOCATION_ID" "$$" "$my_start" "$MOUNT_POINT" "$(date +%s)" >"$tmp_state"
+chmod 0644 "$tmp_state"
+mv -f "$tmp_state" "$FREEZE_STATE_FILE"
+token="$new_token"
+watchdog_src="$(declare -f state_get proc_start wd_log watchdog); watchdog \"\$@\""
+setsid bash -c "$watchdog_src" snapshot-volume-watchdog "$$" "$my_start" "$token" "$MOUNT_POINT" \
+  "$FREEZE_STATE_FILE" "$FREEZE_MAX_SECONDS" </dev/null >/dev/null &
+watchdog_pid=$!
+
 sync
 fsfreeze -f "$MOUNT_POINT" || die "fsfreeze -f $MOUNT_POINT failed"
 frozen=1
-log "froze $MOUNT_POINT"
+log "froze $MOUNT_POINT (the watchdog thaws it if this run dies, and after ${FREEZE_MAX_SECONDS}s in any case)"
 create_ok=0
 api POST "/v2/volumes/$VOLUME_ID/snapshots" "$create_body" && create_ok=1
 thaw
@@ -200,6 +345,9 @@ fi
 new_id="$(jq -r '.snapshot.id // empty' "$work/body" 2>/dev/null || true)"
 [[ "$new_id" =~ ^[A-Za-z0-9-]+$ ]] || die "the API accepted the snapshot but returned no usable snapshot id; nothing pruned"
 log "created snapshot $name ($new_id) of volume $VOLUME_ID"
+if ((freeze_ended_early)); then
+  die "snapshot $name ($new_id) is not consistent: the freeze ended before the API accepted it, so it is only crash-consistent (kept, as PostgreSQL recovers from its WAL); no success recorded, nothing pruned"
+fi
 
 # ---- 6. status --------------------------------------------------------------------------------
 if ((failed)); then
@@ -228,16 +376,19 @@ while :; do
   ((page <= 100)) || die "more than 100 pages of snapshots; nothing pruned"
 done
 
-# Own snapshots: this volume, this prefix; newest first by created_at, then name.
+# Own snapshots: this volume, and exactly the names this script makes ("$prefix-" plus a
+# timestamp, nothing else: a prefix match alone would also take an operator's snapshots and a
+# longer neighbouring prefix's); newest first by created_at, then name.
 jq -s --arg vol "$VOLUME_ID" --arg prefix "$SNAPSHOT_PREFIX-" '
-  map(select((.resource_id | tostring) == $vol and (.name | type) == "string" and (.name | startswith($prefix))))
+  map(select((.resource_id | tostring) == $vol and (.name | type) == "string"
+    and (.name | startswith($prefix)) and (.name[($prefix | length):] | test("^[0-9]{8}-[0-9]{6}$"))))
   | unique_by(.id) | sort_by(.created_at, .name) | reverse' "$work/all.json" >"$work/own.json"
 own_count="$(jq 'length' "$work/own.json")"
 if ! jq -e --arg id "$new_id" 'any(.[]; (.id | tostring) == $id)' "$work/own.json" >/dev/null; then
   die "the new snapshot $new_id is not in the volume's snapshot list yet; nothing pruned this time"
 fi
 mapfile -t doomed < <(jq -r --argjson keep "$RETAIN" --arg new "$new_id" '.[$keep:][] | (.id | tostring) | select(. != $new)' "$work/own.json")
-log "$own_count snapshot(s) of $VOLUME_ID with prefix '$SNAPSHOT_PREFIX-'; keeping the newest $RETAIN, deleting ${#doomed[@]}"
+log "$own_count snapshot(s) of $VOLUME_ID named $SNAPSHOT_PREFIX-<yyyymmdd>-<hhmmss>; keeping the newest $RETAIN, deleting ${#doomed[@]}"
 for id in "${doomed[@]}"; do
   if [[ ! "$id" =~ ^[A-Za-z0-9-]+$ ]]; then
     log "error: skipping snapshot with unexpected id '$id'"

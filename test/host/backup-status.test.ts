@@ -99,6 +99,32 @@ describe("host/backup-status.sh", () => {
     assert.match(stale.stdout, /^STALE: last dump 5d 0h ago .*colombia\/20240101T020000Z\.dump/);
   });
 
+  test("INSTANCES: each instance's newest dump is checked by name; a missing or stale one is STALE: dump of <instance>", async () => {
+    touch(snap(), "1 hour ago");
+    touch(dump(), "2 hours ago"); // the last run's marker is fresh, yet two instances have no fresh dump
+    touch(path.join(dir, "backups", "colombia", "20240105T020000Z.dump"), "2 hours ago");
+    touch(path.join(dir, "backups", "peru", "20240101T020000Z.dump"), "1 hour ago"); // older by name ...
+    touch(path.join(dir, "backups", "peru", "20240102T020000Z.dump"), "120 hours ago"); // ... than the newest
+    touch(path.join(dir, "backups", "chile", "notes.txt"), "now");
+    const r = await status({ INSTANCES: "colombia peru chile" });
+    assert.equal(r.code, 1, r.stdout);
+    oneLine(r.stdout);
+    assert.match(
+      r.stdout,
+      /^STALE: dump of peru stale: its newest, 20240102T020000Z\.dump, is 5d 0h old \(.*peru\/20240102T020000Z\.dump\), more than twice the 24h interval; dump of chile missing: no <timestamp>\.dump in \S+\/chile\n$/,
+    );
+    assert.doesNotMatch(r.stdout, /colombia/);
+  });
+
+  test("INSTANCES: all fresh is OK, also without the dump marker (a replaced host)", async () => {
+    touch(snap(), "1 hour ago");
+    touch(path.join(dir, "backups", "colombia", "20240105T020000Z.dump"), "2 hours ago");
+    touch(path.join(dir, "backups", "peru", "20240105T020000Z.dump"), "3 hours ago");
+    const r = await status({ INSTANCES: "colombia peru" });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^OK: snapshot 1h ago; dump of colombia 2h ago; dump of peru 3h ago\n$/);
+  });
+
   test("CHECKS=dump (AWS, where DLM takes the snapshots) ignores the snapshot marker", async () => {
     touch(dump(), "1 hour ago");
     const r = await status({ CHECKS: "dump" });
@@ -107,7 +133,7 @@ describe("host/backup-status.sh", () => {
   });
 
   test("bad settings exit 2", async () => {
-    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }];
+    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { INSTANCES: "colombia ../etc" }];
     for (const extra of bad) {
       const r = await status(extra);
       assert.equal(r.code, 2, JSON.stringify(extra));

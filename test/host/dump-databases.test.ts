@@ -84,6 +84,7 @@ case "$1" in
       partial) printf 'PGDMP half a dump'; echo "pg_dump: error: connection to server lost" >&2; exit 1 ;;
       notdump) echo "this is not a dump"; exit 0 ;;
       hang) exec sleep 300 ;;
+      big) printf 'PGDMP'; head -c "$SHIM_BIG_BYTES" /dev/zero; exit 0 ;;
     esac
     exec env POSTGRES_USER="$user" POSTGRES_DB="$db" PGHOST="$SHIM_PGHOST" PATH="$SHIM_PGBIN:$PATH" "$@" ;;
   *) echo "shim: unsupported: docker $*" >&2; exit 2 ;;
@@ -115,6 +116,7 @@ esac
       SHIM_CONTAINERS: containers,
       SHIM_PGHOST: sock,
       SHIM_PGBIN: pgBin,
+      SHIM_BIG_BYTES: String(10 * 1024 * 1024),
       ...extra,
     };
   }
@@ -219,6 +221,74 @@ esac
     assert.match(r.stderr, /ps' failed; nothing dumped/);
     assert.deepEqual(fs.readdirSync(backupRoot), []);
     assert.equal(fs.existsSync(statusFile), false);
+  });
+
+  test("INSTANCES: a configured instance that is not running, and one whose dump fails, fail the run by name; no success recorded", async () => {
+    const r = await runScript(
+      "dump-databases.sh",
+      env([...GOOD, "dead0001 missingdb postgres hp_does_not_exist"], { INSTANCES: "colombia chile peru missingdb" }),
+    );
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /error: chile: not dumped: no running PostGIS container/);
+    assert.match(r.stderr, /error: not dumped: chile \(no running PostGIS container\), missingdb \(pg_dump failed\)\n$/);
+    assert.doesNotMatch(r.stderr, /not dumped: [^\n]*(colombia|peru)/);
+    assert.equal(dumps("colombia").length, 1, "the running instances are still dumped");
+    assert.equal(dumps("peru").length, 1);
+    assert.equal(fs.existsSync(statusFile), false, "no success recorded");
+  });
+
+  test("INSTANCES: every configured instance dumped is a success; a running instance that is not configured is dumped too", async () => {
+    const r = await runScript("dump-databases.sh", env([...GOOD, "c0ffee03 leftover postgres hp_peru"], { INSTANCES: "peru colombia" }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /leftover: .*not in INSTANCES/);
+    for (const i of ["colombia", "peru", "leftover"]) assert.equal(dumps(i).length, 1, i);
+    assert.match(fs.readFileSync(statusFile, "utf8"), / 3 instance\(s\)\n$/);
+  });
+
+  test("without INSTANCES it dumps what runs, and says that no list was given", async () => {
+    const r = await runScript("dump-databases.sh", env(GOOD));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /INSTANCES is not set/);
+    assert.ok(fs.existsSync(statusFile));
+  });
+
+  /** BACKUP_ROOT on a small tmpfs of its own, so that the free-space margin is real. */
+  function smallBackupRoot(mib: number): void {
+    sh("mount", ["-t", "tmpfs", "-o", `size=${mib}m,mode=0700`, "hp-dump-small", backupRoot]);
+  }
+
+  test("a dump that would leave less than MIN_FREE_PERCENT free is refused, by instance name (estimated from its previous dump)", async () => {
+    smallBackupRoot(16);
+    const dir = path.join(backupRoot, "colombia");
+    fs.mkdirSync(dir);
+    // The previous dump of colombia: 12 MiB of 16; another one that size would leave nothing.
+    fs.writeFileSync(path.join(dir, "20200101T000000Z.dump"), Buffer.concat([Buffer.from("PGDMP"), Buffer.alloc(12 * 1024 * 1024)]));
+    const r = await runScript("dump-databases.sh", env(GOOD, { INSTANCES: "colombia peru" }));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /error: colombia: refusing to dump: its previous dump is \d+ bytes and \S+ has \d+ bytes free of \d+; less than 10% would be left/);
+    assert.match(r.stderr, /not dumped: colombia \(less than 10% would be left free\)/);
+    assert.deepEqual(files("colombia"), ["20200101T000000Z.dump"], "no new dump, no temp file");
+    assert.equal(dumps("peru").length, 1, "peru still fits");
+    assert.equal(fs.existsSync(statusFile), false);
+  });
+
+  test("a dump that ended inside the margin is deleted and the run fails naming the instance", async () => {
+    smallBackupRoot(16);
+    const r = await runScript("dump-databases.sh", env(["beef0001 bigone postgres hp_peru big", ...GOOD], { MIN_FREE_PERCENT: "50" }));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /error: bigone: the dump left less than 50% free on \S+; deleted it/);
+    assert.deepEqual(files("bigone"), [], "no dump, no temp file");
+    assert.equal(fs.existsSync(statusFile), false);
+  });
+
+  test("INSTANCES and MIN_FREE_PERCENT are validated", async () => {
+    for (const extra of [{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }]) {
+      const r = await runScript("dump-databases.sh", env(GOOD, extra));
+      assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);
+      assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT)/);
+      assert.equal(r.stderr.split("\n").filter(Boolean).length, 1, "one line");
+    }
+    assert.deepEqual(fs.readdirSync(backupRoot), []);
   });
 
   test("no PostGIS containers: nothing to dump is a success", async () => {

@@ -30,7 +30,8 @@ export interface RecordedRequest {
   authorization: string | undefined;
 }
 
-export type Mode = "ok" | "error" | "hang";
+/** "hold": like "ok", but the answer waits until releaseHeld() (a create that takes as long as the test wants) */
+export type Mode = "ok" | "error" | "hang" | "hold";
 
 export class FakeDoApi {
   readonly token: string;
@@ -48,6 +49,7 @@ export class FakeDoApi {
   /** called synchronously when a create request arrives, before it is answered */
   onCreate: (() => void) | undefined;
 
+  private readonly held: (() => void)[] = [];
   private server: http.Server | undefined;
   private readonly waiters: { pred: (r: RecordedRequest) => boolean; resolve: (r: RecordedRequest) => void }[] = [];
   url = "";
@@ -71,6 +73,11 @@ export class FakeDoApi {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /** Answer the create requests held back by createMode "hold" (as "ok" would have). */
+  releaseHeld(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
+
   /** Forget the recorded requests and reset the modes (the store stays as it is). */
   reset(): void {
     this.requests.length = 0;
@@ -78,6 +85,7 @@ export class FakeDoApi {
     this.pageSize = 200;
     this.listAllVolumes = false;
     this.onCreate = undefined;
+    this.held.length = 0;
   }
 
   add(s: Partial<FakeSnapshot> & { id: string; name: string; created_at: string; resource_id: string }): void {
@@ -145,7 +153,15 @@ export class FakeDoApi {
   private create(volumeId: string, body: unknown, send: (s: number, p?: unknown) => void): void {
     this.onCreate?.();
     if (this.createMode === "hang") return; // never answer
+    if (this.createMode === "hold") {
+      this.held.push(() => this.createOk(volumeId, body, send));
+      return;
+    }
     if (this.createMode === "error") return send(500, { id: "server_error", message: "Server was unable to give you a response." });
+    this.createOk(volumeId, body, send);
+  }
+
+  private createOk(volumeId: string, body: unknown, send: (s: number, p?: unknown) => void): void {
     const name = (body as { name?: unknown } | undefined)?.name;
     if (typeof name !== "string" || !name) return send(422, { id: "unprocessable_entity", message: "name is required" });
     const snap: FakeSnapshot = {

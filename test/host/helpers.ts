@@ -38,6 +38,25 @@ export function requireHostTier(tools: string[], opts: { loop?: boolean } = {}):
   }
 }
 
+/** Does this process hold a Linux capability (by number, see capabilities(7)) in its effective set? */
+export function hasCapability(bit: number): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync("/proc/self/status", "utf8"));
+  return !!m && ((BigInt(`0x${m[1]}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
+/**
+ * Growing a mounted ext4 (resize2fs online) needs CAP_SYS_RESOURCE, which some containers drop
+ * even for root. Without it the test must fail with the reason, never skip: call this first.
+ */
+export function requireOnlineResize(): void {
+  if (!hasCapability(24)) {
+    throw new Error(
+      "HOST TIER CANNOT RUN: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this root process lacks " +
+        "(see CapEff in /proc/self/status); run the host tier on a VM, or in a container with --cap-add SYS_RESOURCE",
+    );
+  }
+}
+
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -122,6 +141,18 @@ export function start(
       });
     },
   };
+}
+
+/**
+ * Wait for a condition: poll `pred` every 100 ms until it holds, and fail with `what` once
+ * `deadlineMs` has passed (an upper bound, never a measurement).
+ */
+export async function waitUntil(pred: () => boolean, deadlineMs: number, what: string): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Run a command to completion (async). */

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { FakeDoApi } from "./fake-do-api";
-import { Scratch, hostScript, isFrozen, requireHostTier, runScript, scriptEnv, sh, start, writeExecutable } from "./helpers";
+import * as path from "node:path";
+import { HOST_DIR, Scratch, type Started, hostScript, isFrozen, requireHostTier, run, runScript, scriptEnv, sh, start, waitUntil, writeExecutable } from "./helpers";
 
 const VOLUME = "506f78a4-e098-11e5-ad9f-000f53306ae1";
 const OTHER_VOLUME = "7724db7c-e098-11e5-b522-000f53304e51";
@@ -57,6 +58,7 @@ esac
     api.eventsFile = events;
     fs.writeFileSync(scratch.path("do-token"), `${api.token}\n`, { mode: 0o600 });
     statusFile = scratch.path("state", "snapshot.last-success");
+    fs.mkdirSync(scratch.path("tmp"));
   });
 
   after(async () => {
@@ -99,9 +101,42 @@ esac
       SHIM_EVENTS: events,
       SHIM_BIN: scratch.path("shim-bin"),
       SHIM_POSTGIS: "pg-colombia pg-peru",
+      FREEZE_STATE_FILE: freezeState(),
+      // the script's private temp dir (curl config with the token) stays under the scratch dir
+      TMPDIR: scratch.path("tmp"),
       ...extra,
     };
   }
+
+  const freezeState = () => scratch.path("run", "snapshot-volume.freeze");
+
+  /**
+   * The unit's ExecStopPost command line, as systemd would run it: the installed script path
+   * points at the checkout and /mnt/data at this test's mount point.
+   */
+  function execStopPost(): string {
+    const unit = fs.readFileSync(path.join(HOST_DIR, "systemd", "housing-portal-snapshot.service"), "utf8");
+    const lines = unit.split("\n").filter((l) => l.startsWith("ExecStopPost="));
+    assert.equal(lines.length, 1, "one ExecStopPost line");
+    return lines[0]
+      .slice("ExecStopPost=".length)
+      .replace(/^[-@:+!]+/, "")
+      .replace(/\/usr\/local\/sbin\/housing-portal-([a-z-]+)/g, (_m, n: string) => hostScript(`${n}.sh`))
+      .replace(/\/mnt\/data/g, mnt);
+  }
+
+  /** The run's first create request; fails (instead of waiting forever) when the run ends first. */
+  function createRequestOf(s: Started): Promise<unknown> {
+    return Promise.race([
+      api.waitForRequest((q) => q.method === "POST"),
+      s.done.then((r) => {
+        throw new Error(`the run ended (exit ${r.code}, ${r.signal}) before its create request:\n${r.stderr}`);
+      }),
+    ]);
+  }
+
+  const INVOCATION_A = "0f3a1c2b4d5e6f708192a3b4c5d6e7f8";
+  const INVOCATION_B = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
 
   function eventLines(): string[] {
     return fs.readFileSync(events, "utf8").split("\n").filter(Boolean);
@@ -185,15 +220,98 @@ esac
     });
   }
 
+  test("SIGKILL of the snapshot run while frozen: the watchdog thaws within its bound, the next run works", async () => {
+    api.createMode = "hang";
+    const s = start(hostScript("snapshot-volume.sh"), [], {
+      env: scriptEnv(env({ API_TIMEOUT_SECONDS: "60", FREEZE_MAX_SECONDS: "600" })),
+      timeoutMs: 90_000,
+    });
+    await createRequestOf(s);
+    assert.equal(isFrozen(mnt), true, "frozen while the create request hangs");
+    s.child.kill("SIGKILL"); // no trap runs
+    // The bound is one watchdog poll (about a second) after the death; the deadline is far above it
+    // and far below FREEZE_MAX_SECONDS, so only the owner's death can have ended the freeze.
+    await waitUntil(() => !isFrozen(mnt), 20_000, `${mnt} thawed after the SIGKILL`);
+    assertThawedAndWritable();
+    const r = await s.done; // the watchdog shares stderr: it is closed once the watchdog exits
+    assert.equal(r.signal, "SIGKILL");
+    assert.match(r.stderr, /watchdog: the snapshot run \(pid \d+\) died while \S+ was frozen; thawed/);
+    assert.equal(fs.existsSync(freezeState()), false, "no freeze state left");
+    assert.equal(fs.existsSync(statusFile), false);
+
+    api.reset();
+    const again = await runScript("snapshot-volume.sh", env());
+    assert.equal(again.code, 0, `the lock is free again: ${again.stderr}`);
+  });
+
+  test("a freeze that outlives FREEZE_MAX_SECONDS is ended by the watchdog, and the run does not count the snapshot as consistent", async () => {
+    api.createMode = "hold";
+    api.snapshots = [];
+    api.add({ id: "own-old", name: "hp-data-20200101-000000", created_at: "2020-01-01T00:00:00Z", resource_id: VOLUME });
+    const s = start(hostScript("snapshot-volume.sh"), [], {
+      env: scriptEnv(env({ API_TIMEOUT_SECONDS: "60", FREEZE_MAX_SECONDS: "2", RETAIN: "1" })),
+      timeoutMs: 90_000,
+    });
+    await createRequestOf(s);
+    await waitUntil(() => !isFrozen(mnt), 30_000, `${mnt} thawed by the watchdog while the create is still pending`);
+    assert.equal(s.child.exitCode, null, "the run is still waiting for the API");
+    assert.equal(s.child.signalCode, null);
+    assertThawedAndWritable();
+    api.releaseHeld(); // the snapshot is created now, after the thaw
+    const r = await s.done;
+    assert.equal(r.timedOut, false);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /watchdog: \S+ frozen for more than 2s; thawed/);
+    assert.match(r.stderr, /not consistent/);
+    assert.equal(fs.existsSync(statusFile), false, "no success recorded");
+    assert.equal(deletes().length, 0, "nothing pruned");
+    assert.ok(api.snapshots.some((x) => x.id === "own-old"));
+    assert.equal(fs.existsSync(freezeState()), false);
+  });
+
+  test("a run that loses the lock, and its ExecStopPost, never thaw another run's freeze; the freezing invocation's ExecStopPost does", async () => {
+    api.createMode = "hang";
+    const a = start(hostScript("snapshot-volume.sh"), [], {
+      env: scriptEnv(env({ API_TIMEOUT_SECONDS: "60", INVOCATION_ID: INVOCATION_A })),
+      timeoutMs: 90_000,
+    });
+    await createRequestOf(a);
+    assert.equal(isFrozen(mnt), true);
+
+    // The timer's run while a manual one is frozen mid-snapshot: it loses the lock ...
+    const b = await runScript("snapshot-volume.sh", env({ INVOCATION_ID: INVOCATION_B }));
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /another snapshot run holds/);
+    assert.equal(isFrozen(mnt), true, "the losing run left the freeze alone");
+    // ... and systemd then runs its ExecStopPost, in the same invocation.
+    const cmd = execStopPost();
+    const post = await run("bash", ["-c", cmd], { env: scriptEnv(env({ INVOCATION_ID: INVOCATION_B })), timeoutMs: 30_000 });
+    assert.equal(post.code, 0, post.stderr);
+    assert.equal(isFrozen(mnt), true, `the ExecStopPost of another invocation did not thaw (${cmd}): ${post.stderr}`);
+
+    // The freezing invocation's ExecStopPost thaws (systemd killed the whole unit, watchdog included;
+    // SIGSTOP keeps the run alive but silent, so that only the ExecStopPost can thaw).
+    a.child.kill("SIGSTOP");
+    const own = await run("bash", ["-c", cmd], { env: scriptEnv(env({ INVOCATION_ID: INVOCATION_A })), timeoutMs: 30_000 });
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal(isFrozen(mnt), false, `the own invocation's ExecStopPost thawed: ${own.stderr}`);
+    a.child.kill("SIGTERM");
+    a.child.kill("SIGCONT");
+    const ra = await a.done;
+    assert.notEqual(ra.code ?? 1, 0);
+    assert.equal(fs.existsSync(statusFile), false);
+    assertThawedAndWritable();
+  });
+
   test("pruning deletes exactly this volume's prefixed snapshots beyond the newest RETAIN (across pages)", async () => {
     api.snapshots = [];
     const own = (id: string, day: string, name = `hp-data-${id}`) => api.add({ id, name, created_at: `2024-03-${day}T02:00:00Z`, resource_id: VOLUME });
     // Own: names deliberately not in created_at order, so only created_at can sort them.
-    own("own-a", "05", "hp-data-zzz");
-    own("own-b", "01", "hp-data-yyy");
-    own("own-c", "03", "hp-data-aaa");
-    own("own-d", "02", "hp-data-bbb");
-    own("own-e", "04", "hp-data-ccc");
+    own("own-a", "05", "hp-data-20240309-020000");
+    own("own-b", "01", "hp-data-20240308-020000");
+    own("own-c", "03", "hp-data-20240101-020000");
+    own("own-d", "02", "hp-data-20240102-020000");
+    own("own-e", "04", "hp-data-20240103-020000");
     // Same volume, foreign prefixes (older than everything): kept.
     api.add({ id: "manual-1", name: "before-upgrade-2023", created_at: "2023-01-01T00:00:00Z", resource_id: VOLUME });
     api.add({ id: "prefix-no-dash", name: "hp-data", created_at: "2023-01-02T00:00:00Z", resource_id: VOLUME });
@@ -226,6 +344,26 @@ esac
     const r2 = await runScript("snapshot-volume.sh", env({ RETAIN: "3" }));
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(deletes().map((q) => q.path), ["/v2/snapshots/own-e"]);
+  });
+
+  test("pruning keeps an operator's own snapshots with the prefix and a neighbouring prefix's snapshots", async () => {
+    api.snapshots = [];
+    const P = "housing-portal-staging";
+    const add = (id: string, name: string, created: string) => api.add({ id, name, created_at: created, resource_id: VOLUME });
+    add("own-old-1", `${P}-20250101-000000`, "2025-01-01T00:00:00Z");
+    add("own-old-2", `${P}-20250102-000000`, "2025-01-02T00:00:00Z");
+    // Not made by the script, though they start with "<prefix>-": all older than everything of ours.
+    add("manual", `${P}-before-migration`, "2024-01-01T00:00:00Z");
+    add("manual-stamped", `${P}-20240101-000000-before-upgrade`, "2024-01-02T00:00:00Z");
+    add("manual-short", `${P}-2024-01-03`, "2024-01-03T00:00:00Z");
+    add("eu-1", `${P}-eu-20240101-000000`, "2024-01-04T00:00:00Z");
+    add("eu-2", `${P}-eu-20260101-000000`, "2024-01-05T00:00:00Z");
+    const r = await runScript("snapshot-volume.sh", env({ SNAPSHOT_PREFIX: P, RETAIN: "1" }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(deletes().map((q) => q.path).sort(), ["/v2/snapshots/own-old-1", "/v2/snapshots/own-old-2"]);
+    const left = api.snapshots.map((s) => s.id);
+    for (const id of ["manual", "manual-stamped", "manual-short", "eu-1", "eu-2"]) assert.ok(left.includes(id), `${id} is kept`);
+    assert.equal(left.length, 6);
   });
 
   test("another volume's snapshots are never deleted, even when the API lists them under this volume", async () => {
@@ -292,6 +430,10 @@ esac
       [{ SNAPSHOT_PREFIX: "bad prefix" }, /SNAPSHOT_PREFIX/],
       [{ API_URL: "http://api.example.com" }, /API_URL/],
       [{ API_TIMEOUT_SECONDS: "forever" }, /API_TIMEOUT_SECONDS/],
+      [{ FREEZE_MAX_SECONDS: "0" }, /FREEZE_MAX_SECONDS/],
+      [{ FREEZE_STATE_FILE: "relative/freeze" }, /FREEZE_STATE_FILE/],
+      [{ ACTION: "thaw-everything" }, /ACTION/],
+      [{ ACTION: "thaw-own" }, /INVOCATION_ID/],
     ] as [Record<string, string>, RegExp][]) {
       const r = await runScript("snapshot-volume.sh", env(extra));
       assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);

@@ -82,7 +82,8 @@ describe("host/ scripts and systemd units", () => {
     }
     const snap = fs.readFileSync(path.join(SYSTEMD_DIR, "housing-portal-snapshot.service"), "utf8");
     assert.match(section(snap, "Unit").After?.join(" ") ?? "", /housing-portal-dump\.service/, "the snapshot waits for a running dump");
-    assert.match(section(snap, "Service").ExecStopPost?.join(" ") ?? "", /fsfreeze -u \/mnt\/data/, "a thaw even after SIGKILL");
+    // A thaw after a SIGKILL, but only of this invocation's own freeze: never a bare fsfreeze -u.
+    assert.deepEqual(section(snap, "Service").ExecStopPost, ["-/usr/bin/env ACTION=thaw-own /usr/local/sbin/housing-portal-snapshot-volume"]);
     const files = fs.readdirSync(SYSTEMD_DIR).sort();
     assert.deepEqual(files, Object.keys(UNITS).flatMap((n) => [`${n}.service`, `${n}.timer`]).sort());
   });
