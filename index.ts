@@ -5,39 +5,47 @@ import { loadSettings, optionalSecret, requiredSecret } from "./components/setti
 import { CloudSettings, DataVolumeSettings } from "./components/config";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
-import { backupHostSetup } from "./components/backupSchedule";
+import { VolumeSnapshots, backupHostSetup } from "./components/backupSchedule";
 import { SnapshotPolicy } from "./components/snapshotPolicy";
 import { PortalInstance } from "./components/portalInstance";
 import { cloudNames } from "./components/naming";
 
 const settings = loadSettings(__dirname);
 
-/** The cloud host with its data volume and snapshots; an existing host only gets Docker resources. */
+/** The cloud host with its data volume, snapshots and backups; an existing host's volume only when adopted. */
 function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } {
     const names = cloudNames(s.stack);
-    const dataVolume = (volume: DataVolumeSettings) => new DataVolume("data", { volume, names, stack: s.stack });
-    const common = { provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey") };
+    const dataVolume = (settings: DataVolumeSettings) => new DataVolume("data", { volume: settings, names, stack: s.stack });
+    // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
+    const hostArgs = (volume: DataVolume | undefined) => {
+        const volumeSnapshots: pulumi.Input<VolumeSnapshots> = volume === undefined ? { by: "none" }
+            : s.provider === "aws" ? { by: "dlm" }
+            : volume.volumeId.apply((volumeId) => ({ by: "host-timer" as const, volumeId, prefix: names.snapshotPrefix }));
+        return {
+            provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey"),
+            settings: pulumi.output(volumeSnapshots).apply((v) => backupHostSetup({ snapshots: s.snapshots, volumeSnapshots: v })),
+        };
+    };
     let host: DockerHost;
     let volume: DataVolume | undefined;
     if (s.host.kind === "create") {
         volume = dataVolume(s.host.dataVolume);
-        const setup = volume.volumeId.apply((volumeId) => backupHostSetup({
-            provider: s.provider, snapshots: s.snapshots, volumeId, snapshotPrefix: names.snapshotPrefix,
-        }));
         host = new DockerHost("host", {
-            ...common, host: s.host, dataVolume: volume, setup,
+            ...hostArgs(volume), host: s.host, dataVolume: volume,
             instancePorts: s.instances.map((i) => ({ instance: i.name, port: i.port })),
         });
     } else {
-        // An existing host's volume is attached already: it is only adopted when adoptId says so.
         volume = s.host.dataVolume && dataVolume(s.host.dataVolume);
-        host = new DockerHost("host", { ...common, host: s.host });
+        if (volume === undefined) {
+            pulumi.log.warn("host.address: an existing host's volume is not managed, so it is not snapshotted (dumps and their freshness check still run); set volume.adoptId to adopt it");
+        }
+        host = new DockerHost("host", { ...hostArgs(volume), host: s.host });
     }
     if (volume !== undefined) {
         const snapshotArgs = { snapshots: s.snapshots, dataVolume: volume };
         new SnapshotPolicy("snapshots", s.provider === "aws"
             ? { ...snapshotArgs, provider: "aws", stack: s.stack, names }
-            : { ...snapshotArgs, provider: "digitalocean", host: s.host.kind === "create" ? host : undefined, apiToken: requiredSecret("snapshotApiToken") });
+            : { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
     }
     return { host, volume };
 }

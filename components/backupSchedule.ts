@@ -1,9 +1,10 @@
 // When backups run and what the host needs for them: the systemd timers' calendars and the
-// settings files of the snapshot, dump and freshness units. Pure: unit-tested without mocks.
-import { CloudProvider, DEFAULT_DATA_ROOT, SnapshotSettings } from "./config";
-import { HostFile } from "./cloudInit";
+// settings files of the snapshot, dump and freshness units, delivered over SSH with the host's
+// other settings (hostSettings.ts). Pure: unit-tested without mocks.
+import { DEFAULT_DATA_ROOT, SnapshotSettings } from "./config";
+import { HostFile, HostFileSet, hostScript } from "./hostSettings";
 import { readHostFile } from "./hostFiles";
-import { BackupUnit, SNAPSHOT_TOKEN_FILE, hostSettingsFile, installedScriptPath, systemdUnit } from "./naming";
+import { BackupUnit, SNAPSHOT_TOKEN_FILE, hostSettingsFile, systemdUnit } from "./naming";
 
 /** How long before each snapshot the databases are dumped, so the snapshot holds a fresh dump. */
 export const DUMP_LEAD_MINUTES = 15;
@@ -42,27 +43,26 @@ function envFile(unit: BackupUnit, settings: Record<string, string | number>): H
     return { path: hostSettingsFile(unit), content: `${lines.join("\n")}\n`, permissions: "0644" };
 }
 
-function script(name: string): HostFile {
-    return { path: installedScriptPath(name), content: readHostFile(name), permissions: "0755" };
-}
+/** Who snapshots the data volume: the host's timer (DigitalOcean), DLM (AWS), or nobody (a volume the stack does not manage). */
+export type VolumeSnapshots =
+    | { readonly by: "host-timer"; /** The DigitalOcean volume's id. */ readonly volumeId: string; /** What this stack's snapshot names start with. */ readonly prefix: string }
+    | { readonly by: "dlm" }
+    | { readonly by: "none" };
 
 export interface BackupHostSetupArgs {
-    /** Which cloud snapshots the volume: DigitalOcean by the host's timer, AWS by DLM. */
-    readonly provider: CloudProvider;
     /** Schedule and retention. */
     readonly snapshots: SnapshotSettings;
-    /** The DigitalOcean volume to snapshot (unused on AWS). */
-    readonly volumeId: string;
-    /** Names this stack's snapshots, so pruning only touches its own. */
-    readonly snapshotPrefix: string;
+    /** Who snapshots the volume; the host's freshness check watches what it can see. */
+    readonly volumeSnapshots: VolumeSnapshots;
 }
 
-/** The files and timers the host needs for its backups; cloud-init installs them. */
-export function backupHostSetup(args: BackupHostSetupArgs): { files: HostFile[]; timers: string[] } {
+/** The files and timers the host needs for its backups: dumps and their freshness always, the snapshot timer where the host takes them. */
+export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
     const s = args.snapshots;
+    const v = args.volumeSnapshots;
     const files: HostFile[] = [
-        script("dump-databases.sh"),
-        script("backup-status.sh"),
+        hostScript("dump-databases.sh"),
+        hostScript("backup-status.sh"),
         serviceFile("dump"),
         timerFile("dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
         envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain }),
@@ -71,25 +71,25 @@ export function backupHostSetup(args: BackupHostSetupArgs): { files: HostFile[];
         envFile("backup-status", {
             SNAPSHOT_INTERVAL_HOURS: s.everyHours,
             DUMP_INTERVAL_HOURS: s.everyHours,
-            // On AWS, DLM takes the snapshots: the host only sees its dumps.
-            CHECKS: args.provider === "digitalocean" ? "snapshot dump" : "dump",
+            // Where DLM (or nobody) takes the snapshots, the host only sees its dumps.
+            CHECKS: v.by === "host-timer" ? "snapshot dump" : "dump",
         }),
     ];
-    const timers = [`${systemdUnit("dump")}.timer`, `${systemdUnit("backup-status")}.timer`];
-    if (args.provider === "digitalocean") {
+    const enable = [`${systemdUnit("dump")}.timer`, `${systemdUnit("backup-status")}.timer`];
+    if (v.by === "host-timer") {
         files.push(
-            script("snapshot-volume.sh"),
+            hostScript("snapshot-volume.sh"),
             serviceFile("snapshot"),
             timerFile("snapshot", onCalendar(s.everyHours, s.at)),
             envFile("snapshot", {
-                VOLUME_ID: args.volumeId,
+                VOLUME_ID: v.volumeId,
                 MOUNT_POINT: DEFAULT_DATA_ROOT,
                 RETAIN: s.retain,
-                SNAPSHOT_PREFIX: args.snapshotPrefix,
+                SNAPSHOT_PREFIX: v.prefix,
                 TOKEN_FILE: SNAPSHOT_TOKEN_FILE,
             }),
         );
-        timers.push(`${systemdUnit("snapshot")}.timer`);
+        enable.push(`${systemdUnit("snapshot")}.timer`);
     }
-    return { files, timers };
+    return { files, enable };
 }

@@ -1,18 +1,13 @@
-// The cloud-init user-data of a cloud Docker host. Pure: the same arguments give the same text.
-// Order matters: the data volume is mounted before Docker is installed, and Docker is made to
-// require that mount, so no container ever writes its data to the root disk.
-import { readHostFile } from "./hostFiles";
+// The cloud-init user-data of a cloud Docker host: only what its first boot needs. Pure: the
+// same arguments give the same text. Order matters: the data volume is mounted before Docker is
+// installed, and Docker is made to require that mount, so no container ever writes its data to
+// the root disk. Everything after the first boot (backup units, their settings) arrives over SSH
+// (hostSettings.ts): user data runs once, and a change to it replaces the machine.
+import { HostFile, hostScript } from "./hostSettings";
 import { DOCKER_MOUNT_DROP_IN, installedScriptPath } from "./naming";
 
-/** A file cloud-init writes on the host. */
-export interface HostFile {
-    readonly path: string;
-    readonly content: string;
-    readonly permissions: string;
-}
-
-/** The host scripts every cloud host has, whatever its backups. */
-export const BASE_SCRIPTS = ["mount-data-volume.sh", "prepare-instance-dirs.sh", "host-ready.sh", "write-secret.sh"];
+/** The host scripts a first boot needs: mount the volume; the program's gate and directories. */
+export const BASE_SCRIPTS = ["mount-data-volume.sh", "prepare-instance-dirs.sh", "host-ready.sh"];
 
 export interface CloudInitArgs {
     /** The volume's stable device path (by-id). */
@@ -21,27 +16,22 @@ export interface CloudInitArgs {
     readonly dataRoot: string;
     /** The SSH user that drives Docker; added to the docker group unless it is root. */
     readonly sshUser: string;
-    /** More files to write (backup units, their settings). */
-    readonly files: readonly HostFile[];
-    /** systemd units to enable and start once Docker runs. */
-    readonly enableUnits: readonly string[];
 }
 
 /** Renders `#cloud-config` user-data. */
 export function renderCloudInit(args: CloudInitArgs): string {
     const files: HostFile[] = [
-        ...BASE_SCRIPTS.map((s) => ({ path: installedScriptPath(s), content: readHostFile(s), permissions: "0755" })),
+        ...BASE_SCRIPTS.map(hostScript),
         {
             // Docker starts only with the data volume mounted (after a reboot, too).
             path: DOCKER_MOUNT_DROP_IN,
             content: `[Unit]\nRequiresMountsFor=${args.dataRoot}\n`,
             permissions: "0644",
         },
-        ...args.files,
     ];
     const lines = [
         "#cloud-config",
-        "# Rendered by housing-portal infra. A change here replaces the host; the data volume is re-attached, never formatted.",
+        "# Rendered by housing-portal infra for the first boot. A change here replaces the host; the data volume is re-attached, never formatted.",
         "write_files:",
         ...files.flatMap((f) => [
             `  - path: ${f.path}`,
@@ -60,7 +50,6 @@ export function renderCloudInit(args: CloudInitArgs): string {
         "  - [systemctl, daemon-reload]",
         "  - [systemctl, enable, --now, docker.service]",
         ...(args.sshUser === "root" ? [] : [`  - [usermod, -aG, docker, ${args.sshUser}]`]),
-        ...args.enableUnits.map((u) => `  - [systemctl, enable, --now, ${u}]`),
         "",
     ];
     return lines.join("\n");

@@ -10,7 +10,8 @@ import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as docker from "@pulumi/docker";
 import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
-import { HostFile, renderCloudInit } from "./cloudInit";
+import { renderCloudInit } from "./cloudInit";
+import { APPLY_SCRIPT, HostFileSet, renderHostBundle } from "./hostSettings";
 import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
 import { CloudNames, installedScriptPath } from "./naming";
@@ -54,6 +55,8 @@ interface CloudHostCommonArgs {
     readonly dataRoot: string;
     /** SSH private key for Pulumi's connection. @default the ssh-agent's keys */
     readonly sshPrivateKey?: pulumi.Output<string>;
+    /** Files and units installed over SSH after the first boot (the backup timers). @default only the scripts every host gets */
+    readonly settings?: pulumi.Input<HostFileSet>;
 }
 
 /** A machine the program creates, with its data volume attached, firewall and stable address. */
@@ -64,8 +67,6 @@ export interface CreatedHostArgs extends CloudHostCommonArgs {
     readonly dataVolume: DataVolume;
     /** The host port each portal instance's nginx publishes, by instance name. */
     readonly instancePorts: readonly { readonly instance: string; readonly port: number }[];
-    /** Extra files and units for cloud-init (the backup timers). @default none */
-    readonly setup?: pulumi.Input<{ files: HostFile[]; timers: string[] }>;
 }
 
 /** A machine that already runs at `host.address`: only its Docker resources are managed. */
@@ -92,6 +93,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     public readonly address?: pulumi.Output<string>;
     /** The readiness gate: cloud-init done, data volume mounted, Docker answering (cloud modes). */
     public readonly ready?: command.remote.Command;
+    /** The host's settings installed over SSH (cloud modes); re-run when any of their files changes. */
+    public readonly settingsApplied?: command.remote.Command;
     private readonly connection?: command.types.input.remote.ConnectionArgs;
     private readonly sudo: boolean;
 
@@ -113,8 +116,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         let attachment: pulumi.Resource | undefined;
         if (isCreated(args)) {
             const volume = args.dataVolume;
-            const userData = pulumi.all([volume.devicePath, args.setup ?? { files: [], timers: [] }]).apply(([devicePath, setup]) => renderCloudInit({
-                devicePath, dataRoot: args.dataRoot, sshUser: args.host.sshUser, files: setup.files, enableUnits: setup.timers,
+            const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
+                devicePath, dataRoot: args.dataRoot, sshUser: args.host.sshUser,
             }));
             const built = args.provider === "digitalocean"
                 ? this.digitalOceanMachine(name, args, userData, volume)
@@ -134,6 +137,22 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             // A new machine behind the same address must pass the gate again.
             triggers: machineId ? [machineId] : [],
         }, { parent: this, dependsOn: attachment ? [attachment] : [] });
+
+        // The host's settings, over SSH: the installer first, then the bundle on its standard
+        // input. A changed file changes the bundle, which updates this command only. A new
+        // machine behind the address gets them again (the gate's id is a trigger).
+        const tools = new command.remote.Command(`${name}-tools`, {
+            connection: this.connection,
+            create: hostScriptCommandLine({}, this.sudo, `install -m 0755 /dev/stdin ${installedScriptPath(APPLY_SCRIPT)}`),
+            stdin: readHostFile(APPLY_SCRIPT),
+            triggers: [this.ready.id],
+        }, { parent: this, dependsOn: [this.ready] });
+        this.settingsApplied = new command.remote.Command(`${name}-settings`, {
+            connection: this.connection,
+            create: hostScriptCommandLine({}, this.sudo, installedScriptPath(APPLY_SCRIPT)),
+            stdin: pulumi.output(args.settings ?? { files: [], enable: [] }).apply(renderHostBundle),
+            triggers: [this.ready.id],
+        }, { parent: this, dependsOn: [tools] });
 
         this.dockerEndpoint = pulumi.interpolate`ssh://${host.sshUser}@${this.address}`;
         // Every Docker resource uses this provider, so every one waits for the gate.
@@ -163,13 +182,14 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
 
     /** Writes a secret to a root-only file on the host, through its standard input (cloud modes). */
     writeSecret(name: string, target: string, secret: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): pulumi.Resource {
-        if (this.connection === undefined) throw new Error("DockerHost: secrets are written to cloud hosts only");
+        if (this.connection === undefined || this.settingsApplied === undefined) throw new Error("DockerHost: secrets are written to cloud hosts only");
         return new command.remote.Command(name, {
             connection: this.connection,
             create: hostScriptCommandLine({ TARGET: target }, this.sudo, installedScriptPath("write-secret.sh")),
             stdin: secret,
             triggers: [this.ready!.id],
-        }, { ...opts, dependsOn: [this.ready!], additionalSecretOutputs: ["stdin", "stdout"] });
+            // write-secret.sh arrives with the host's settings.
+        }, { ...opts, dependsOn: [this.settingsApplied], additionalSecretOutputs: ["stdin", "stdout"] });
     }
 
     private digitalOceanMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {

@@ -1,6 +1,6 @@
 // Snapshots of the data volume that really run. AWS: a DLM lifecycle policy that targets the tag
 // the DataVolume carries. DigitalOcean, which has no scheduled volume snapshots: a systemd timer on
-// the host (installed by cloud-init, see backupSchedule.ts) with a snapshot-scoped API token that
+// the host (installed over SSH with the host's settings, see backupSchedule.ts) with a snapshot-scoped API token that
 // this component delivers over SSH. Database dumps run before each snapshot on both.
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
@@ -31,8 +31,8 @@ export interface AwsSnapshotPolicyArgs extends SnapshotPolicyCommonArgs {
 /** DigitalOcean: the host's timer takes the snapshots with a scoped API token. */
 export interface DigitalOceanSnapshotPolicyArgs extends SnapshotPolicyCommonArgs {
     readonly provider: "digitalocean";
-    /** The host whose timer takes the snapshots. @default none: an existing host has no timer, so no token is delivered */
-    readonly host?: DockerHost;
+    /** The host whose timer takes the snapshots. */
+    readonly host: DockerHost;
     /** The snapshot-scoped API token (secret). */
     readonly apiToken: pulumi.Output<string>;
 }
@@ -90,8 +90,8 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
                 },
                 tags,
             }, { parent: this, dependsOn: [rolePolicy] });
-        } else if (args.host !== undefined) {
-            // The timer itself comes with the host's cloud-init; the token never goes into user-data.
+        } else {
+            // The timer itself comes with the host's settings; the token never goes into user data or a bundle.
             args.host.writeSecret(`${name}-api-token`, SNAPSHOT_TOKEN_FILE, args.apiToken, { parent: this });
         }
         this.registerOutputs({ lifecyclePolicyId: this.lifecyclePolicy?.id });

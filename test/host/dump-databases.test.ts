@@ -282,7 +282,7 @@ esac
   });
 
   test("INSTANCES and MIN_FREE_PERCENT are validated", async () => {
-    for (const extra of [{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }]) {
+    for (const extra of <Record<string, string>[]>[{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }]) {
       const r = await runScript("dump-databases.sh", env(GOOD, extra));
       assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);
       assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT)/);

@@ -7,6 +7,7 @@ import { onCalendar } from "../../components/backupSchedule";
 import { awsDevicePath, digitalOceanDevicePath } from "../../components/dataVolume";
 import { cloudNames } from "../../components/naming";
 import { copyRetentionDays } from "../../components/snapshotPolicy";
+import { diffPlans } from "../../tools/planDiff";
 import { renderCloudInit } from "../../components/cloudInit";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
@@ -17,23 +18,36 @@ const TOKEN = "dop_v1_do-not-print-this-token";
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, stagingRetain, productionDumpRetain, stagingSchedule] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), retain: 8 } }, "staging")],
+        ["--config-file", writeStackConfig({ ...productionKeys, snapshots: { ...(productionKeys.snapshots as object), dumpRetain: 15 } }, "production")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), everyHours: 12, at: "01:00" } }, "staging")],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
         restored: batchedPlan(restored), adopted: batchedPlan(adopted), existing: batchedPlan(existing), withToken,
         adoptedEbs: batchedPlan(adoptedEbs),
+        stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
     };
 })();
 
 function userData(plan: PlanDocument): string {
     const machine = plan.resources.find((r) => r.name === "host-droplet" || r.name === "host-instance")!;
     return machine.inputs.userData as string;
+}
+
+/** The files and units the host's settings command installs (its standard input), decoded. */
+function settingsBundle(plan: PlanDocument): { files: Map<string, string>; enable: string[] } {
+    const bundle = JSON.parse(byName(plan, "host-settings").inputs.stdin as string);
+    return {
+        files: new Map(bundle.files.map((f: any) => [f.path, Buffer.from(f.content, "base64").toString("utf8")])),
+        enable: bundle.enable,
+    };
 }
 
 /** The files cloud-init writes, decoded. */
@@ -125,22 +139,65 @@ test("device paths are the stable by-id ones, and cloud-init mounts that device"
     }
 });
 
-test("cloud-init installs the host scripts read from host/, mounts before Docker, and makes Docker require the mount", async () => {
-    const { staging } = await plans;
-    const ud = userData(staging);
-    const files = writtenFiles(ud);
+test("cloud-init holds only the first boot: the base scripts read from host/, the mount before Docker, Docker requiring the mount", async () => {
+    const { staging, production } = await plans;
     const fs = await import("fs");
-    for (const script of ["mount-data-volume", "prepare-instance-dirs", "host-ready", "write-secret", "dump-databases", "backup-status", "snapshot-volume"]) {
-        assert.equal(files.get(`/usr/local/sbin/housing-portal-${script}`), fs.readFileSync(`host/${script}.sh`, "utf8"), script);
+    for (const plan of [staging, production]) {
+        const ud = userData(plan);
+        const files = writtenFiles(ud);
+        assert.deepEqual([...files.keys()].sort(), [
+            "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
+            ...["host-ready", "mount-data-volume", "prepare-instance-dirs"].map((s) => `/usr/local/sbin/housing-portal-${s}`),
+        ], "no backup unit, schedule or retention in user data: a change to them must not replace the machine");
+        for (const script of ["mount-data-volume", "prepare-instance-dirs", "host-ready"]) {
+            assert.equal(files.get(`/usr/local/sbin/housing-portal-${script}`), fs.readFileSync(`host/${script}.sh`, "utf8"), script);
+        }
+        assert.equal(files.get("/etc/systemd/system/docker.service.d/housing-portal-data.conf"), "[Unit]\nRequiresMountsFor=/mnt/data\n");
+        const runcmd = ud.slice(ud.indexOf("runcmd:"));
+        assert.ok(runcmd.indexOf("housing-portal-mount-data-volume") < runcmd.indexOf("docker.io"), "the volume is mounted before Docker is installed");
+        assert.doesNotMatch(runcmd, /timer/);
     }
-    assert.equal(files.get("/etc/systemd/system/docker.service.d/housing-portal-data.conf"), "[Unit]\nRequiresMountsFor=/mnt/data\n");
-    const runcmd = ud.slice(ud.indexOf("runcmd:"));
-    assert.ok(runcmd.indexOf("housing-portal-mount-data-volume") < runcmd.indexOf("docker.io"), "the volume is mounted before Docker is installed");
+});
+
+test("the host's settings arrive over SSH: the installer, then the bundle of scripts, units and settings files", async () => {
+    const { staging, production, existing } = await plans;
+    const fs = await import("fs");
+    for (const plan of [staging, production, existing]) {
+        const sudo = plan === staging ? "" : "sudo ";
+        const tools = byName(plan, "host-tools");
+        assert.equal(tools.inputs.create, `${sudo}env install -m 0755 /dev/stdin /usr/local/sbin/housing-portal-apply-host-files`);
+        assert.equal(tools.inputs.stdin, fs.readFileSync("host/apply-host-files.sh", "utf8"));
+        const settings = byName(plan, "host-settings");
+        assert.equal(settings.inputs.create, `${sudo}env /usr/local/sbin/housing-portal-apply-host-files`);
+        assert.ok(settings.dependsOn.includes(tools.urn), "the installer first");
+        assert.ok(tools.dependsOn.includes(byName(plan, "host-ready").urn), "on a ready host");
+        assert.match(String((settings.inputs.triggers as string[])[0]), /^host-ready-/, "again on a new machine (the gate's id)");
+        assert.deepEqual(settings.inputs.triggers, tools.inputs.triggers);
+        const { files } = settingsBundle(plan);
+        for (const script of ["write-secret", "dump-databases", "backup-status"]) {
+            assert.equal(files.get(`/usr/local/sbin/housing-portal-${script}`), fs.readFileSync(`host/${script}.sh`, "utf8"), `${plan.stack}: ${script}`);
+        }
+    }
+});
+
+test("a backup setting changes the host's settings command only, in place: never the machine", async () => {
+    const { staging, production, stagingRetain, productionDumpRetain, stagingSchedule } = await plans;
+    for (const [before, after, file, line] of [
+        [staging, stagingRetain, "/etc/housing-portal/snapshot.env", /^RETAIN=8$/m],
+        [production, productionDumpRetain, "/etc/housing-portal/dump.env", /^RETAIN=15$/m],
+        [staging, stagingSchedule, "/etc/systemd/system/housing-portal-snapshot.timer", /^OnCalendar=\*-\*-\* 01,13:00:00 UTC$/m],
+    ] as const) {
+        const diff = diffPlans(before, after);
+        assert.deepEqual([diff.added, diff.removed], [[], []], `${after.stack}: nothing added or removed`);
+        assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.fields, c.replaced]), [["host-settings", ["stdin"], false]],
+            `${after.stack}: one update, in place`);
+        assert.match(settingsBundle(after).files.get(file)!, line);
+    }
 });
 
 test("DigitalOcean: snapshot and dump timers from the schedule, the token only over SSH", async () => {
     const { staging, withToken } = await plans;
-    const files = writtenFiles(userData(staging));
+    const { files, enable } = settingsBundle(staging);
     assert.match(files.get("/etc/systemd/system/housing-portal-snapshot.timer")!, /^OnCalendar=\*-\*-\* 02:30:00 UTC$/m);
     assert.match(files.get("/etc/systemd/system/housing-portal-snapshot.timer")!, /^Persistent=true$/m);
     assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02:15:00 UTC$/m);
@@ -150,7 +207,8 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     assert.match(env, /^SNAPSHOT_PREFIX=housing-portal-staging$/m);
     assert.match(env, /^TOKEN_FILE=\/etc\/housing-portal\/do-token$/m);
     assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
-    assert.match(userData(staging), /systemctl, enable, --now, housing-portal-snapshot\.timer/);
+    assert.equal(files.get("/usr/local/sbin/housing-portal-snapshot-volume"), (await import("fs")).readFileSync("host/snapshot-volume.sh", "utf8"));
+    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-snapshot.timer"]);
 
     assert.ok(withToken.ok, withToken.ok ? "" : withToken.problems.join("\n"));
     assert.ok(!withToken.json.includes(TOKEN), "the token appears nowhere in the plan");
@@ -158,7 +216,7 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     const token = byName(plan, "snapshots-api-token");
     assert.equal(token.inputs.stdin, "[secret]");
     assert.equal(token.inputs.create, "env TARGET=/etc/housing-portal/do-token /usr/local/sbin/housing-portal-write-secret");
-    assert.ok(token.dependsOn.includes(byName(plan, "host-ready").urn), "written once the host is ready");
+    assert.ok(token.dependsOn.includes(byName(plan, "host-settings").urn), "written once write-secret.sh is installed with the settings");
 });
 
 test("AWS: a DLM policy on the tag the data volume really carries, with its role and the configured schedule", async () => {
@@ -178,8 +236,9 @@ test("AWS: a DLM policy on the tag the data volume really carries, with its role
     const role = byName(production, "snapshots-dlm-role");
     assert.equal(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal.Service, "dlm.amazonaws.com");
     assert.equal(byName(production, "snapshots-dlm-role-policy").inputs.policyArn, "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole");
-    const files = writtenFiles(userData(production));
+    const { files, enable } = settingsBundle(production);
     assert.equal(files.get("/etc/systemd/system/housing-portal-snapshot.timer"), undefined, "DLM snapshots on AWS, no host timer");
+    assert.ok(!enable.includes("housing-portal-snapshot.timer"));
     assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02,14:45:00 UTC$/m);
     assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump$/m);
 });

@@ -1,0 +1,40 @@
+// The host's settings after its first boot: scripts, systemd units and settings files, as one
+// bundle that host/apply-host-files.sh installs over SSH. Pure: the same settings give the same
+// text. The bundle is the content of a command's standard input, so a change to any file updates
+// that command and nothing else; the machine's user data never holds these files (a change
+// there replaces the machine).
+import { readHostFile } from "./hostFiles";
+import { installedScriptPath } from "./naming";
+
+/** A file the program installs on the host. */
+export interface HostFile {
+    readonly path: string;
+    readonly content: string;
+    /** Octal, e.g. "0644". */
+    readonly permissions: string;
+}
+
+/** Files to install and the units to enable on the host. */
+export interface HostFileSet {
+    readonly files: readonly HostFile[];
+    /** systemd units (timers) to enable and start. */
+    readonly enable: readonly string[];
+}
+
+/** The script that installs the bundle; itself installed over SSH before each apply. */
+export const APPLY_SCRIPT = "apply-host-files.sh";
+
+/** Scripts every cloud host gets with its settings, whatever its backups. */
+const SETTINGS_SCRIPTS = ["write-secret.sh"];
+
+/** A script from host/, installed executable. */
+export function hostScript(name: string): HostFile {
+    return { path: installedScriptPath(name), content: readHostFile(name), permissions: "0755" };
+}
+
+/** The standard input of host/apply-host-files.sh: every file of the set (and the scripts every host gets), base64-encoded. */
+export function renderHostBundle(set: HostFileSet): string {
+    const files = [...SETTINGS_SCRIPTS.map(hostScript), ...set.files]
+        .map((f) => ({ path: f.path, mode: f.permissions, content: Buffer.from(f.content, "utf8").toString("base64") }));
+    return `${JSON.stringify({ files, enable: set.enable }, null, 1)}\n`;
+}
