@@ -13,7 +13,7 @@ import { cloudNames } from "./components/naming";
 const settings = loadSettings(__dirname);
 
 /** The cloud host with its data volume and snapshots; an existing host only gets Docker resources. */
-function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } {
+function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; snapshots?: SnapshotPolicy } {
     const names = cloudNames(s.stack);
     const dataVolume = (volume: DataVolumeSettings) => new DataVolume("data", { volume, names, stack: s.stack });
     const common = { provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey") };
@@ -33,17 +33,19 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } 
         volume = s.host.dataVolume && dataVolume(s.host.dataVolume);
         host = new DockerHost("host", { ...common, host: s.host });
     }
+    let snapshots: SnapshotPolicy | undefined;
     if (volume !== undefined) {
         const snapshotArgs = { snapshots: s.snapshots, dataVolume: volume };
-        new SnapshotPolicy("snapshots", s.provider === "aws"
-            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names }
+        // The volume's customer key (created or adopted): DLM's role must be allowed to use it.
+        snapshots = new SnapshotPolicy("snapshots", s.provider === "aws"
+            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: s.host.dataVolume?.kmsKeyId }
             : { ...snapshotArgs, provider: "digitalocean", host: s.host.kind === "create" ? host : undefined, apiToken: requiredSecret("snapshotApiToken") });
     }
-    return { host, volume };
+    return { host, volume, snapshots };
 }
 
-const { host, volume } = settings.provider === "local"
-    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined }
+const { host, volume, snapshots } = settings.provider === "local"
+    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined, snapshots: undefined }
     : cloudHost(settings);
 
 const instances = settings.instances.map((instance) => new PortalInstance(instance.name, {
@@ -57,6 +59,8 @@ export const dockerEndpoint = host.dockerEndpoint;
 export const hostAddress = host.address;
 export const volumeId = volume?.volumeId;
 export const devicePath = volume?.devicePath;
+/** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
+export const alertsTopicArn = snapshots?.alertsTopic?.arn;
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
     url: `http://${inst.domain}:${inst.port}`,
     containers: instances[i].containerNames,
