@@ -13,7 +13,7 @@ import { cloudNames } from "./components/naming";
 const settings = loadSettings(__dirname);
 
 /** The cloud host with its data volume, snapshots and backups; an existing host's volume only when adopted. */
-function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } {
+function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; snapshots?: SnapshotPolicy } {
     const names = cloudNames(s.stack);
     const dataVolume = (settings: DataVolumeSettings) => new DataVolume("data", { volume: settings, names, stack: s.stack });
     // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
@@ -41,17 +41,19 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume } 
         }
         host = new DockerHost("host", { ...hostArgs(volume), host: s.host });
     }
+    let snapshots: SnapshotPolicy | undefined;
     if (volume !== undefined) {
         const snapshotArgs = { snapshots: s.snapshots, dataVolume: volume };
-        new SnapshotPolicy("snapshots", s.provider === "aws"
-            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names }
+        // The volume's customer key (created or adopted): DLM's role must be allowed to use it.
+        snapshots = new SnapshotPolicy("snapshots", s.provider === "aws"
+            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: s.host.dataVolume?.kmsKeyId }
             : { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
     }
-    return { host, volume };
+    return { host, volume, snapshots };
 }
 
-const { host, volume } = settings.provider === "local"
-    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined }
+const { host, volume, snapshots } = settings.provider === "local"
+    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined, snapshots: undefined }
     : cloudHost(settings);
 
 const instances = settings.instances.map((instance) => new PortalInstance(instance.name, {
@@ -65,6 +67,8 @@ export const dockerEndpoint = host.dockerEndpoint;
 export const hostAddress = host.address;
 export const volumeId = volume?.volumeId;
 export const devicePath = volume?.devicePath;
+/** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
+export const alertsTopicArn = snapshots?.alertsTopic?.arn;
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
     url: `http://${inst.domain}:${inst.port}`,
     containers: instances[i].containerNames,

@@ -45,6 +45,10 @@ export interface CloudNames {
     readonly snapshotPrefix: string;
     /** The tag a DLM policy selects the data volume by. */
     readonly snapshotTargetTag: { readonly key: string; readonly value: string };
+    /** aws: the SNS topic the backup alarms notify; operators subscribe to it. */
+    readonly alertsTopic: string;
+    /** aws: the CloudWatch alarms on the DLM policy's metrics: a snapshot not created, a cross-region copy not made. */
+    readonly snapshotAlarms: { readonly createFailed: string; readonly copyFailed: string };
     /** Tags of every AWS resource of the stack, besides Name. */
     readonly awsTags: Readonly<Record<string, string>>;
     /** Tags of the DigitalOcean machine. */
@@ -64,6 +68,8 @@ export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNam
         dataVolume: `${base}-data`,
         snapshotPrefix: base,
         snapshotTargetTag,
+        alertsTopic: `${base}-alerts`,
+        snapshotAlarms: { createFailed: `${base}-snapshot-create-failed`, copyFailed: `${base}-snapshot-copy-failed` },
         awsTags: { project: PROJECT, stack },
         dropletTags: [PROJECT, base],
         volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],

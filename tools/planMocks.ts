@@ -27,6 +27,7 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, any>) => Re
     "aws:ec2/instance:Instance": (name) => ({ privateIp: fakeAddress("10.0.0", name), arn: `arn:aws:ec2:eu-central-1:123456789012:instance/${idOf("aws:ec2/instance:Instance", name)}` }),
     "aws:iam/role:Role": (_name, inputs) => ({ name: inputs.name ?? `${_name}-role`, arn: `arn:aws:iam::123456789012:role/${inputs.name ?? `${_name}-role`}` }),
     "aws:ec2/keyPair:KeyPair": (_name, inputs) => ({ keyName: inputs.keyName }),
+    "aws:sns/topic:Topic": (name, inputs) => ({ arn: `arn:aws:sns:eu-central-1:123456789012:${inputs.name ?? name}` }),
 };
 
 /** Ids in the shape each cloud gives them, where the program reads them. */
@@ -35,6 +36,8 @@ const ID_SHAPES: Record<string, (name: string) => string> = {
     "digitalocean:index/volume:Volume": fakeUuid,
     "aws:ebs/volume:Volume": (name) => `vol-0${fakeDigest(name).slice(0, 16)}`,
     "aws:ec2/instance:Instance": (name) => `i-0${fakeDigest(name).slice(0, 16)}`,
+    // The DLMPolicyId dimension of DLM's CloudWatch metrics.
+    "aws:dlm/lifecyclePolicy:LifecyclePolicy": (name) => `policy-0${fakeDigest(name).slice(0, 16)}`,
 };
 
 function fakeNumber(name: string): number {

@@ -6,7 +6,7 @@ import { PlanDocument, PlannedResource } from "../../tools/planner";
 import { onCalendar } from "../../components/backupSchedule";
 import { awsDevicePath, digitalOceanDevicePath } from "../../components/dataVolume";
 import { cloudNames } from "../../components/naming";
-import { copyRetentionDays } from "../../components/snapshotPolicy";
+import { DLM_KMS_GRANT_ACTIONS, DLM_KMS_USE_ACTIONS, copyRetentionDays } from "../../components/snapshotPolicy";
 import { diffPlans } from "../../tools/planDiff";
 import { renderCloudInit } from "../../components/cloudInit";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
@@ -14,16 +14,20 @@ import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, w
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
 const productionKeys = readStackKeys("Pulumi.production.yaml");
 const TOKEN = "dop_v1_do-not-print-this-token";
+const KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithoutCopies } = productionKeys.snapshots as Record<string, unknown>;
 
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs, stagingRetain, productionDumpRetain, stagingSchedule] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
+        ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, kmsKeyId: KMS_KEY } }, "production")],
+        ["--config-file", writeStackConfig({ ...productionKeys, snapshots: snapshotsWithoutCopies }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), retain: 8 } }, "staging")],
         ["--config-file", writeStackConfig({ ...productionKeys, snapshots: { ...(productionKeys.snapshots as object), dumpRetain: 15 } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), everyHours: 12, at: "01:00" } }, "staging")],
@@ -31,7 +35,7 @@ const plans = (async () => {
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
         restored: batchedPlan(restored), adopted: batchedPlan(adopted), existing: batchedPlan(existing), withToken,
-        adoptedEbs: batchedPlan(adoptedEbs),
+        adoptedEbs: batchedPlan(adoptedEbs), customerKey: batchedPlan(customerKey), noCopies: batchedPlan(noCopies),
         stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
     };
 })();
@@ -241,6 +245,63 @@ test("AWS: a DLM policy on the tag the data volume really carries, with its role
     assert.ok(!enable.includes("housing-portal-snapshot.timer"));
     assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02,14:45:00 UTC$/m);
     assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump$/m);
+});
+
+test("AWS: DLM's failures alarm to the stack's SNS topic, on the policy's own id; the topic's ARN is an output", async () => {
+    const { production, noCopies, staging } = await plans;
+    const names = cloudNames("production");
+    const topic = byName(production, "snapshots-alerts");
+    assert.equal(topic.type, "aws:sns/topic:Topic");
+    assert.equal(topic.inputs.name, names.alertsTopic);
+    assert.equal(production.outputs.alertsTopicArn, `arn:aws:sns:eu-central-1:123456789012:${names.alertsTopic}`, "operators subscribe to it");
+    const policy = byName(production, "snapshots-policy");
+    const alarms = ofType(production, "aws:cloudwatch/metricAlarm:MetricAlarm");
+    assert.deepEqual(alarms.map((a) => [a.name, a.inputs.metricName, a.inputs.name]).sort(), [
+        ["snapshots-copy-failed", "SnapshotsCopiedRegionFailed", names.snapshotAlarms.copyFailed],
+        ["snapshots-create-failed", "SnapshotsCreateFailed", names.snapshotAlarms.createFailed],
+    ]);
+    for (const alarm of alarms) {
+        assert.equal(alarm.inputs.namespace, "AWS/EBS", alarm.name);
+        const dimensions = alarm.inputs.dimensions as Record<string, string>;
+        assert.deepEqual(Object.keys(dimensions), ["DLMPolicyId"], alarm.name);
+        assert.match(dimensions.DLMPolicyId, /^policy-[0-9a-f]{17}$/, "the DLM policy's id");
+        assert.ok(alarm.dependsOn.includes(policy.urn), `${alarm.name} watches the stack's DLM policy`);
+        assert.deepEqual([alarm.inputs.statistic, alarm.inputs.threshold, alarm.inputs.comparisonOperator, alarm.inputs.evaluationPeriods],
+            ["Sum", 1, "GreaterThanOrEqualToThreshold", 1], `${alarm.name}: one failure in a period fires`);
+        assert.equal(alarm.inputs.treatMissingData, "notBreaching", "DLM publishes only when it runs");
+        assert.deepEqual(alarm.inputs.alarmActions, [production.outputs.alertsTopicArn], alarm.name);
+        assert.deepEqual(alarm.inputs.okActions, [production.outputs.alertsTopicArn], alarm.name);
+    }
+    assert.equal(new Set(alarms.map((a) => (a.inputs.dimensions as any).DLMPolicyId)).size, 1, "both on the one policy");
+
+    // Without copyToRegion there are no copies to fail: the create alarm only.
+    assert.deepEqual(ofType(noCopies, "aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.inputs.metricName), ["SnapshotsCreateFailed"]);
+    // DigitalOcean has no DLM: its snapshots are watched on the host (backup-status).
+    assert.deepEqual(ofType(staging, "aws:sns/topic:Topic"), []);
+    assert.equal(staging.outputs.alertsTopicArn, undefined);
+});
+
+test("AWS: with a customer KMS key the DLM role may use exactly that key, with the documented actions; without one, no KMS policy", async () => {
+    const { production, customerKey } = await plans;
+    assert.equal(byName(customerKey, "data-volume").inputs.kmsKeyId, KMS_KEY);
+    const kms = ofType(customerKey, "aws:iam/rolePolicy:RolePolicy");
+    assert.equal(kms.length, 1);
+    assert.equal(kms[0].inputs.role, byName(customerKey, "snapshots-dlm-role-policy").inputs.role, "on the DLM role");
+    const doc = JSON.parse(kms[0].inputs.policy as string);
+    assert.ok(doc.Statement.every((st: any) => st.Effect === "Allow" && st.Resource === KMS_KEY), "only that key's ARN");
+    const actions = doc.Statement.flatMap((st: any) => st.Action).sort();
+    assert.deepEqual(actions, [...DLM_KMS_GRANT_ACTIONS, ...DLM_KMS_USE_ACTIONS].sort());
+    assert.deepEqual(actions, ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ListGrants",
+        "kms:ReEncrypt*", "kms:RevokeGrant"]);
+    const grants = doc.Statement.find((st: any) => st.Action.includes("kms:CreateGrant"));
+    assert.deepEqual(grants.Condition, { Bool: { "kms:GrantIsForAWSResource": "true" } }, "grants for EBS only");
+    assert.ok(byName(customerKey, "snapshots-policy").dependsOn.includes(kms[0].urn), "the policy runs only once the role may use the key");
+    // The copy in the other region stays on that region's default EBS key: no cmkArn to a key the role may not use.
+    const copy = (byName(customerKey, "snapshots-policy").inputs.policyDetails as any).schedules[0].crossRegionCopyRules[0];
+    assert.deepEqual([copy.encrypted, copy.cmkArn], [true, undefined]);
+
+    assert.deepEqual(ofType(production, "aws:iam/rolePolicy:RolePolicy"), [], "no customer key, no KMS permissions");
+    assert.equal(JSON.stringify(production).includes("kms:"), false);
 });
 
 test("SSH only from the configured CIDRs; web and instance ports from anywhere, each instance's port a rule of its own", async () => {

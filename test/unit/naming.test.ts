@@ -19,6 +19,8 @@ test("a stack's default host keeps the names of the one-host stacks", () => {
         dataVolume: "housing-portal-staging-data",
         snapshotPrefix: "housing-portal-staging",
         snapshotTargetTag: { key: "housing-portal-snapshots", value: "staging" },
+        alertsTopic: "housing-portal-staging-alerts",
+        snapshotAlarms: { createFailed: "housing-portal-staging-snapshot-create-failed", copyFailed: "housing-portal-staging-snapshot-copy-failed" },
         awsTags: { project: "housing-portal", stack: "staging" },
         dropletTags: ["housing-portal", "housing-portal-staging"],
         volumeTags: ["housing-portal", "housing-portal-snapshots-staging"],
@@ -36,6 +38,7 @@ test("every name of another host carries the host name, so two hosts of a stack 
         assert.match(eu[key], /-eu(-|$)/, key);
     }
     assert.notDeepEqual(eu.snapshotTargetTag, main.snapshotTargetTag, "each volume its own DLM target");
+    for (const name of [eu.alertsTopic, eu.snapshotAlarms.createFailed, eu.snapshotAlarms.copyFailed]) assert.match(name, /^housing-portal-production-eu-/);
     assert.notEqual(eu.instanceFirewall("peru"), main.instanceFirewall("peru"));
 });
 
