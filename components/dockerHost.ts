@@ -20,6 +20,8 @@ import { CloudNames, installedScriptPath } from "./naming";
 export interface InstanceHost {
     /** The Docker provider every Docker resource of the host uses. */
     readonly dockerProvider: docker.Provider;
+    /** The machine the engine runs on: new when the machine is replaced (LABEL_MACHINE). */
+    readonly machineId: pulumi.Input<string>;
     /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes (@default triggers: none). */
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
 }
@@ -81,6 +83,7 @@ function isCreated(args: CreatedHostArgs | ExistingHostArgs): args is CreatedHos
 
 export class DockerHost extends pulumi.ComponentResource implements InstanceHost {
     public readonly dockerProvider: docker.Provider;
+    public readonly machineId: pulumi.Input<string>;
     /**
      * The options of a host-level service: a component that serves every instance on this host
      * (the edge, for example). Created with them, it is the host's child and every Docker
@@ -102,6 +105,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         super("housing-portal:host:DockerHost", name, {}, opts);
         if (args.provider === "local") {
             const endpoint = "unix:///var/run/docker.sock";
+            this.machineId = "local";
             this.dockerProvider = new docker.Provider(`${name}-docker`, { host: endpoint }, { parent: this });
             this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
             this.dockerEndpoint = pulumi.output(endpoint);
@@ -113,7 +117,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         const host = args.host;
         this.sudo = host.sshUser !== "root";
         let machineId: pulumi.Output<string> | undefined;
-        let attachment: pulumi.Resource | undefined;
+        // The gate runs once the volume is attached and the address leads to this machine.
+        let readyAfter: pulumi.Resource[] = [];
         if (isCreated(args)) {
             const volume = args.dataVolume;
             const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
@@ -124,10 +129,12 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
                 : this.awsMachine(name, args, userData, volume);
             this.address = built.address;
             machineId = built.machineId;
-            attachment = built.attachment;
+            readyAfter = built.readyAfter;
         } else {
             this.address = pulumi.output(args.host.address);
         }
+        // An existing host is known by its address only.
+        this.machineId = machineId ?? this.address;
 
         this.connection = { host: this.address, user: host.sshUser, privateKey: args.sshPrivateKey };
         this.ready = new command.remote.Command(`${name}-ready`, {
@@ -136,7 +143,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             stdin: readHostFile("host-ready.sh"),
             // A new machine behind the same address must pass the gate again.
             triggers: machineId ? [machineId] : [],
-        }, { parent: this, dependsOn: attachment ? [attachment] : [] });
+        }, { parent: this, dependsOn: readyAfter });
 
         // The host's settings, over SSH: the installer first, then the bundle on its standard
         // input. A changed file changes the bundle, which updates this command only. A new
@@ -230,8 +237,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }
         // The reserved IP outlives the Droplet: a replaced host keeps its address.
         const ip = new digitalocean.ReservedIp(`${name}-ip`, { region: host.region }, { parent: this, protect: true });
-        new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
-        return { address: ip.ipAddress, machineId: droplet.id, attachment };
+        const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
+        return { address: ip.ipAddress, machineId: droplet.id, readyAfter: [attachment, assignment] };
     }
 
     private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
@@ -275,7 +282,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         const attachment = volume.attachTo({ provider: "aws", instanceId: instance.id });
         // The Elastic IP outlives the instance: a replaced host keeps its address.
         const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { parent: this, protect: true });
-        new aws.ec2.EipAssociation(`${name}-eip-association`, { allocationId: eip.allocationId, instanceId: instance.id }, { parent: this });
-        return { address: eip.publicIp, machineId: instance.id, attachment };
+        const association = new aws.ec2.EipAssociation(`${name}-eip-association`, { allocationId: eip.allocationId, instanceId: instance.id }, { parent: this });
+        return { address: eip.publicIp, machineId: instance.id, readyAfter: [attachment, association] };
     }
 }

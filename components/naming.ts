@@ -15,6 +15,13 @@ export const LABEL_INSTANCE = `${PROJECT}.instance`;
 /** The Docker label that names what an object is to its instance (a Role, or "network", "exports"). */
 export const LABEL_ROLE = `${PROJECT}.role`;
 
+/**
+ * The Docker label that names the machine an object was created on. A replaced machine has a new
+ * id, so the label of every container and network changes, and Docker (which cannot relabel
+ * them) creates each again on the new machine's engine in the same `pulumi up`.
+ */
+export const LABEL_MACHINE = `${PROJECT}.machine`;
+
 /** The tag DLM adds to every snapshot it takes, so they can be told from manual ones. */
 export const DLM_SNAPSHOT_TAG = { key: `${PROJECT}-snapshot`, value: "dlm" } as const;
 

@@ -9,7 +9,7 @@ import {
 } from "./layout";
 import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
-import { LABEL_INSTANCE, LABEL_ROLE, instanceDockerName } from "./naming";
+import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, instanceDockerName } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
@@ -61,6 +61,10 @@ export class PortalInstance extends pulumi.ComponentResource {
             { label: LABEL_INSTANCE, value: inst.name },
             { label: LABEL_ROLE, value: role },
         ];
+        // Containers and networks live on one machine's engine: a new machine gets new ones. The
+        // volumes do not carry it; their data is on the data volume (prepare-instance-dirs.sh
+        // makes the database volume's record on a new engine before anything mounts it).
+        const onMachine = (role: string) => [...labelsFor(role), { label: LABEL_MACHINE, value: args.host.machineId }];
         // Fixed Docker names: a replacement must remove the old object before creating the new one.
         const fixedName: pulumi.CustomResourceOptions = { parent: this, provider, deleteBeforeReplace: true };
 
@@ -77,7 +81,7 @@ export class PortalInstance extends pulumi.ComponentResource {
         const network = new docker.Network(`${name}-network`, {
             name: instanceDockerName(inst.name, "net"),
             driver: "bridge",
-            labels: labelsFor("network"),
+            labels: onMachine("network"),
         }, fixedName);
 
         const password = new random.RandomPassword(`${name}-db-password`, {
@@ -129,13 +133,15 @@ export class PortalInstance extends pulumi.ComponentResource {
         const imageOf = (role: Role) => new docker.RemoteImage(`${name}-${role}-image`, {
             name: inst.images[role],
             keepLocally: true,
+            // Pulled again onto a new machine's engine.
+            triggers: { [LABEL_MACHINE]: args.host.machineId },
         }, { parent: this, provider });
 
         this.containerNames = Object.fromEntries(ROLES.map((role) => [role, instanceDockerName(inst.name, role)])) as Record<Role, string>;
         const common = (role: Role) => ({
             name: this.containerNames[role],
             image: imageOf(role).imageId,
-            labels: labelsFor(role),
+            labels: onMachine(role),
             restart: "unless-stopped",
             logDriver: "json-file",
             logOpts: LOG_OPTS,

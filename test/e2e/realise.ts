@@ -351,7 +351,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 await runCommand(r, log);
                 return act(r, "ran");
             case "docker:index/remoteImage:RemoteImage": {
-                known(r, "inputs", i, ["name", "keepLocally"]);
+                // triggers (the machine's id) re-pull onto a new engine; here nothing is pulled.
+                known(r, "inputs", i, ["name", "keepLocally", "triggers"]);
                 // Never pulled: the tier's images are built locally (no registry is reachable).
                 const img = await engine.find(`/images/${encodeURIComponent(String(i.name))}/json`);
                 if (!img) fail(r, `image ${i.name} is not on the engine (the e2e setup builds it; nothing is pulled)`);

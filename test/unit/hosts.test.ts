@@ -369,6 +369,37 @@ test("every Docker resource waits for the readiness gate, which waits for the vo
     }
 });
 
+test("a replaced machine gets every container, network and image again; the database volume's record stays the same", async () => {
+    const { staging, production, existing, stagingRetain } = await plans;
+    for (const plan of [staging, production, existing]) {
+        // The gate's trigger is the machine's identity: the id of a created machine, an existing host's address.
+        const machine = (byName(plan, "host-ready").inputs.triggers as string[] | undefined)?.[0] ?? plan.outputs.hostAddress;
+        assert.ok(machine, `${plan.stack}: a machine identity`);
+        const labelled = plan.resources.filter((r) => r.type === "docker:index/container:Container" || r.type === "docker:index/network:Network");
+        assert.ok(labelled.length >= 8);
+        for (const r of labelled) {
+            const labels = Object.fromEntries((r.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
+            assert.equal(labels["housing-portal.machine"], machine, `${plan.stack}: ${r.name} is created again on a new machine`);
+        }
+        for (const image of ofType(plan, "docker:index/remoteImage:RemoteImage")) {
+            assert.deepEqual(image.inputs.triggers, { "housing-portal.machine": machine }, `${image.name} is pulled again onto a new engine`);
+        }
+        for (const volume of ofType(plan, "docker:index/volume:Volume")) {
+            assert.ok(!(volume.inputs.labels as any[]).some((l) => l.label === "housing-portal.machine"), `${volume.name}: protected, never replaced`);
+        }
+    }
+    // A machine's identity is not its settings: a retention change keeps every label.
+    const labelsOf = (p: PlanDocument) => ofType(p, "docker:index/container:Container").map((c) => JSON.stringify(c.inputs.labels));
+    assert.deepEqual(labelsOf(stagingRetain), labelsOf(staging));
+});
+
+test("the readiness gate waits until the volume is attached and the stable address leads to the machine", async () => {
+    const { staging, production } = await plans;
+    const after = (plan: PlanDocument, names: string[]) => names.every((n) => byName(plan, "host-ready").dependsOn.includes(byName(plan, n).urn));
+    assert.ok(after(staging, ["data-attachment", "host-ip-assignment"]), "DigitalOcean: attachment and reserved IP assignment");
+    assert.ok(after(production, ["data-attachment", "host-eip-association"]), "AWS: attachment and Elastic IP association");
+});
+
 test("an existing host gets only Docker resources, reached over SSH at its address", async () => {
     const { existing } = await plans;
     const cloud = existing.resources.filter((r) => r.type.startsWith("digitalocean:") || r.type.startsWith("aws:"));
