@@ -38,6 +38,8 @@ export class DataVolume extends pulumi.ComponentResource {
     public readonly volumeId: pulumi.Output<string>;
     /** The stable by-id path under which the host sees the volume. */
     public readonly devicePath: pulumi.Output<string>;
+    /** The configured size: the host grows its file system to it. */
+    public readonly sizeGb: number;
     private readonly name: string;
     private readonly provider: CloudProvider;
 
@@ -46,6 +48,7 @@ export class DataVolume extends pulumi.ComponentResource {
         this.name = name;
         const v = args.volume;
         this.provider = v.placement.provider;
+        this.sizeGb = v.sizeGb;
         // Never deleted or replaced by Pulumi; adoption imports the volume instead of creating one.
         const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: v.adoptId };
         const adopted = v.adoptId !== undefined;

@@ -161,6 +161,18 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             triggers: [this.ready.id],
         }, { parent: this, dependsOn: [tools] });
 
+        if (isCreated(args)) {
+            // A larger volume.sizeGb resizes the cloud volume in place; this grows its file
+            // system, online, in the same run (the command's line changes with the size).
+            const volume = args.dataVolume;
+            new command.remote.Command(`${name}-grow-volume`, {
+                connection: this.connection,
+                create: volume.devicePath.apply((device) => hostScriptCommandLine(
+                    { DEVICE: device, MOUNT_POINT: args.dataRoot, EXPECT_GB: String(volume.sizeGb) }, this.sudo, installedScriptPath("grow-data-volume.sh"))),
+                triggers: [this.ready.id],
+            }, { parent: this, dependsOn: [this.settingsApplied, volume] });
+        }
+
         this.dockerEndpoint = pulumi.interpolate`ssh://${host.sshUser}@${this.address}`;
         // Every Docker resource uses this provider, so every one waits for the gate.
         this.dockerProvider = new docker.Provider(`${name}-docker`, {

@@ -20,7 +20,7 @@ const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithou
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
@@ -31,12 +31,14 @@ const plans = (async () => {
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), retain: 8 } }, "staging")],
         ["--config-file", writeStackConfig({ ...productionKeys, snapshots: { ...(productionKeys.snapshots as object), dumpRetain: 15 } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), everyHours: 12, at: "01:00" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 200 } }, "staging")],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
         restored: batchedPlan(restored), adopted: batchedPlan(adopted), existing: batchedPlan(existing), withToken,
         adoptedEbs: batchedPlan(adoptedEbs), customerKey: batchedPlan(customerKey), noCopies: batchedPlan(noCopies),
         stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
+        stagingBigger: batchedPlan(stagingBigger),
     };
 })();
 
@@ -197,6 +199,21 @@ test("a backup setting changes the host's settings command only, in place: never
             `${after.stack}: one update, in place`);
         assert.match(settingsBundle(after).files.get(file)!, line);
     }
+});
+
+test("a bigger volume is resized in place and its file system grown online in the same run", async () => {
+    const { staging, stagingBigger } = await plans;
+    const diff = diffPlans(staging, stagingBigger);
+    assert.deepEqual([diff.added, diff.removed], [[], []]);
+    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.fields, c.replaced]).sort(), [
+        ["data-volume", ["size"], false],
+        ["host-grow-volume", ["create"], false],
+    ]);
+    const grow = byName(stagingBigger, "host-grow-volume");
+    assert.equal(grow.inputs.create, `env DEVICE=${staging.outputs.devicePath} EXPECT_GB=200 MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-grow-data-volume`);
+    assert.ok(grow.dependsOn.includes(byName(stagingBigger, "data").urn), "after the cloud resized the volume");
+    assert.ok(grow.dependsOn.includes(byName(stagingBigger, "host-settings").urn), "with the script installed");
+    assert.equal(settingsBundle(stagingBigger).files.get("/usr/local/sbin/housing-portal-grow-data-volume"), (await import("fs")).readFileSync("host/grow-data-volume.sh", "utf8"));
 });
 
 test("DigitalOcean: snapshot and dump timers from the schedule, the token only over SSH", async () => {
