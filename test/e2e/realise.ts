@@ -128,7 +128,8 @@ function labelMap(r: PlannedResource, list: unknown): Record<string, string> {
         known(r, "labels[]", l, ["label", "value"]);
         out[String(l.label)] = String(l.value);
     }
-    return out;
+    // In key order, as the engine reports labels, so the two compare as text.
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Go durations as the provider takes them ("30s", "1m30s", "500ms") in nanoseconds. */
