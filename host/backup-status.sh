@@ -15,7 +15,9 @@
 #             $BACKUP_ROOT/<instance>/ must be at most 2 x DUMP_INTERVAL_HOURS old (by mtime):
 #             a missing or stale one is "dump of <instance> ...". The marker, when present, is
 #             checked as well; when missing, the per-instance checks stand in for it.
-# A missing marker is a failure too.
+# A missing marker is a failure too. When INSTANCES is empty, the configured instances are the
+# names of the files in INSTANCES_DIR (the registry that prepare-instance-dirs.sh writes); a name
+# there that is not a lowercase DNS label is ignored, with a warning on stderr.
 #
 # Settings (environment):
 #   INTERVAL_HOURS           default 24. The schedule's interval, for both checks.
@@ -28,6 +30,8 @@
 #   BACKUP_ROOT              default /mnt/data/backups.
 #   INSTANCES                default empty. Space-separated configured instance names (lowercase
 #                            DNS labels), each of which must have a fresh dump.
+#   INSTANCES_DIR            default /etc/housing-portal/instances. Read only when INSTANCES is
+#                            empty; a missing or empty directory means no list.
 #
 # Output: "OK: ..." (exit 0) or "STALE: <reason>[; <reason>]" (exit 1), one line; exit 2 on a
 # bad setting.
@@ -45,6 +49,7 @@ SNAPSHOT_STATUS_FILE="${SNAPSHOT_STATUS_FILE:-/var/lib/housing-portal/snapshot.l
 DUMP_STATUS_FILE="${DUMP_STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
 BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
 INSTANCES="${INSTANCES:-}"
+INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 
 for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS; do
   is_count "${!v}" || usage_error "$v must be a whole number of hours >= 1, got '${!v}'"
@@ -53,9 +58,22 @@ done
 for c in $CHECKS; do
   [[ "$c" == snapshot || "$c" == dump ]] || usage_error "CHECKS may contain only 'snapshot' and 'dump', got '$c'"
 done
+is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
 for i in $INSTANCES; do
-  [[ "$i" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || usage_error "INSTANCES must be lowercase DNS labels separated by spaces, got '$i'"
+  is_instance "$i" || usage_error "INSTANCES must be lowercase DNS labels separated by spaces, got '$i'"
 done
+[[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
+if [[ -z "${INSTANCES// /}" && -d "$INSTANCES_DIR" ]]; then
+  # The registry: one file per configured instance, named after it.
+  INSTANCES=""
+  while IFS= read -r -d '' i; do
+    if is_instance "$i"; then
+      INSTANCES+="${INSTANCES:+ }$i"
+    else
+      printf '%s: warning: ignoring %q in %s: not a lowercase DNS label\n' "$PROG" "$i" "$INSTANCES_DIR" >&2
+    fi
+  done < <(find "$INSTANCES_DIR" -mindepth 1 -maxdepth 1 -printf '%f\0' | sort -z)
+fi
 
 now="$(date +%s)"
 problems=()

@@ -23,8 +23,11 @@
 # With INSTANCES set, every instance it names must be dumped: one without a running container,
 # or whose dump failed or was refused, fails the run, and the last line names each of them
 # ("not dumped: chile (no running PostGIS container), ..."). A running instance that INSTANCES
-# does not name is dumped too, with a warning. Without INSTANCES, whatever runs is dumped, and
-# the log says that no list was given (a stopped instance then goes unnoticed).
+# does not name is dumped too, with a warning. When INSTANCES is empty, the list is the names of
+# the files in INSTANCES_DIR (the registry that prepare-instance-dirs.sh writes and
+# unregister-instance.sh prunes); a name there that is not a lowercase DNS label is ignored with a
+# warning. Without either list, whatever runs is dumped, and the log says that no list was given
+# (a stopped instance then goes unnoticed).
 #
 # Settings (environment):
 #   BACKUP_ROOT           default /mnt/data/backups.
@@ -36,6 +39,9 @@
 #   LOCK_FILE             default /run/lock/housing-portal-dump-databases.lock.
 #   INSTANCES             default empty (no list). Space-separated names of the configured
 #                         instances (lowercase DNS labels), each of which must be dumped.
+#   INSTANCES_DIR         default /etc/housing-portal/instances. Read only when INSTANCES is
+#                         empty: one empty file per configured instance, named after it. A
+#                         missing or empty directory means no list.
 #   MIN_FREE_PERCENT      default 10. Free space (percent of BACKUP_ROOT's file system, 0-99)
 #                         that a dump must leave; 0 turns the check off.
 #
@@ -56,6 +62,7 @@ DUMP_TIMEOUT_SECONDS="${DUMP_TIMEOUT_SECONDS:-3600}"
 DOCKER="${DOCKER:-docker}"
 LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-dump-databases.lock}"
 INSTANCES="${INSTANCES:-}"
+INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 MIN_FREE_PERCENT="${MIN_FREE_PERCENT:-10}"
 
 [[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
@@ -65,6 +72,7 @@ RETAIN=$((10#$RETAIN))
 is_count "$DUMP_TIMEOUT_SECONDS" || usage_error "DUMP_TIMEOUT_SECONDS must be a whole number >= 1"
 [[ "$MIN_FREE_PERCENT" =~ ^[0-9]{1,2}$ ]] || usage_error "MIN_FREE_PERCENT must be a whole number from 0 to 99, got '$MIN_FREE_PERCENT'"
 MIN_FREE_PERCENT=$((10#$MIN_FREE_PERCENT))
+[[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
 is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
 wanted=()
 declare -A configured=()
@@ -74,6 +82,20 @@ for i in $INSTANCES; do
   configured[$i]=1
   wanted+=("$i")
 done
+list_source=INSTANCES
+if ((${#wanted[@]} == 0)) && [[ -d "$INSTANCES_DIR" ]]; then
+  # The registry: one file per configured instance, named after it.
+  list_source="$INSTANCES_DIR"
+  while IFS= read -r -d '' i; do
+    if ! is_instance "$i"; then
+      log "warning: ignoring '$i' in $INSTANCES_DIR: not a lowercase DNS label"
+      continue
+    fi
+    configured[$i]=1
+    wanted+=("$i")
+  done < <(find "$INSTANCES_DIR" -mindepth 1 -maxdepth 1 -printf '%f\0' | sort -z)
+  ((${#wanted[@]} == 0)) || log "configured instances (registered in $INSTANCES_DIR): ${wanted[*]}"
+fi
 
 command -v timeout >/dev/null 2>&1 || die "required tool 'timeout' is not installed"
 command -v flock >/dev/null 2>&1 || die "required tool 'flock' is not installed"
@@ -100,7 +122,7 @@ listing="$("$DOCKER" ps --filter label=housing-portal.role=postgis --format '{{.
 
 mkdir -p "$BACKUP_ROOT" || die "cannot create $BACKUP_ROOT (is the data volume mounted?)"
 if ((${#wanted[@]} == 0)); then
-  log "INSTANCES is not set: no list of configured instances was given, so only the running PostGIS containers are dumped and a stopped instance goes unnoticed"
+  log "INSTANCES is not set and $INSTANCES_DIR registers no instance: no list of configured instances was given, so only the running PostGIS containers are dumped and a stopped instance goes unnoticed"
 fi
 
 failed=0
@@ -209,7 +231,11 @@ while read -r id instance; do
   seen[$instance]="$id"
   count=$((count + 1))
   if ((${#wanted[@]})) && [[ -z "${configured[$instance]:-}" ]]; then
-    log "warning: $instance: PostGIS container $id runs but the instance is not in INSTANCES; dumping it anyway"
+    if [[ "$list_source" == INSTANCES ]]; then
+      log "warning: $instance: PostGIS container $id runs but the instance is not in INSTANCES; dumping it anyway"
+    else
+      log "warning: $instance: PostGIS container $id runs but the instance is not registered in $INSTANCES_DIR; dumping it anyway"
+    fi
   fi
   why=""
   if dump_one "$id" "$instance"; then

@@ -35,6 +35,7 @@ describe("host/backup-status.sh", () => {
       SNAPSHOT_STATUS_FILE: snap(),
       DUMP_STATUS_FILE: dump(),
       BACKUP_ROOT: path.join(dir, "backups"),
+      INSTANCES_DIR: path.join(dir, "instances"), // absent unless a test creates it
       ...extra,
     });
   const oneLine = (out: string) => {
@@ -125,6 +126,53 @@ describe("host/backup-status.sh", () => {
     assert.match(r.stdout, /^OK: snapshot 1h ago; dump of colombia 2h ago; dump of peru 3h ago\n$/);
   });
 
+  test("INSTANCES_DIR: a registered instance without a fresh dump is STALE by name; unregistered, the check is OK again", async () => {
+    touch(snap(), "1 hour ago");
+    touch(dump(), "2 hours ago");
+    touch(path.join(dir, "backups", "colombia", "20240105T020000Z.dump"), "2 hours ago");
+    touch(path.join(dir, "backups", "peru", "20240101T020000Z.dump"), "100 hours ago");
+    const instancesDir = path.join(dir, "instances");
+    for (const instance of ["colombia", "peru", "chile"]) {
+      const p = await runScript("prepare-instance-dirs.sh", {
+        INSTANCE: instance,
+        DATA_ROOT: dir,
+        DATA_DIRS: "postgis",
+        ALLOW_UNMOUNTED: "1",
+        INSTANCES_DIR: instancesDir,
+      });
+      assert.equal(p.code, 0, p.stderr);
+    }
+    fs.writeFileSync(path.join(instancesDir, "README"), "not an instance");
+    const r = await status();
+    assert.equal(r.code, 1, r.stdout);
+    oneLine(r.stdout);
+    assert.match(r.stdout, /^STALE: dump of chile missing: no <timestamp>\.dump in \S+\/chile; dump of peru stale: its newest, 20240101T020000Z\.dump, is 4d 4h old/);
+    assert.doesNotMatch(r.stdout, /colombia|README/);
+    assert.match(r.stderr, /^backup-status: warning: ignoring README in \S+: not a lowercase DNS label\n$/);
+
+    for (const instance of ["chile", "peru"]) {
+      const u = await runScript("unregister-instance.sh", { INSTANCE: instance, INSTANCES_DIR: instancesDir });
+      assert.equal(u.code, 0, u.stderr);
+    }
+    const ok = await status();
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.stdout, /^OK: snapshot 1h ago; dump 2h ago; dump of colombia 2h ago\n$/);
+  });
+
+  test("INSTANCES, when set, is the list: INSTANCES_DIR is not read; an empty INSTANCES_DIR is no list", async () => {
+    touch(snap(), "1 hour ago");
+    touch(dump(), "2 hours ago");
+    touch(path.join(dir, "backups", "colombia", "20240105T020000Z.dump"), "2 hours ago");
+    fs.mkdirSync(path.join(dir, "instances"));
+    const empty = await status();
+    assert.equal(empty.code, 0, empty.stdout);
+    assert.match(empty.stdout, /^OK: snapshot 1h ago; dump 2h ago\n$/);
+    fs.writeFileSync(path.join(dir, "instances", "chile"), "");
+    const r = await status({ INSTANCES: "colombia" });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^OK: snapshot 1h ago; dump 2h ago; dump of colombia 2h ago\n$/);
+  });
+
   test("CHECKS=dump (AWS, where DLM takes the snapshots) ignores the snapshot marker", async () => {
     touch(dump(), "1 hour ago");
     const r = await status({ CHECKS: "dump" });
@@ -133,7 +181,7 @@ describe("host/backup-status.sh", () => {
   });
 
   test("bad settings exit 2", async () => {
-    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { INSTANCES: "colombia ../etc" }];
+    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { INSTANCES: "colombia ../etc" }, { INSTANCES_DIR: "instances" }];
     for (const extra of bad) {
       const r = await status(extra);
       assert.equal(r.code, 2, JSON.stringify(extra));

@@ -8,6 +8,9 @@ import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Scratch, findPgBin, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
 
+// (The registry of configured instances, INSTANCES_DIR, is per case and absent unless a test
+// creates it: the tier never reads the machine's /etc/housing-portal/instances.)
+
 const DUMP_NAME = /^\d{8}T\d{6}Z\.dump$/;
 
 describe("host/dump-databases.sh against a real PostgreSQL", () => {
@@ -17,6 +20,7 @@ describe("host/dump-databases.sh against a real PostgreSQL", () => {
   let dataDir: string;
   let backupRoot: string;
   let statusFile: string;
+  let instancesDir: string;
   let containers: string;
 
   const asPostgres = (cmd: string, args: string[]) => sh("runuser", ["-u", "postgres", "--", path.join(pgBin, cmd), ...args]);
@@ -100,6 +104,7 @@ esac
     caseNo++;
     backupRoot = scratch.path(`case${caseNo}`, "backups");
     statusFile = scratch.path(`case${caseNo}`, "state", "dump.last-success");
+    instancesDir = scratch.path(`case${caseNo}`, "etc", "instances");
     fs.mkdirSync(backupRoot, { recursive: true });
   });
 
@@ -112,6 +117,7 @@ esac
       DUMP_TIMEOUT_SECONDS: "60",
       DOCKER: scratch.path("docker"),
       LOCK_FILE: scratch.path("dump.lock"),
+      INSTANCES_DIR: instancesDir,
       SHIM_EVENTS: scratch.path("events.log"),
       SHIM_CONTAINERS: containers,
       SHIM_PGHOST: sock,
@@ -245,11 +251,55 @@ esac
     assert.match(fs.readFileSync(statusFile, "utf8"), / 3 instance\(s\)\n$/);
   });
 
-  test("without INSTANCES it dumps what runs, and says that no list was given", async () => {
+  test("without INSTANCES it dumps what runs, and says that no list was given (also with an empty INSTANCES_DIR)", async () => {
     const r = await runScript("dump-databases.sh", env(GOOD));
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /INSTANCES is not set/);
+    assert.match(r.stderr, /INSTANCES is not set and \S+ registers no instance/);
     assert.ok(fs.existsSync(statusFile));
+    fs.mkdirSync(instancesDir, { recursive: true });
+    const empty = await runScript("dump-databases.sh", env(GOOD));
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stderr, /INSTANCES is not set and \S+ registers no instance/);
+  });
+
+  test("INSTANCES_DIR: a registered instance without a running container fails the run by name; unregistered, the run succeeds again", async () => {
+    fs.mkdirSync(scratch.path(`case${caseNo}`, "data"));
+    for (const instance of ["colombia", "peru", "chile"]) {
+      const p = await runScript("prepare-instance-dirs.sh", {
+        INSTANCE: instance,
+        DATA_ROOT: scratch.path(`case${caseNo}`, "data"),
+        DATA_DIRS: "postgis",
+        ALLOW_UNMOUNTED: "1",
+        INSTANCES_DIR: instancesDir,
+      });
+      assert.equal(p.code, 0, p.stderr);
+    }
+    fs.writeFileSync(path.join(instancesDir, "Notes.TXT"), "not an instance");
+    fs.writeFileSync(path.join(instancesDir, ".peru.swp"), "");
+    const r = await runScript("dump-databases.sh", env([...GOOD, "c0ffee03 leftover postgres hp_peru"]));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /warning: ignoring 'Notes.TXT' in \S+: not a lowercase DNS label/);
+    assert.match(r.stderr, /warning: ignoring '.peru.swp' in \S+: not a lowercase DNS label/);
+    assert.match(r.stderr, /configured instances \(registered in \S+\): chile colombia peru\n/);
+    assert.match(r.stderr, /leftover: .*not registered in /);
+    assert.match(r.stderr, /error: not dumped: chile \(no running PostGIS container\)\n$/);
+    assert.equal(dumps("colombia").length, 1, "the running instances are still dumped");
+    assert.equal(fs.existsSync(statusFile), false, "no success recorded");
+
+    const u = await runScript("unregister-instance.sh", { INSTANCE: "chile", INSTANCES_DIR: instancesDir });
+    assert.equal(u.code, 0, u.stderr);
+    const again = await runScript("dump-databases.sh", env(GOOD));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /configured instances \(registered in \S+\): colombia peru\n/);
+    assert.match(fs.readFileSync(statusFile, "utf8"), / 2 instance\(s\)\n$/);
+  });
+
+  test("INSTANCES, when set, is the list: INSTANCES_DIR is not read", async () => {
+    fs.mkdirSync(instancesDir, { recursive: true });
+    fs.writeFileSync(path.join(instancesDir, "chile"), "");
+    const r = await runScript("dump-databases.sh", env(GOOD, { INSTANCES: "colombia peru" }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /chile|registered in/);
   });
 
   /** BACKUP_ROOT on a small tmpfs of its own, so that the free-space margin is real. */
@@ -281,11 +331,11 @@ esac
     assert.equal(fs.existsSync(statusFile), false);
   });
 
-  test("INSTANCES and MIN_FREE_PERCENT are validated", async () => {
-    for (const extra of <Record<string, string>[]>[{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }]) {
+  test("INSTANCES, INSTANCES_DIR and MIN_FREE_PERCENT are validated", async () => {
+    for (const extra of <Record<string, string>[]>[{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }, { INSTANCES_DIR: "etc/instances" }]) {
       const r = await runScript("dump-databases.sh", env(GOOD, extra));
       assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);
-      assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT)/);
+      assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT|INSTANCES_DIR)/);
       assert.equal(r.stderr.split("\n").filter(Boolean).length, 1, "one line");
     }
     assert.deepEqual(fs.readdirSync(backupRoot), []);

@@ -5,6 +5,7 @@
 #   util-linux, mount  losetup, blkid, wipefs, mountpoint, fsfreeze, flock, runuser, mkswap
 #   e2fsprogs          mkfs.ext4, mkfs.ext2, chattr, lsattr, dumpe2fs, resize2fs
 #   fdisk              sfdisk (the partition-table refusal case)
+#   psmisc, lsof       fuser and lsof: release-data-volume.sh names what holds a busy mount
 #   jq, curl           snapshot-volume.sh
 #   coreutils, diffutils, findutils   timeout, sync, cmp, find
 #   postgresql (+ postgresql-<version>-postgis-3)   the real server dump-databases.sh is tested against
@@ -45,7 +46,7 @@ if ! installed postgresql-common; then
   printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.d/50-housing-portal-host-tier.conf
 fi
 
-ensure util-linux mount e2fsprogs fdisk jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light
+ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |
