@@ -4,7 +4,7 @@
 import { DEFAULT_DATA_ROOT, SnapshotSettings } from "./config";
 import { HostFile, HostFileSet, hostScript } from "./hostSettings";
 import { readHostFile } from "./hostFiles";
-import { BackupUnit, SNAPSHOT_TOKEN_FILE, hostSettingsFile, systemdUnit } from "./naming";
+import { BackupUnit, SNAPSHOT_TOKEN_FILE, hostSettingsFile, instanceRegistryDir, systemdUnit } from "./naming";
 
 /** How long before each snapshot the databases are dumped, so the snapshot holds a fresh dump. */
 export const DUMP_LEAD_MINUTES = 15;
@@ -65,7 +65,8 @@ export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
         hostScript("backup-status.sh"),
         serviceFile("dump"),
         timerFile("dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
-        envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain }),
+        // Every registered instance must be dumped: one that is stopped fails the run, by name.
+        envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain, INSTANCES_DIR: instanceRegistryDir(DEFAULT_DATA_ROOT) }),
         serviceFile("backup-status"),
         timerFile("backup-status", "hourly"),
         envFile("backup-status", {
@@ -73,6 +74,7 @@ export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
             DUMP_INTERVAL_HOURS: s.everyHours,
             // Where DLM (or nobody) takes the snapshots, the host only sees its dumps.
             CHECKS: v.by === "host-timer" ? "snapshot dump" : "dump",
+            INSTANCES_DIR: instanceRegistryDir(DEFAULT_DATA_ROOT),
         }),
     ];
     const enable = [`${systemdUnit("dump")}.timer`, `${systemdUnit("backup-status")}.timer`];

@@ -6,8 +6,11 @@
 import { HostFile, hostScript } from "./hostSettings";
 import { DOCKER_MOUNT_DROP_IN, installedScriptPath } from "./naming";
 
-/** The host scripts a first boot needs: mount the volume; the program's gate and directories. */
-export const BASE_SCRIPTS = ["mount-data-volume.sh", "prepare-instance-dirs.sh", "host-ready.sh"];
+/**
+ * The host scripts a first boot needs: mounting the volume. The others run over SSH (fed on
+ * standard input, or installed with the host's settings), so changing them never replaces the machine.
+ */
+export const BASE_SCRIPTS = ["mount-data-volume.sh"];
 
 export interface CloudInitArgs {
     /** The volume's stable device path (by-id). */

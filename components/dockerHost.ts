@@ -24,6 +24,12 @@ export interface InstanceHost {
     readonly machineId: pulumi.Input<string>;
     /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes (@default triggers: none). */
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
+    /**
+     * Runs an installed host script when the returned resource is deleted, that is when what
+     * created it leaves the config; never on a new machine. @default none: a local engine takes
+     * no backups, so nothing there reads what such a script would clean up
+     */
+    runOnRemoval?(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource;
 }
 
 /** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
@@ -98,6 +104,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     public readonly ready?: command.remote.Command;
     /** The host's settings installed over SSH (cloud modes); re-run when any of their files changes. */
     public readonly settingsApplied?: command.remote.Command;
+    public readonly runOnRemoval?: InstanceHost["runOnRemoval"];
     private readonly connection?: command.types.input.remote.ConnectionArgs;
     private readonly sudo: boolean;
 
@@ -119,6 +126,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         let machineId: pulumi.Output<string> | undefined;
         // The gate runs once the volume is attached and the address leads to this machine.
         let readyAfter: pulumi.Resource[] = [];
+        let created: { dataVolume: DataVolume; attachment: pulumi.CustomResource; ownAddress: pulumi.Output<string> } | undefined;
         if (isCreated(args)) {
             const volume = args.dataVolume;
             const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
@@ -129,7 +137,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
                 : this.awsMachine(name, args, userData, volume);
             this.address = built.address;
             machineId = built.machineId;
-            readyAfter = built.readyAfter;
+            readyAfter = [built.attachment, built.addressAssignment];
+            created = { ...built, dataVolume: volume };
         } else {
             this.address = pulumi.output(args.host.address);
         }
@@ -160,11 +169,31 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             stdin: pulumi.output(args.settings ?? { files: [], enable: [] }).apply(renderHostBundle),
             triggers: [this.ready.id],
         }, { parent: this, dependsOn: [tools] });
+        const settingsApplied = this.settingsApplied;
+        const connection = this.connection;
+        // No triggers: the delete runs when the config entry goes, never for a new machine at
+        // the same address (which would undo what that machine just set up).
+        this.runOnRemoval = (resourceName, script, env, opts) => new command.remote.Command(resourceName, {
+            connection,
+            delete: hostScriptCommandLine(env, this.sudo, installedScriptPath(script)),
+        }, { ...opts, dependsOn: [settingsApplied, ...dependenciesOf(opts)] });
 
-        if (isCreated(args)) {
+        if (created !== undefined) {
+            // Before the volume is detached from this machine (its replacement), the machine lets
+            // go of it: its containers and Docker stopped, the file system unmounted. Reached at
+            // its own address: by then the stable one may lead to the new machine. The
+            // attachment's id is an input, so Pulumi deletes this (running the script) before it
+            // deletes the attachment it replaces delete-first; a failure stops the update with the
+            // volume still attached where it was.
+            new command.remote.Command(`${name}-release-volume`, {
+                connection: { ...this.connection, host: created.ownAddress },
+                delete: hostScriptCommandLine({ MOUNT_POINT: args.dataRoot }, this.sudo, installedScriptPath("release-data-volume.sh")),
+                triggers: [machineId, created.attachment.id],
+            }, { parent: this, dependsOn: [created.attachment, this.settingsApplied] });
+
             // A larger volume.sizeGb resizes the cloud volume in place; this grows its file
             // system, online, in the same run (the command's line changes with the size).
-            const volume = args.dataVolume;
+            const volume = created.dataVolume;
             new command.remote.Command(`${name}-grow-volume`, {
                 connection: this.connection,
                 create: volume.devicePath.apply((device) => hostScriptCommandLine(
@@ -250,7 +279,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         // The reserved IP outlives the Droplet: a replaced host keeps its address.
         const ip = new digitalocean.ReservedIp(`${name}-ip`, { region: host.region }, { parent: this, protect: true });
         const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
-        return { address: ip.ipAddress, machineId: droplet.id, readyAfter: [attachment, assignment] };
+        return { address: ip.ipAddress, ownAddress: droplet.ipv4Address, machineId: droplet.id, attachment, addressAssignment: assignment };
     }
 
     private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
@@ -295,6 +324,6 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         // The Elastic IP outlives the instance: a replaced host keeps its address.
         const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { parent: this, protect: true });
         const association = new aws.ec2.EipAssociation(`${name}-eip-association`, { allocationId: eip.allocationId, instanceId: instance.id }, { parent: this });
-        return { address: eip.publicIp, machineId: instance.id, readyAfter: [attachment, association] };
+        return { address: eip.publicIp, ownAddress: instance.publicIp, machineId: instance.id, attachment, addressAssignment: association };
     }
 }

@@ -25,7 +25,7 @@ export interface HostFileSet {
 export const APPLY_SCRIPT = "apply-host-files.sh";
 
 /** Scripts every cloud host gets with its settings, whatever its backups. */
-const SETTINGS_SCRIPTS = ["write-secret.sh", "grow-data-volume.sh"];
+const SETTINGS_SCRIPTS = ["write-secret.sh", "grow-data-volume.sh", "release-data-volume.sh", "unregister-instance.sh"];
 
 /** A script from host/, installed executable. */
 export function hostScript(name: string): HostFile {

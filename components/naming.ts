@@ -110,5 +110,14 @@ export function systemdUnit(unit: BackupUnit): string {
     return `${PROJECT}-${unit}`;
 }
 
+/**
+ * Where a host keeps the names of its configured instances, one empty file each: the dump and
+ * the freshness check must find every one of them. On the data volume, so it goes where the
+ * data goes (a new machine, a restored snapshot).
+ */
+export function instanceRegistryDir(dataRoot: string): string {
+    return `${dataRoot}/.${PROJECT}/instances`;
+}
+
 /** The drop-in that makes Docker start only with the data volume mounted. */
 export const DOCKER_MOUNT_DROP_IN = `/etc/systemd/system/docker.service.d/${PROJECT}-data.conf`;

@@ -9,7 +9,7 @@ import {
 } from "./layout";
 import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
-import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, instanceDockerName } from "./naming";
+import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, instanceDockerName, instanceRegistryDir } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
@@ -71,11 +71,18 @@ export class PortalInstance extends pulumi.ComponentResource {
         // The instance's host directories exist before anything binds them (data-volume layout).
         const prepared: pulumi.Resource[] = [];
         if (args.layout.kind === "data-volume") {
+            // Also on every new machine: the database volume's record bound to the data volume
+            // (before anything mounts it), and the instance in the host's registry.
+            const registry = instanceRegistryDir(args.layout.dataRoot);
             prepared.push(args.host.runScript(`${name}-dirs`, "prepare-instance-dirs.sh", {
                 INSTANCE: inst.name,
                 DATA_ROOT: args.layout.dataRoot,
                 DATA_DIRS: DATA_KINDS.join(" "),
+                DOCKER_VOLUME: volumeName(inst.name, "postgis"),
+                INSTANCES_DIR: registry,
             }, { parent: this }));
+            // Out of the registry only when the instance leaves the config (its data stays).
+            args.host.runOnRemoval?.(`${name}-registration`, "unregister-instance.sh", { INSTANCE: inst.name, INSTANCES_DIR: registry }, { parent: this, dependsOn: prepared });
         }
 
         const network = new docker.Network(`${name}-network`, {

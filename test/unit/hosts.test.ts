@@ -20,7 +20,7 @@ const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithou
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
@@ -32,6 +32,9 @@ const plans = (async () => {
         ["--config-file", writeStackConfig({ ...productionKeys, snapshots: { ...(productionKeys.snapshots as object), dumpRetain: 15 } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshots: { ...(stagingKeys.snapshots as object), everyHours: 12, at: "01:00" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 200 } }, "staging")],
+        // Command connections are secret inputs; these two show them.
+        ["--stack", "staging", "--reveal-secrets"],
+        ["--stack", "production", "--reveal-secrets"],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
@@ -39,6 +42,7 @@ const plans = (async () => {
         adoptedEbs: batchedPlan(adoptedEbs), customerKey: batchedPlan(customerKey), noCopies: batchedPlan(noCopies),
         stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
         stagingBigger: batchedPlan(stagingBigger),
+        stagingRevealed: batchedPlan(stagingRevealed), productionRevealed: batchedPlan(productionRevealed),
     };
 })();
 
@@ -153,11 +157,9 @@ test("cloud-init holds only the first boot: the base scripts read from host/, th
         const files = writtenFiles(ud);
         assert.deepEqual([...files.keys()].sort(), [
             "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
-            ...["host-ready", "mount-data-volume", "prepare-instance-dirs"].map((s) => `/usr/local/sbin/housing-portal-${s}`),
-        ], "no backup unit, schedule or retention in user data: a change to them must not replace the machine");
-        for (const script of ["mount-data-volume", "prepare-instance-dirs", "host-ready"]) {
-            assert.equal(files.get(`/usr/local/sbin/housing-portal-${script}`), fs.readFileSync(`host/${script}.sh`, "utf8"), script);
-        }
+            "/usr/local/sbin/housing-portal-mount-data-volume",
+        ], "no other script, no backup unit, schedule or retention in user data: a change to them must not replace the machine");
+        assert.equal(files.get("/usr/local/sbin/housing-portal-mount-data-volume"), fs.readFileSync("host/mount-data-volume.sh", "utf8"));
         assert.equal(files.get("/etc/systemd/system/docker.service.d/housing-portal-data.conf"), "[Unit]\nRequiresMountsFor=/mnt/data\n");
         const runcmd = ud.slice(ud.indexOf("runcmd:"));
         assert.ok(runcmd.indexOf("housing-portal-mount-data-volume") < runcmd.indexOf("docker.io"), "the volume is mounted before Docker is installed");
@@ -415,6 +417,47 @@ test("the readiness gate waits until the volume is attached and the stable addre
     const after = (plan: PlanDocument, names: string[]) => names.every((n) => byName(plan, "host-ready").dependsOn.includes(byName(plan, n).urn));
     assert.ok(after(staging, ["data-attachment", "host-ip-assignment"]), "DigitalOcean: attachment and reserved IP assignment");
     assert.ok(after(production, ["data-attachment", "host-eip-association"]), "AWS: attachment and Elastic IP association");
+});
+
+test("before the volume is detached from a machine, that machine stops its containers and Docker and unmounts it", async () => {
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
+    for (const [plan, machine, own] of [[staging, "host-droplet", "ipv4Address"], [production, "host-instance", "publicIp"]] as const) {
+        const release = byName(plan, "host-release-volume");
+        const sudo = plan === production ? "sudo " : "";
+        assert.equal(release.inputs.delete, `${sudo}env MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-release-data-volume`);
+        assert.equal(release.inputs.create, undefined, "nothing to do while the machine has the volume");
+        // The machine's own address, not the stable one that a replacement moves to the new machine.
+        const connection = release.inputs.connection as { host: string; user: string };
+        assert.notEqual(connection.host, plan.outputs.hostAddress, "not the reserved / elastic IP");
+        assert.match(connection.host, /^192\.0\.2\.\d+$/, `${machine}.${own}`);
+        assert.deepEqual(connection.user, (byName(plan, "host-ready").inputs.connection as any).user);
+        // The attachment's id is an input: Pulumi deletes this before the attachment it replaces delete-first.
+        const attachment = byName(plan, "data-attachment");
+        assert.equal(attachment.deleteBeforeReplace, true);
+        assert.ok(release.dependsOn.includes(attachment.urn));
+        assert.equal((release.inputs.triggers as unknown[]).length, 2, "the machine's id and the attachment's id");
+        assert.deepEqual((release.inputs.triggers as unknown[])[0], (byName(plan, "host-ready").inputs.triggers as unknown[])[0]);
+        assert.ok(release.dependsOn.includes(byName(plan, "host-settings").urn), "the script is installed with the settings");
+        assert.equal(settingsBundle(plan).files.get("/usr/local/sbin/housing-portal-release-data-volume"), (await import("fs")).readFileSync("host/release-data-volume.sh", "utf8"));
+    }
+});
+
+test("each instance is in the host's registry while it is configured; dumps and the freshness check read it", async () => {
+    const { staging } = await plans;
+    for (const inst of ["colombia", "peru"]) {
+        const dirs = byName(staging, `${inst}-dirs`);
+        assert.match(String(dirs.inputs.create), new RegExp(`DOCKER_VOLUME=housing-portal-${inst}-postgis-data `), "the database volume's record, bound to the data volume");
+        assert.match(String(dirs.inputs.create), / INSTANCES_DIR=\/mnt\/data\/\.housing-portal\/instances /);
+        const registration = byName(staging, `${inst}-registration`);
+        assert.equal(registration.inputs.delete, `env INSTANCE=${inst} INSTANCES_DIR=/mnt/data/.housing-portal/instances /usr/local/sbin/housing-portal-unregister-instance`);
+        assert.equal(registration.inputs.create, undefined);
+        assert.equal(registration.inputs.triggers, undefined, "never replaced, so a new machine never unregisters it");
+        const volume = byName(staging, `${inst}-postgis-data`);
+        assert.ok(volume.dependsOn.includes(dirs.urn), "the record exists before Pulumi's volume and its container");
+    }
+    const { files } = settingsBundle(staging);
+    assert.match(files.get("/etc/housing-portal/dump.env")!, /^INSTANCES_DIR=\/mnt\/data\/\.housing-portal\/instances$/m);
+    assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^INSTANCES_DIR=\/mnt\/data\/\.housing-portal\/instances$/m);
 });
 
 test("an existing host gets only Docker resources, reached over SSH at its address", async () => {

@@ -33,9 +33,10 @@ async function planOne(argv: readonly string[]): Promise<BatchResult> {
     const { runPlan } = require("../../tools/planner") as typeof import("../../tools/planner");
     /* eslint-enable @typescript-eslint/no-require-imports */
 
-    const loaded = loadPlanConfig(parsePlanArgs(argv));
+    const args = parsePlanArgs(argv);
+    const loaded = loadPlanConfig(args);
     if (!loaded.ok) return { ok: false, problems: [...loaded.problems] };
-    const plan = await runPlan({ stack: loaded.stack, config: loaded.config });
+    const plan = await runPlan({ stack: loaded.stack, config: loaded.config, revealSecrets: args.revealSecrets });
     return { ok: true, json: `${JSON.stringify(plan, null, 2)}\n` };
 }
 
