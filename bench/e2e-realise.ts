@@ -6,8 +6,12 @@
 // (not timed), then timed: the realiser creating every network, volume and container, and the
 // time until every database answers and every backend is healthy. The ratio 5/1 tells how well
 // creation runs in parallel: 1.0 is perfectly parallel, 5.0 is one instance after another.
+// Then the downtime of a host replacement as the program performs it: from the old host's
+// host/release-data-volume.sh to every portal answering again on a bare engine (detach, attach,
+// the mount script, the realiser, the databases and backends up).
 import { performance } from "node:perf_hooks";
-import { E2eStack, type Keys } from "../test/e2e/harness";
+import { E2eStack, removeLabelled, type Keys } from "../test/e2e/harness";
+import { runScript } from "../test/host/helpers";
 
 interface Figure {
     instances: number;
@@ -38,9 +42,34 @@ async function measure(count: number): Promise<Figure> {
     }
 }
 
+/** Host replacement downtime for `count` instances, with the steps' shares. */
+async function measureReplacement(count: number): Promise<{ instances: number; releaseMs: number; downMs: number }> {
+    const stack = new E2eStack(`replace${count}`);
+    try {
+        await stack.prepareVolume();
+        const plan = await stack.planOf(keysWith(stack.keys, count));
+        await stack.realisePlan(plan);
+        await stack.waitReady(plan);
+        const start = performance.now();
+        const released = await runScript("release-data-volume.sh", { MOUNT_POINT: stack.dataRoot, SYSTEMCTL: "true", DOCKER: "docker" });
+        if (released.code !== 0) throw new Error(`release-data-volume.sh failed:\n${released.stderr}`);
+        const releaseMs = performance.now() - start;
+        await removeLabelled();
+        await stack.volume.detach();
+        await stack.volume.attach();
+        await stack.volume.mount();
+        await stack.realisePlan(plan);
+        await stack.waitReady(plan);
+        return { instances: count, releaseMs, downMs: performance.now() - start };
+    } finally {
+        await stack.teardown();
+    }
+}
+
 async function main(): Promise<void> {
     const figures: Figure[] = [];
     for (const count of [1, 5]) figures.push(await measure(count));
+    const replacement = await measureReplacement(2);
     const [one, five] = figures;
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(`# e2e realise timings (${new Date().toISOString()}, ${process.platform} ${process.arch})`);
@@ -50,6 +79,9 @@ async function main(): Promise<void> {
     console.log("");
     console.log(`ratio 5/1, realise: ${(five.realiseMs / one.realiseMs).toFixed(2)}x (1.0 = fully parallel, 5.0 = serial)`);
     console.log(`ratio 5/1, until ready: ${(five.readyMs / one.readyMs).toFixed(2)}x`);
+    console.log("");
+    console.log(`host replacement, ${replacement.instances} instances: portals down ${s(replacement.downMs)}, of which releasing the volume (containers and Docker stopped, unmounted) ${s(replacement.releaseMs)}`);
+    console.log("(on a cloud the new machine's boot and the attachment calls come on top; the machine is created before the old one releases the volume)");
 }
 
 main().catch((e: unknown) => {

@@ -79,10 +79,21 @@ test("drill 2: an instance removed from config keeps its database volume; re-add
     assert.equal(login.code, 0, login.stderr);
 });
 
-test("drill 3: host replacement: unmounted, detached, attached again, mounted without a format, realised on a bare engine", { timeout: 600_000 }, async () => {
+test("drill 3: host replacement: released by the old host, detached, attached again, mounted without a format, realised on a bare engine", { timeout: 600_000 }, async () => {
     await seedAll("d3");
-    await removeLabelled(); // the new host's engine knows nothing of the old one
-    stack.volume.unmount();
+    // The old machine lets go of the volume as host-release-volume's delete does: the real script,
+    // with the portal's containers running and writing. (Its systemctl is a no-op here: this
+    // tier's dockerd is not systemd's, and the new "machine" is the same engine.)
+    const released = await runScript("release-data-volume.sh", { MOUNT_POINT: stack.dataRoot, SYSTEMCTL: "true", DOCKER: "docker" });
+    assert.equal(released.code, 0, released.stderr);
+    assert.ok(!isMountPoint(stack.dataRoot), "the old host still has the volume mounted");
+    for (const instance of stack.instances()) {
+        for (const role of ["postgis", "backend", "nginx"] as const) {
+            const state = await engine.find(`/containers/${containerName(instance, role)}/json`);
+            assert.equal(state?.State?.Running, false, `${containerName(instance, role)} still runs on the old host`);
+        }
+    }
+    await removeLabelled(); // the new host's engine knows nothing of the old one, database volumes included
     const oldDevice = stack.volume.device;
     await stack.volume.detach();
     assertDetached(stack.volume);
@@ -94,6 +105,12 @@ test("drill 3: host replacement: unmounted, detached, attached again, mounted wi
     assert.ok(isMountPoint(stack.dataRoot));
     assert.ok(oldDevice !== "" && stack.volume.device !== "");
     stack.plan = await stack.realise(stack.keys);
+    // Each database volume is back on the new engine, bound to the data volume: made by the
+    // instance's -dirs step (host/prepare-instance-dirs.sh) before anything could mount it.
+    for (const instance of stack.instances()) {
+        const volume = await engine.find(`/volumes/${encodeURIComponent(`housing-portal-${instance}-postgis-data`)}`);
+        assert.equal(volume?.Options?.device, path.join(stack.dataRoot, "postgis", instance));
+    }
     await stack.waitReady();
     await verifySeeded(stack, seeded);
 });
@@ -238,16 +255,29 @@ test("drill 5: the volume missing at boot: the mount script fails and nothing la
     await verifySeeded(stack, seeded);
 });
 
-test("drill 6: a dump from host/dump-databases.sh restored into a fresh instance has the same rows", { timeout: 600_000 }, async () => {
+test("drill 6: a stopped instance fails the dump by name; a dump from host/dump-databases.sh restored into a fresh instance has the same rows", { timeout: 600_000 }, async () => {
     await seedAll("d6");
     const backups = path.join(stack.dataRoot, "backups");
-    const r = await runScript("dump-databases.sh", {
-        BACKUP_ROOT: backups, RETAIN: "3",
-        STATUS_FILE: path.join(stack.work, "dump.last-success"), LOCK_FILE: path.join(stack.work, "dump.lock"),
-    }, 300_000);
+    // The registry the instances' -dirs steps wrote on the data volume: the dump must cover each.
+    const registry = path.join(stack.dataRoot, ".housing-portal", "instances");
+    assert.deepEqual(fs.readdirSync(registry).sort(), [...stack.instances()].sort());
+    const statusFile = path.join(stack.work, "dump.last-success");
+    const dumpSettings = { BACKUP_ROOT: backups, RETAIN: "3", INSTANCES_DIR: registry, STATUS_FILE: statusFile, LOCK_FILE: path.join(stack.work, "dump.lock") };
+
+    await docker(["stop", containerName(B, "postgis")]);
+    const gap = await runScript("dump-databases.sh", dumpSettings, 300_000);
+    assert.equal(gap.code, 1, gap.stderr);
+    assert.match(gap.stderr, new RegExp(`not dumped: .*\\b${B}\\b`), "the stopped instance is named");
+    assert.ok(!fs.existsSync(statusFile), "a run with a gap records no success");
+    await docker(["start", containerName(B, "postgis")]);
+    await waitDatabase(containerName(B, "postgis"));
+
+    const r = await runScript("dump-databases.sh", dumpSettings, 300_000);
     assert.equal(r.code, 0, r.stderr);
-    const dumps = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump"));
-    assert.equal(dumps.length, 1, `dumps of ${A}: ${dumps.join(", ")}`);
+    assert.ok(fs.existsSync(statusFile));
+    // One from each run: the run with a gap still dumped what it could.
+    const dumps = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump")).sort().reverse();
+    assert.equal(dumps.length, 2, `dumps of ${A}: ${dumps.join(", ")}`);
 
     const fresh = "chile";
     const keys = { ...stack.keys, instances: [...stack.keys.instances, { name: fresh, domain: `${fresh}.e2e.test`, port: 18089 }] };

@@ -8,6 +8,8 @@ GET  /api/health           -> 200 ok
 """
 import os
 import re
+import signal
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 EXPORTS = "/exports"
@@ -59,4 +61,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # As PID 1 the process has no default SIGTERM action: stop at once, as gunicorn does,
+    # instead of making `docker stop` wait for its timeout.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
