@@ -57,10 +57,16 @@ export type ConfigKey = (typeof CONFIG_KEYS)[number];
 export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey"] as const satisfies readonly ConfigKey[];
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
-/** Which providers use each secret, and whether they cannot run without it. */
-const SECRET_USE: Readonly<Record<SecretKey, Partial<Record<ProviderKind, "required" | "optional">>>> = {
-    snapshotApiToken: { digitalocean: "required" },
-    sshPrivateKey: { local: "optional", digitalocean: "optional", aws: "optional" },
+/** Whether a DigitalOcean host takes the volume's snapshots itself: a created host, or an existing one whose volume is adopted. */
+function hostTakesSnapshots(raw: Readonly<Record<string, unknown>>): boolean {
+    const existing = isObject(raw.host) && raw.host.address !== undefined;
+    return raw.provider === "digitalocean" && (!existing || (isObject(raw.volume) && raw.volume.adoptId !== undefined));
+}
+
+/** When a stack uses each secret, whether it then cannot run without it, and what uses it. */
+const SECRET_USE: Readonly<Record<SecretKey, { readonly usedWhen: (raw: Readonly<Record<string, unknown>>) => boolean; readonly required: boolean; readonly usedBy: string }>> = {
+    snapshotApiToken: { usedWhen: hostTakesSnapshots, required: true, usedBy: "a DigitalOcean host that snapshots its volume (a created host, or an existing one with volume.adoptId)" },
+    sshPrivateKey: { usedWhen: () => true, required: false, usedBy: "Pulumi's SSH connections" },
 };
 const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
     snapshotApiToken: "a token scoped to block-storage snapshots",
@@ -593,16 +599,15 @@ function localLayout(raw: Readonly<Record<string, unknown>>, instances: readonly
     return projectRoot === undefined ? undefined : { kind: "checkout", projectRoot };
 }
 
-/** Secret keys: set where the provider needs them, absent where it does not use them. */
+/** Secret keys: set where the stack needs them, absent where nothing uses them. */
 function validateSecrets(raw: Readonly<Record<string, unknown>>, provider: ProviderKind, problems: Problems): void {
     for (const key of SECRET_KEYS) {
-        const use = SECRET_USE[key][provider];
-        if (use === undefined && raw[key] !== undefined) {
-            const users = PROVIDERS.filter((p) => SECRET_USE[key][p] !== undefined);
-            problems.add(key, `is only used on ${users.join(", ")} (${SECRET_PURPOSE[key]}); remove it`);
-        }
-        if (use === "required" && raw[key] === undefined) {
-            problems.add(key, `is required on ${provider}: set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\` (${SECRET_PURPOSE[key]})`);
+        const use = SECRET_USE[key];
+        const used = use.usedWhen(raw);
+        if (!used && raw[key] !== undefined) {
+            problems.add(key, `is only used by ${use.usedBy} (${SECRET_PURPOSE[key]}); remove it`);
+        } else if (used && use.required && raw[key] === undefined) {
+            problems.add(key, `is required on ${provider} for ${use.usedBy}: set it with \`pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>\` (${SECRET_PURPOSE[key]})`);
         }
     }
 }
@@ -634,7 +639,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         if (raw.dataRoot !== undefined && raw.dataRoot !== DEFAULT_DATA_ROOT) {
             problems.add("dataRoot", `is fixed at ${DEFAULT_DATA_ROOT} on ${provider}, where the block volume is mounted; remove it`);
         }
-        const volume = validateVolume(raw.volume, provider, problems);
+        // An existing host's volume is managed only when adopted: without one, it is not snapshotted.
+        const existing = isObject(raw.host) && raw.host.address !== undefined;
+        if (existing && isObject(raw.volume) && raw.volume.adoptId === undefined) {
+            problems.add("volume", "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
+        }
+        const volume = existing && raw.volume === undefined ? undefined : validateVolume(raw.volume, provider, problems);
         const host = validateHost(raw.host, provider, problems, volume && { settings: volume, defaultName: cloudNames(ctx.stack).dataVolume });
         const snapshots = validateSnapshots(raw.snapshots, provider, problems);
         validateSecrets(raw, provider, problems);
@@ -683,7 +693,7 @@ export function parseConfigValue(text: string): unknown {
     }
 }
 
-/** Secret keys a provider cannot run without (none for a value that is not a provider). */
-export function requiredSecretKeys(provider: unknown): SecretKey[] {
-    return SECRET_KEYS.filter((key) => SECRET_USE[key][provider as ProviderKind] === "required");
+/** Secret keys this raw config cannot run without (keys without the namespace, values parsed). */
+export function requiredSecretKeys(raw: Readonly<Record<string, unknown>>): SecretKey[] {
+    return SECRET_KEYS.filter((key) => SECRET_USE[key].required && SECRET_USE[key].usedWhen(raw));
 }

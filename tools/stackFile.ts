@@ -63,7 +63,7 @@ function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly st
 /** The offline plan's config from a stack file: read, `overrides` applied, and the secrets the provider needs stood in for. */
 export function planConfig(file: string, overrides: readonly string[] = []): StackConfig {
     const stack = readStackFile(file, overrides);
-    return withSecretPlaceholders(stack, requiredSecretKeys(parseConfigMap(stack.values).provider));
+    return withSecretPlaceholders(stack, requiredSecretKeys(parseConfigMap(stack.values)));
 }
 
 /** The stack a `Pulumi.<stack>.yaml` file belongs to ("plan" for a file named otherwise). */

@@ -197,11 +197,22 @@ test("SSH open to the world needs an explicit opt-in", () => {
     lineFor(missing.lines, "host.availabilityZone", /must share one zone/);
 });
 
+test("an existing host needs no volume and no snapshot token unless its volume is adopted", () => {
+    const { volume: _volume, snapshotApiToken: _token, ...rest } = doConfig;
+    const bare = settingsOf({ ...rest, host: { address: "203.0.113.7" } });
+    assert.ok(bare.provider === "digitalocean" && bare.host.kind === "existing" && bare.host.dataVolume === undefined);
+    // A volume that is not adopted would be ignored: refused, and so is a token nothing would use.
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100 } }), "volume", /managed only when adopted: set volume.adoptId/);
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
+    // Adopted, it is snapshotted by the host's timer, with the token.
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1" } }), "snapshotApiToken", /is required on digitalocean/);
+    assert.ok(settingsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1" }, snapshotApiToken: "t" }));
+});
+
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
-    const s = settingsOf({ ...doConfig, host: { address: "203.0.113.7", sshUser: "deploy" } });
+    const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: "vol-0" }, host: { address: "203.0.113.7", sshUser: "deploy" } });
     assert.ok(s.provider === "digitalocean" && s.host.kind === "existing");
     assert.equal(s.host.address, "203.0.113.7");
-    assert.equal(s.host.dataVolume, undefined, "an existing host's volume is not managed unless adopted");
     const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1", name: "old-data" } });
     assert.ok(adopted.provider === "digitalocean" && adopted.host.kind === "existing");
     assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], ["vol-1", "old-data"]);
@@ -233,7 +244,7 @@ test("keys that do not belong are rejected, typos included", () => {
     lineFor(lines, "volume", /not used with provider local/);
     lineFor(problemsOf({ ...doConfig, projectRoot: "../x" }), "projectRoot", /only used with provider local/);
     lineFor(problemsOf({ ...doConfig, snapshotApiToken: undefined }), "snapshotApiToken", /pulumi config set --secret/);
-    lineFor(problemsOf({ ...awsConfig, snapshotApiToken: "t" }), "snapshotApiToken", /only used on digitalocean/);
+    lineFor(problemsOf({ ...awsConfig, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
 });
 
 test("all problems are reported at once, one line each", () => {

@@ -13,6 +13,7 @@ import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, w
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
 const productionKeys = readStackKeys("Pulumi.production.yaml");
+const { volume: _stagingVolume, ...stagingWithoutVolume } = stagingKeys;
 const TOKEN = "dop_v1_do-not-print-this-token";
 const KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithoutCopies } = productionKeys.snapshots as Record<string, unknown>;
@@ -23,7 +24,7 @@ const plans = (async () => {
     const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
-        ["--config-file", writeStackConfig({ ...stagingKeys, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingKeys, snapshotApiToken: TOKEN }, "staging")],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, kmsKeyId: KMS_KEY } }, "production")],
