@@ -26,10 +26,10 @@ export interface InstanceHost {
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
     /**
      * Runs an installed host script when the returned resource is deleted, that is when what
-     * created it leaves the config; never on a new machine. @default none: a local engine takes
-     * no backups, so nothing there reads what such a script would clean up
+     * created it leaves the config; never on a new machine. Nothing on a local engine, which
+     * takes no backups, so nothing there reads what such a script would clean up.
      */
-    runOnRemoval?(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource;
+    runOnRemoval(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource | undefined;
 }
 
 /** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
@@ -83,6 +83,15 @@ export interface ExistingHostArgs extends CloudHostCommonArgs {
     readonly host: ExistingHostSettings;
 }
 
+/** A machine the program created, with what its volume's lifecycle needs. */
+interface CreatedMachine {
+    readonly machineId: pulumi.Output<string>;
+    /** The machine's own address (not the stable one that moves on a replacement). */
+    readonly ownAddress: pulumi.Output<string>;
+    readonly attachment: pulumi.CustomResource;
+    readonly dataVolume: DataVolume;
+}
+
 function isCreated(args: CreatedHostArgs | ExistingHostArgs): args is CreatedHostArgs {
     return args.host.kind === "create";
 }
@@ -104,7 +113,6 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     public readonly ready?: command.remote.Command;
     /** The host's settings installed over SSH (cloud modes); re-run when any of their files changes. */
     public readonly settingsApplied?: command.remote.Command;
-    public readonly runOnRemoval?: InstanceHost["runOnRemoval"];
     private readonly connection?: command.types.input.remote.ConnectionArgs;
     private readonly sudo: boolean;
 
@@ -126,7 +134,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         let machineId: pulumi.Output<string> | undefined;
         // The gate runs once the volume is attached and the address leads to this machine.
         let readyAfter: pulumi.Resource[] = [];
-        let created: { dataVolume: DataVolume; attachment: pulumi.CustomResource; ownAddress: pulumi.Output<string> } | undefined;
+        let created: CreatedMachine | undefined;
         if (isCreated(args)) {
             const volume = args.dataVolume;
             const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
@@ -154,53 +162,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             triggers: machineId ? [machineId] : [],
         }, { parent: this, dependsOn: readyAfter });
 
-        // The host's settings, over SSH: the installer first, then the bundle on its standard
-        // input. A changed file changes the bundle, which updates this command only. A new
-        // machine behind the address gets them again (the gate's id is a trigger).
-        const tools = new command.remote.Command(`${name}-tools`, {
-            connection: this.connection,
-            create: hostScriptCommandLine({}, this.sudo, `install -m 0755 /dev/stdin ${installedScriptPath(APPLY_SCRIPT)}`),
-            stdin: readHostFile(APPLY_SCRIPT),
-            triggers: [this.ready.id],
-        }, { parent: this, dependsOn: [this.ready] });
-        this.settingsApplied = new command.remote.Command(`${name}-settings`, {
-            connection: this.connection,
-            create: hostScriptCommandLine({}, this.sudo, installedScriptPath(APPLY_SCRIPT)),
-            stdin: pulumi.output(args.settings ?? { files: [], enable: [] }).apply(renderHostBundle),
-            triggers: [this.ready.id],
-        }, { parent: this, dependsOn: [tools] });
-        const settingsApplied = this.settingsApplied;
-        const connection = this.connection;
-        // No triggers: the delete runs when the config entry goes, never for a new machine at
-        // the same address (which would undo what that machine just set up).
-        this.runOnRemoval = (resourceName, script, env, opts) => new command.remote.Command(resourceName, {
-            connection,
-            delete: hostScriptCommandLine(env, this.sudo, installedScriptPath(script)),
-        }, { ...opts, dependsOn: [settingsApplied, ...dependenciesOf(opts)] });
-
-        if (created !== undefined) {
-            // Before the volume is detached from this machine (its replacement), the machine lets
-            // go of it: its containers and Docker stopped, the file system unmounted. Reached at
-            // its own address: by then the stable one may lead to the new machine. The
-            // attachment's id is an input, so Pulumi deletes this (running the script) before it
-            // deletes the attachment it replaces delete-first; a failure stops the update with the
-            // volume still attached where it was.
-            new command.remote.Command(`${name}-release-volume`, {
-                connection: { ...this.connection, host: created.ownAddress },
-                delete: hostScriptCommandLine({ MOUNT_POINT: args.dataRoot }, this.sudo, installedScriptPath("release-data-volume.sh")),
-                triggers: [machineId, created.attachment.id],
-            }, { parent: this, dependsOn: [created.attachment, this.settingsApplied] });
-
-            // A larger volume.sizeGb resizes the cloud volume in place; this grows its file
-            // system, online, in the same run (the command's line changes with the size).
-            const volume = created.dataVolume;
-            new command.remote.Command(`${name}-grow-volume`, {
-                connection: this.connection,
-                create: volume.devicePath.apply((device) => hostScriptCommandLine(
-                    { DEVICE: device, MOUNT_POINT: args.dataRoot, EXPECT_GB: String(volume.sizeGb) }, this.sudo, installedScriptPath("grow-data-volume.sh"))),
-                triggers: [this.ready.id],
-            }, { parent: this, dependsOn: [this.settingsApplied, volume] });
-        }
+        this.settingsApplied = this.applySettings(name, this.ready, args.settings ?? { files: [], enable: [] });
+        if (created !== undefined) this.volumeOnMachine(name, created, this.settingsApplied, args.dataRoot);
 
         this.dockerEndpoint = pulumi.interpolate`ssh://${host.sshUser}@${this.address}`;
         // Every Docker resource uses this provider, so every one waits for the gate.
@@ -210,6 +173,60 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { parent: this, dependsOn: [this.ready] });
         this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
         this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address });
+    }
+
+    /**
+     * The host's settings, over SSH: the installer first, then the bundle on its standard input.
+     * A changed file changes the bundle, which updates that command only. A new machine behind
+     * the address gets them again (the gate's id is a trigger).
+     */
+    private applySettings(name: string, ready: command.remote.Command, settings: pulumi.Input<HostFileSet>): command.remote.Command {
+        const tools = new command.remote.Command(`${name}-tools`, {
+            connection: this.connection!,
+            create: hostScriptCommandLine({}, this.sudo, `install -m 0755 /dev/stdin ${installedScriptPath(APPLY_SCRIPT)}`),
+            stdin: readHostFile(APPLY_SCRIPT),
+            triggers: [ready.id],
+        }, { parent: this, dependsOn: [ready] });
+        return new command.remote.Command(`${name}-settings`, {
+            connection: this.connection!,
+            create: hostScriptCommandLine({}, this.sudo, installedScriptPath(APPLY_SCRIPT)),
+            stdin: pulumi.output(settings).apply(renderHostBundle),
+            triggers: [ready.id],
+        }, { parent: this, dependsOn: [tools] });
+    }
+
+    /** What a created machine does with its data volume besides mounting it: let go of it before a detach, grow it with the cloud volume. */
+    private volumeOnMachine(name: string, machine: CreatedMachine, settings: pulumi.Resource, dataRoot: string): void {
+        // Before the volume is detached from this machine (its replacement), the machine lets go
+        // of it: its containers and Docker stopped, the file system unmounted. Reached at its own
+        // address: by then the stable one may lead to the new machine. The attachment's id is an
+        // input, so Pulumi deletes this (running the script) before it deletes the attachment it
+        // replaces delete-first; a failure stops the update with the volume still attached where it was.
+        new command.remote.Command(`${name}-release-volume`, {
+            connection: { ...this.connection!, host: machine.ownAddress },
+            delete: hostScriptCommandLine({ MOUNT_POINT: dataRoot }, this.sudo, installedScriptPath("release-data-volume.sh")),
+            triggers: [machine.machineId, machine.attachment.id],
+        }, { parent: this, dependsOn: [machine.attachment, settings] });
+
+        // A larger volume.sizeGb resizes the cloud volume in place; this grows its file system,
+        // online, in the same run (the command's line changes with the size).
+        const volume = machine.dataVolume;
+        new command.remote.Command(`${name}-grow-volume`, {
+            connection: this.connection!,
+            create: volume.devicePath.apply((device) => hostScriptCommandLine(
+                { DEVICE: device, MOUNT_POINT: dataRoot, EXPECT_GB: String(volume.sizeGb) }, this.sudo, installedScriptPath("grow-data-volume.sh"))),
+            triggers: [this.ready!.id],
+        }, { parent: this, dependsOn: [settings, volume] });
+    }
+
+    runOnRemoval(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource | undefined {
+        if (this.connection === undefined) return undefined;
+        // No triggers: the delete runs when the config entry goes, never for a new machine at
+        // the same address (which would undo what that machine just set up).
+        return new command.remote.Command(name, {
+            connection: this.connection,
+            delete: hostScriptCommandLine(env, this.sudo, installedScriptPath(script)),
+        }, { ...opts, dependsOn: [this.settingsApplied!, ...dependenciesOf(opts)] });
     }
 
     runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers: pulumi.Input<unknown>[] = []): pulumi.Resource {

@@ -82,7 +82,7 @@ export class PortalInstance extends pulumi.ComponentResource {
                 INSTANCES_DIR: registry,
             }, { parent: this }));
             // Out of the registry only when the instance leaves the config (its data stays).
-            args.host.runOnRemoval?.(`${name}-registration`, "unregister-instance.sh", { INSTANCE: inst.name, INSTANCES_DIR: registry }, { parent: this, dependsOn: prepared });
+            args.host.runOnRemoval(`${name}-registration`, "unregister-instance.sh", { INSTANCE: inst.name, INSTANCES_DIR: registry }, { parent: this, dependsOn: prepared });
         }
 
         const network = new docker.Network(`${name}-network`, {
