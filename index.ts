@@ -15,7 +15,7 @@ const settings = loadSettings(__dirname);
 /** The cloud host with its data volume, snapshots and backups; an existing host's volume only when adopted. */
 function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; snapshots?: SnapshotPolicy } {
     const names = cloudNames(s.stack);
-    const dataVolume = (settings: DataVolumeSettings) => new DataVolume("data", { volume: settings, names, stack: s.stack });
+    const dataVolume = (volumeSettings: DataVolumeSettings) => new DataVolume("data", { volume: volumeSettings, names, stack: s.stack });
     // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
     const hostArgs = (volume: DataVolume | undefined) => {
         const volumeSnapshots: pulumi.Input<VolumeSnapshots> = volume === undefined ? { by: "none" }
