@@ -3,6 +3,8 @@
 // installed, and Docker is made to require that mount, so no container ever writes its data to
 // the root disk. Everything after the first boot (backup units, their settings) arrives over SSH
 // (hostSettings.ts): user data runs once, and a change to it replaces the machine.
+import * as YAML from "yaml";
+import { hostScriptCommandLine } from "./hostFiles";
 import { HostFile, hostScript } from "./hostSettings";
 import { DOCKER_MOUNT_DROP_IN, installedScriptPath } from "./naming";
 
@@ -21,7 +23,7 @@ export interface CloudInitArgs {
     readonly sshUser: string;
 }
 
-/** Renders `#cloud-config` user-data. */
+/** Renders `#cloud-config` user-data: built as data and serialised by the yaml library, so no value can change its structure. */
 export function renderCloudInit(args: CloudInitArgs): string {
     const files: HostFile[] = [
         ...BASE_SCRIPTS.map(hostScript),
@@ -32,28 +34,30 @@ export function renderCloudInit(args: CloudInitArgs): string {
             permissions: "0644",
         },
     ];
-    const lines = [
-        "#cloud-config",
-        "# Rendered by housing-portal infra for the first boot. A change here replaces the host; the data volume is re-attached, never formatted.",
-        "write_files:",
-        ...files.flatMap((f) => [
-            `  - path: ${f.path}`,
-            `    permissions: "${f.permissions}"`,
-            "    owner: root:root",
-            "    encoding: b64",
-            `    content: ${Buffer.from(f.content, "utf8").toString("base64")}`,
-        ]),
-        "runcmd:",
+    const mount = hostScriptCommandLine({ DEVICE: args.devicePath, MOUNT_POINT: args.dataRoot, WAIT_SECONDS: "900" }, false, installedScriptPath("mount-data-volume.sh"));
+    const runcmd: (string | string[])[] = [
         // 1. The volume first: wait for the attachment, format only a blank device, mount, fstab.
         //    On failure the rest of runcmd is skipped and cloud-init reports an error, which
         //    stops the program's readiness gate: no Docker, no containers, nothing on the root disk.
-        `  - DEVICE=${args.devicePath} MOUNT_POINT=${args.dataRoot} WAIT_SECONDS=900 ${installedScriptPath("mount-data-volume.sh")} || exit 1`,
+        //    (A line, not a list: `|| exit 1` needs the shell; its values are shell-quoted.)
+        `${mount} || exit 1`,
         // 2. Docker only after the mount; the drop-in above keeps that order on every boot.
-        "  - [sh, -c, \"apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl\"]",
-        "  - [systemctl, daemon-reload]",
-        "  - [systemctl, enable, --now, docker.service]",
-        ...(args.sshUser === "root" ? [] : [`  - [usermod, -aG, docker, ${args.sshUser}]`]),
-        "",
+        ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "docker.service"],
+        ...(args.sshUser === "root" ? [] : [["usermod", "-aG", "docker", args.sshUser]]),
     ];
-    return lines.join("\n");
+    const doc = new YAML.Document({
+        write_files: files.map((f) => ({
+            path: f.path, permissions: f.permissions, owner: "root:root", encoding: "b64", content: Buffer.from(f.content, "utf8").toString("base64"),
+        })),
+        runcmd,
+    });
+    // Each command of runcmd on one line, as cloud-init's examples write them.
+    for (const command of (doc.get("runcmd") as YAML.YAMLSeq).items) if (YAML.isSeq(command)) command.flow = true;
+    return [
+        "#cloud-config",
+        "# Rendered by housing-portal infra for the first boot. A change here replaces the host; the data volume is re-attached, never formatted.",
+        doc.toString({ lineWidth: 0 }),
+    ].join("\n");
 }

