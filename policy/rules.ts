@@ -182,8 +182,28 @@ export const dlmTargetTagOnDataVolume: StackRule = {
     },
 };
 
+/** The engine's socket: whoever mounts it controls the host. */
+const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
+
+export const containersHardened: ResourceRule = {
+    name: "containers-hardened",
+    description: "Every container has a memory limit, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket.",
+    check(r) {
+        if (r.type !== T.container) return [];
+        const problems: string[] = [];
+        if (!(typeof r.props.memory === "number" && r.props.memory > 0)) problems.push(`${r.name} has no memory limit (memory, in MB)`);
+        if (!(r.props.securityOpts ?? []).some((o: unknown) => /^no-new-privileges(:true)?$/.test(String(o)))) {
+            problems.push(`${r.name} must set securityOpts ["no-new-privileges:true"]`);
+        }
+        if (r.props.privileged === true) problems.push(`${r.name} must not be privileged`);
+        const sources = [...(r.props.mounts ?? []).map((m: any) => m?.source), ...(r.props.volumes ?? []).map((v: any) => v?.hostPath)];
+        if (sources.some((s) => DOCKER_SOCKETS.includes(String(s)))) problems.push(`${r.name} mounts the Docker socket, which gives it the host`);
+        return problems;
+    },
+};
+
 export const RESOURCE_RULES: readonly ResourceRule[] = [
-    dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, sshNotOpenToWorld,
+    dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, sshNotOpenToWorld, containersHardened,
 ];
 export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume];
 

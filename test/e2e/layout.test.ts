@@ -140,3 +140,32 @@ test("instances are isolated: no mount of the other's data, no name or route to 
         }
     }
 });
+
+test("every container runs with its memory and CPU limits and no-new-privileges; PostGIS with its shared memory", async () => {
+    const MB = 1024 * 1024;
+    for (const c of stack.plan!.resources.filter((r) => r.type === "docker:index/container:Container")) {
+        const inspect = await engine.request("GET", `/containers/${encodeURIComponent(String(c.inputs.name))}/json`);
+        const hc = inspect.HostConfig;
+        assert.equal(hc.Memory, (c.inputs.memory as number) * MB, `${c.name} memory`);
+        assert.equal(hc.MemorySwap, hc.Memory, `${c.name}: no swap beyond the limit`);
+        assert.equal(hc.NanoCpus, Number(c.inputs.cpus) * 1e9, `${c.name} cpus`);
+        assert.deepEqual(hc.SecurityOpt, ["no-new-privileges:true"], c.name);
+        assert.equal(hc.Privileged, false, c.name);
+        if (c.name.endsWith("-postgis")) assert.equal(hc.ShmSize, 256 * MB, `${c.name} shm`);
+        assert.equal(inspect.State.Running, true, `${c.name} runs with them`);
+    }
+});
+
+test("a backend that allocates past its memory limit is killed by the kernel; the other instance keeps serving", async () => {
+    const backend = containerName(A, "backend");
+    const limitMb = stack.plan!.resources.find((r) => r.name === `${A}-backend`)!.inputs.memory as number;
+    // Touch every page, so the memory is really used, not only reserved.
+    const hog = await dockerTry(["exec", backend, "python3", "-c", `b = bytearray(${limitMb * 2} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint("survived")`]);
+    assert.equal(hog.code, 137, `expected the OOM killer (137), got ${hog.code}: ${hog.stdout}${hog.stderr}`);
+    assert.doesNotMatch(hog.stdout, /survived/);
+    const other = await request(stack.instancePort(B), stack.instanceDomain(B), "GET", `/api/download/layout-${B}.csv`);
+    assert.equal(other.status, 200, "the other instance stopped serving");
+    // The limited backend itself still serves: only the process that went over was killed.
+    const same = await requestWhenUp(stack.instancePort(A), stack.instanceDomain(A), "GET", `/api/download/layout-${A}.csv`);
+    assert.equal(same.status, 200);
+});

@@ -146,7 +146,9 @@ const CONTAINER_INPUTS = [
     "name", "image", "envs", "labels", "mounts", "ports", "networksAdvanced", "healthcheck", "restart",
     "logDriver", "logOpts", "uploads", "stopTimeout", "stopSignal", "command", "entrypoints", "user",
     "workingDir", "hostname", "start", "mustRun", "wait", "waitTimeout",
+    "securityOpts", "memory", "memorySwap", "cpus", "shmSize",
 ] as const;
+const MB = 1024 * 1024;
 
 /** The Engine API's container create body for the declared inputs. */
 export function containerSpec(r: PlannedResource): { body: Inputs; networks: { name: string; aliases: string[] }[] } {
@@ -197,6 +199,12 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
             RestartPolicy: { Name: i.restart ?? "no" },
             LogConfig: { Type: i.logDriver ?? "json-file", Config: i.logOpts ?? {} },
             NetworkMode: networks[0]?.name ?? "bridge",
+            SecurityOpt: i.securityOpts,
+            // The provider's memory, swap and shm sizes are MB; the Engine API's are bytes.
+            Memory: i.memory === undefined ? undefined : i.memory * MB,
+            MemorySwap: i.memorySwap === undefined ? undefined : i.memorySwap * MB,
+            NanoCpus: i.cpus === undefined ? undefined : Math.round(Number(i.cpus) * 1e9),
+            ShmSize: i.shmSize === undefined ? undefined : i.shmSize * MB,
         },
         NetworkingConfig: networks.length ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases } } } : undefined,
     };

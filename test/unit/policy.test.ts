@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import {
-    ResourceView, bindMountsInsideDataRoot, checkAll, dataVolumesProtected, dlmTargetTagOnDataVolume, ebsEncrypted,
+    ResourceView, bindMountsInsideDataRoot, checkAll, containersHardened, dataVolumesProtected, dlmTargetTagOnDataVolume, ebsEncrypted,
     noPublishedDatabaseOrBackendPorts, postgisVolumeDedicated, sshNotOpenToWorld,
 } from "../../policy/rules";
 import type { PlanDocument } from "../../tools/planner";
@@ -22,6 +22,22 @@ test("data volumes must be protected", () => {
     const pgVolume = (protect: boolean) => res("docker:index/volume:Volume", { labels: [{ label: "housing-portal.role", value: "postgis" }] }, protect);
     assert.deepEqual(dataVolumesProtected.check(pgVolume(true), ROOT), []);
     assert.match(dataVolumesProtected.check(pgVolume(false), ROOT)[0], /must be protected/);
+});
+
+test("containers: a memory limit, no-new-privileges, not privileged, no Docker socket", () => {
+    const good = { memory: 128, securityOpts: ["no-new-privileges:true"], mounts: [{ type: "bind", source: "/mnt/data/images/peru", target: "/images" }] };
+    assert.deepEqual(containersHardened.check(container("nginx", good), ROOT), []);
+    const one = (props: Record<string, any>, why: RegExp) => {
+        const problems = containersHardened.check(container("backend", { ...good, ...props }), ROOT);
+        assert.equal(problems.length, 1, JSON.stringify(problems));
+        assert.match(problems[0], why);
+    };
+    one({ memory: undefined }, /no memory limit/);
+    one({ memory: 0 }, /no memory limit/);
+    one({ securityOpts: [] }, /no-new-privileges/);
+    one({ privileged: true }, /must not be privileged/);
+    one({ mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" }] }, /Docker socket/);
+    one({ volumes: [{ hostPath: "/run/docker.sock", containerPath: "/docker.sock" }] }, /Docker socket/);
 });
 
 test("EBS must be encrypted", () => {

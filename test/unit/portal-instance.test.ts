@@ -170,6 +170,23 @@ test("containers restart unless stopped, rotate logs, have healthchecks and labe
     assert.equal(byName(dataVolume, "colombia-network").deleteBeforeReplace, true);
 });
 
+test("every container is limited in memory (no swap beyond it) and CPUs, never gains privileges; PostGIS gets shared memory", async () => {
+    const { dataVolume } = await plans;
+    const expected: Record<string, { memory: number; cpus: string }> = { postgis: { memory: 1024, cpus: "1.5" }, backend: { memory: 768, cpus: "1.0" }, nginx: { memory: 128, cpus: "0.5" } };
+    const containers = ofType(dataVolume, CONTAINER);
+    assert.equal(containers.length, 6);
+    for (const c of containers) {
+        const role = c.name.split("-")[1];
+        assert.deepEqual([c.inputs.memory, c.inputs.memorySwap, c.inputs.cpus], [expected[role].memory, expected[role].memory, expected[role].cpus], c.name);
+        assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"], c.name);
+        assert.equal(c.inputs.privileged, undefined, c.name);
+        assert.equal(c.inputs.shmSize, role === "postgis" ? 256 : undefined, c.name);
+    }
+    // One instance's limits fit the example machines with room for the host: 2 on 4 GiB, 3 on 8 GiB.
+    const perInstance = Object.values(expected).reduce((sum, l) => sum + l.memory, 0);
+    assert.ok(2 * perInstance <= 4096 - 200 && 3 * perInstance <= 8192 - 200, `${perInstance} MB per instance`);
+});
+
 test("the database password is generated, secret, and reaches the containers only through their environment", async () => {
     const { dataVolume } = await plans;
     const text = JSON.stringify(dataVolume);
