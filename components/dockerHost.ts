@@ -273,7 +273,9 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
         new digitalocean.Firewall(`${name}-firewall`, {
             name: args.names.machine,
-            dropletIds: [dropletId],
+            // By the Droplet's tag, which it carries from its creation: a new Droplet is behind
+            // the firewall from its first boot, not only once an attachment by id is made.
+            tags: [args.names.machine],
             inboundRules: [
                 ...PUBLIC_WEB_PORTS.map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
                 { protocol: "tcp", portRange: "22", sourceAddresses: [...host.sshAllowedCidrs] },
@@ -289,7 +291,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         for (const { instance, port } of args.instancePorts) {
             new digitalocean.Firewall(`${name}-port-${instance}`, {
                 name: args.names.instanceFirewall(instance),
-                dropletIds: [dropletId],
+                tags: [args.names.machine],
                 inboundRules: [{ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD }],
             }, { parent: this });
         }

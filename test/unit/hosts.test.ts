@@ -329,10 +329,15 @@ test("SSH only from the configured CIDRs; web and instance ports from anywhere, 
     const inbound = byName(staging, "host-firewall").inputs.inboundRules as any[];
     assert.deepEqual(inbound.find((r) => r.portRange === "22").sourceAddresses, ["203.0.113.0/24"]);
     assert.deepEqual(inbound.map((r) => r.portRange).sort(), ["22", "443", "80"]);
+    // By tag, which the Droplet carries from its creation: never open between its boot and an attachment by id.
+    const firewall = byName(staging, "host-firewall");
+    assert.equal(firewall.inputs.dropletIds, undefined);
+    assert.deepEqual(firewall.inputs.tags, ["housing-portal-staging"]);
+    assert.ok((byName(staging, "host-droplet").inputs.tags as string[]).includes("housing-portal-staging"));
     for (const [instance, port] of [["colombia", "8001"], ["peru", "8002"]]) {
         const own = byName(staging, `host-port-${instance}`);
         assert.deepEqual(own.inputs.inboundRules, [{ protocol: "tcp", portRange: port, sourceAddresses: ["0.0.0.0/0", "::/0"] }]);
-        assert.deepEqual(own.inputs.dropletIds, byName(staging, "host-firewall").inputs.dropletIds);
+        assert.deepEqual(own.inputs.tags, byName(staging, "host-firewall").inputs.tags);
     }
 
     // AWS: no inline ingress (it would fight the separate rules); every rule is its own resource.
