@@ -259,23 +259,13 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
 
     private digitalOceanMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
-        const droplet = new digitalocean.Droplet(`${name}-droplet`, {
+        // The firewall selects the machine by a tag that exists before the machine, and the
+        // machine is created after the firewall: from its first boot (a replacement's too), SSH
+        // is open only to host.sshAllowedCidrs.
+        const tag = new digitalocean.Tag(`${name}-tag`, { name: args.names.machine }, { parent: this });
+        const firewall = new digitalocean.Firewall(`${name}-firewall`, {
             name: args.names.machine,
-            region: host.region,
-            size: host.size,
-            image: host.image,
-            sshKeys: [...host.sshKeys],
-            monitoring: true,
-            tags: [...args.names.dropletTags],
-            userData,
-        }, { parent: this });
-        const dropletId = droplet.id.apply(Number);
-        const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
-        new digitalocean.Firewall(`${name}-firewall`, {
-            name: args.names.machine,
-            // By the Droplet's tag, which it carries from its creation: a new Droplet is behind
-            // the firewall from its first boot, not only once an attachment by id is made.
-            tags: [args.names.machine],
+            tags: [tag.name],
             inboundRules: [
                 ...PUBLIC_WEB_PORTS.map((port) => ({ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD })),
                 { protocol: "tcp", portRange: "22", sourceAddresses: [...host.sshAllowedCidrs] },
@@ -286,12 +276,24 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
                 { protocol: "icmp", destinationAddresses: WORLD },
             ],
         }, { parent: this });
+        const droplet = new digitalocean.Droplet(`${name}-droplet`, {
+            name: args.names.machine,
+            region: host.region,
+            size: host.size,
+            image: host.image,
+            sshKeys: [...host.sshKeys],
+            monitoring: true,
+            tags: [...args.names.dropletTags],
+            userData,
+        }, { parent: this, dependsOn: [tag, firewall] });
+        const dropletId = droplet.id.apply(Number);
+        const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
         // A firewall per instance port: adding an instance adds one and changes no existing one
         // (a Droplet takes any number of firewalls; one firewall takes at most 50 rules).
         for (const { instance, port } of args.instancePorts) {
             new digitalocean.Firewall(`${name}-port-${instance}`, {
                 name: args.names.instanceFirewall(instance),
-                tags: [args.names.machine],
+                tags: [tag.name],
                 inboundRules: [{ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD }],
             }, { parent: this });
         }

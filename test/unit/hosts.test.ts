@@ -334,6 +334,8 @@ test("SSH only from the configured CIDRs; web and instance ports from anywhere, 
     assert.equal(firewall.inputs.dropletIds, undefined);
     assert.deepEqual(firewall.inputs.tags, ["housing-portal-staging"]);
     assert.ok((byName(staging, "host-droplet").inputs.tags as string[]).includes("housing-portal-staging"));
+    assert.ok(byName(staging, "host-droplet").dependsOn.includes(firewall.urn), "the machine is created behind its firewall");
+    assert.ok(firewall.dependsOn.includes(byName(staging, "host-tag").urn));
     for (const [instance, port] of [["colombia", "8001"], ["peru", "8002"]]) {
         const own = byName(staging, `host-port-${instance}`);
         assert.deepEqual(own.inputs.inboundRules, [{ protocol: "tcp", portRange: port, sourceAddresses: ["0.0.0.0/0", "::/0"] }]);
