@@ -3,6 +3,7 @@
 // on bad input, so `pulumi up` and the offline plan report the same lines before any resource exists.
 import * as path from "path";
 import * as fs from "fs";
+import * as ipaddr from "ipaddr.js";
 import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
 import { PROJECT, cloudNames } from "./naming";
 
@@ -66,7 +67,7 @@ function hostTakesSnapshots(raw: Readonly<Record<string, unknown>>): boolean {
 /** When a stack uses each secret, whether it then cannot run without it, and what uses it. */
 const SECRET_USE: Readonly<Record<SecretKey, { readonly usedWhen: (raw: Readonly<Record<string, unknown>>) => boolean; readonly required: boolean; readonly usedBy: string }>> = {
     snapshotApiToken: { usedWhen: hostTakesSnapshots, required: true, usedBy: "a DigitalOcean host that snapshots its volume (a created host, or an existing one with volume.adoptId)" },
-    sshPrivateKey: { usedWhen: () => true, required: false, usedBy: "Pulumi's SSH connections" },
+    sshPrivateKey: { usedWhen: (raw) => raw.provider !== "local", required: false, usedBy: "Pulumi's SSH connections to a cloud host" },
 };
 const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
     snapshotApiToken: "a token scoped to block-storage snapshots",
@@ -235,11 +236,34 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}
 /** The firewall keeps SSH to host.sshAllowedCidrs; an instance must not publish on it. */
 const SSH_PORT = 22;
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
-const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** DigitalOcean's rule for volume names, applied on both clouds so a name works on either. */
 const VOLUME_NAME = /^[a-z][a-z0-9-]{0,63}$/;
-const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/(\d|[12]\d|3[0-2])|[0-9a-fA-F:]+\/\d{1,3})$/;
+/** A POSIX user name (the portable subset useradd accepts): the SSH user goes into commands and unit files. */
+const POSIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** A host name of RFC 1123 labels (letters, digits, '-'; 1 to 63 each), at most 253 characters. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** An AWS region name, e.g. "eu-west-1" or "us-gov-west-1". */
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The id formats of what volume.adoptId and volume.fromSnapshot name, by cloud. */
+const VOLUME_ID_FORMATS: Readonly<Record<CloudProvider, Readonly<Record<"adoptId" | "fromSnapshot", { readonly format: RegExp; readonly what: string }>>>> = {
+    aws: {
+        adoptId: { format: /^vol-([0-9a-f]{8}|[0-9a-f]{17})$/, what: "an EBS volume id, \"vol-\" and 8 or 17 hex digits such as \"vol-0123456789abcdef0\"" },
+        fromSnapshot: { format: /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/, what: "an EBS snapshot id, \"snap-\" and 8 or 17 hex digits such as \"snap-0123456789abcdef0\"" },
+    },
+    // DigitalOcean's API: volumes and volume snapshots have UUIDs; numeric snapshot ids are Droplet snapshots.
+    digitalocean: {
+        adoptId: { format: UUID, what: "a DigitalOcean volume id, a UUID such as \"506f78a4-e098-11e5-ad9f-000f53306ae1\"" },
+        fromSnapshot: { format: UUID, what: "a DigitalOcean volume snapshot id, a UUID such as \"fbe805e8-866b-11e6-96bf-000f53315a41\"" },
+    },
+};
+/** PostgreSQL's own databases: an instance's data must not live in them. */
+const SYSTEM_DATABASES = ["postgres", "template0", "template1"];
+/** Directories of the operating system itself: a dev data root must be a directory of its own (subdirectories are fine). */
+const SYSTEM_DIRECTORIES = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev", "/proc", "/sys", "/run", "/var", "/root", "/home"];
+/** The namespaces of the providers' own settings (aws:region, ...): Pulumi reads those, not this program. */
+export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", "random", "pulumi"] as const;
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
 const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
@@ -289,8 +313,38 @@ function describe(v: unknown): string {
 /** Reports keys of an object that the program does not know: a typo must not pass silently. */
 function rejectUnknown(obj: Raw, allowed: readonly string[], keyPath: string, problems: Problems): void {
     for (const k of Object.keys(obj)) {
-        if (!allowed.includes(k)) problems.add(`${keyPath}.${k}`, `unknown key; expected one of ${allowed.join(", ")}`);
+        if (!allowed.includes(k)) problems.add(`${keyPath}.${k}`, unknownKeyMessage(k, allowed));
     }
+}
+
+function unknownKeyMessage(key: string, allowed: readonly string[]): string {
+    const near = nearMiss(key, allowed);
+    return near === undefined ? `unknown key; expected one of ${allowed.join(", ")}` : `unknown key; did you mean ${near}?`;
+}
+
+/** The edit distance of two strings: insertions, deletions, substitutions and swaps of neighbours. */
+export function editDistance(a: string, b: string): number {
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.length][b.length];
+}
+
+/** The known word one or two edits away from `word` (the closest, the first on a tie), if any; short words only one. */
+export function nearMiss(word: string, known: readonly string[]): string | undefined {
+    let best: { word: string; distance: number } | undefined;
+    for (const candidate of known) {
+        const distance = editDistance(word, candidate);
+        // Two edits turn any 2-letter word into any other: a hint needs more of the word to stand.
+        if (distance === 0 || distance > 2 || distance * 2 >= candidate.length) continue;
+        if (best === undefined || distance < best.distance) best = { word: candidate, distance };
+    }
+    return best?.word;
 }
 
 function optionalString(obj: Raw, key: string, keyPath: string, problems: Problems): string | undefined {
@@ -332,13 +386,51 @@ function validateImages(raw: unknown, keyPath: string, base: ImageSettings, prob
     for (const role of ROLES) {
         const v = raw[role];
         if (v === undefined) continue;
-        if (typeof v !== "string" || !IMAGE_REF.test(v)) {
-            problems.add(`${keyPath}.${role}`, `must be an image reference such as "nginx:1.27", got ${describe(v)}`);
+        const problem = typeof v === "string" ? imageReferenceProblem(v) : "it is not a string";
+        if (problem !== undefined) {
+            problems.add(`${keyPath}.${role}`, `must be an image reference such as "nginx:1.27", "ghcr.io/org/img:tag" or "img@sha256:<64 hex>" (${problem}), got ${describe(v)}`);
             continue;
         }
-        out[role] = v;
+        out[role] = v as string;
     }
     return out;
+}
+
+const IMAGE_PATH_COMPONENT = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
+const REGISTRY_HOST = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$/;
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * What is wrong with an image reference (Docker's grammar: `[registry[:port]/]repository[:tag][@digest]`),
+ * or undefined. A tag or a digest is required: an untagged image is whatever "latest" is that day.
+ */
+export function imageReferenceProblem(ref: string): string | undefined {
+    let name = ref;
+    const at = name.indexOf("@");
+    if (at >= 0) {
+        if (!IMAGE_DIGEST.test(name.slice(at + 1))) return "a digest is \"sha256:\" and 64 lowercase hex digits";
+        name = name.slice(0, at);
+    }
+    const colon = name.lastIndexOf(":");
+    let tagged = false;
+    if (colon > name.lastIndexOf("/")) {
+        if (!IMAGE_TAG.test(name.slice(colon + 1))) return "a tag is 1 to 128 of A-Z, a-z, 0-9, _, . and -, not starting with . or -";
+        name = name.slice(0, colon);
+        tagged = true;
+    }
+    if (!tagged && at < 0) return "it names no tag or digest; pin one";
+    const parts = name.split("/");
+    // Docker's rule: the first part is a registry when it has a dot or a port, or is localhost.
+    if (parts.length > 1 && (/[.:]/.test(parts[0]) || parts[0] === "localhost")) {
+        if (!REGISTRY_HOST.test(parts[0])) return `the registry ${JSON.stringify(parts[0])} is a host name with an optional port, such as "registry.example.org:5000"`;
+        parts.shift();
+    }
+    if (!parts.every((p) => IMAGE_PATH_COMPONENT.test(p))) {
+        return "the repository is lowercase a-z and 0-9 in parts joined by /, each part separated inside by ., _, __ or -";
+    }
+    if (name.length > 255) return "the name is at most 255 characters";
+    return undefined;
 }
 
 /** Validates the instances list: names, domains, ports, images, uniqueness. */
@@ -354,6 +446,7 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
     const out: InstanceSettings[] = [];
     const names = new Map<string, number>();
     const ports = new Map<number, number>();
+    const domains = new Map<string, number>();
     raw.forEach((entry, i) => {
         const at = `instances[${i}]`;
         if (!isObject(entry)) {
@@ -372,7 +465,12 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
         let domain: string | undefined;
         if (typeof entry.domain !== "string" || !DOMAIN.test(entry.domain)) {
             problems.add(`${at}.domain`, `must be a lowercase domain name such as "colombia.example.org", got ${describe(entry.domain)}`);
-        } else domain = entry.domain;
+        } else {
+            domain = entry.domain;
+            const first = domains.get(domain);
+            if (first !== undefined) problems.add(`${at}.domain`, `duplicate domain "${domain}" (also instances[${first}].domain); nginx tells instances apart by domain, every instance needs its own`);
+            else domains.set(domain, i);
+        }
         const port = integerIn(entry.port, `${at}.port`, 1, 65535, problems, "a TCP port");
         if (port === SSH_PORT) {
             problems.add(`${at}.port`, `${SSH_PORT} is SSH's port: the firewall would open it to the world; pick another host port`);
@@ -392,6 +490,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
                     if (v === undefined) continue;
                     if (typeof v !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) {
                         problems.add(`${at}.database.${k}`, `must be a PostgreSQL identifier (a-z, 0-9, _; starting with a letter or _), got ${describe(v)}`);
+                    } else if (k === "name" && SYSTEM_DATABASES.includes(v)) {
+                        problems.add(`${at}.database.name`, `"${v}" is one of PostgreSQL's own databases (${SYSTEM_DATABASES.join(", ")}); give the instance a database of its own, e.g. "portal"`);
                     } else database[k] = v;
                 }
             }
@@ -428,10 +528,10 @@ export function validateVolume(raw: unknown, provider: CloudProvider, problems: 
     if (name !== undefined && !VOLUME_NAME.test(name)) {
         problems.add("volume.name", `must be 1 to 64 lowercase letters, digits or '-', starting with a letter, got ${JSON.stringify(name)}`);
     }
-    const fromSnapshot = optionalString(raw, "fromSnapshot", "volume.fromSnapshot", problems);
-    const adoptId = optionalString(raw, "adoptId", "volume.adoptId", problems);
+    const fromSnapshot = cloudId(raw, "fromSnapshot", provider, problems);
+    const adoptId = cloudId(raw, "adoptId", provider, problems);
     const kmsKeyId = optionalString(raw, "kmsKeyId", "volume.kmsKeyId", problems);
-    if (fromSnapshot !== undefined && adoptId !== undefined) {
+    if (raw.fromSnapshot !== undefined && raw.adoptId !== undefined) {
         problems.add("volume", "fromSnapshot and adoptId exclude each other: create the volume from a snapshot, or adopt an existing one");
     }
     if (kmsKeyId !== undefined && provider !== "aws") problems.add("volume.kmsKeyId", "is only used on aws");
@@ -439,8 +539,21 @@ export function validateVolume(raw: unknown, provider: CloudProvider, problems: 
     return { sizeGb, name, fromSnapshot, adoptId, kmsKeyId };
 }
 
-/** Validates the snapshot schedule and retention. */
-export function validateSnapshots(raw: unknown, provider: CloudProvider, problems: Problems): SnapshotSettings | undefined {
+/** volume.adoptId or volume.fromSnapshot in this cloud's id format; another cloud's id is named as such. */
+function cloudId(raw: Raw, key: "adoptId" | "fromSnapshot", provider: CloudProvider, problems: Problems): string | undefined {
+    const id = optionalString(raw, key, `volume.${key}`, problems);
+    if (id === undefined) return undefined;
+    const { format, what } = VOLUME_ID_FORMATS[provider][key];
+    if (format.test(id)) return id;
+    const other = PROVIDERS.find((p): p is CloudProvider => p !== "local" && p !== provider && VOLUME_ID_FORMATS[p][key].format.test(id));
+    const hint = other !== undefined ? ` (an id of ${other}; this stack's provider is ${provider})`
+        : provider === "digitalocean" && key === "fromSnapshot" && /^[0-9]+$/.test(id) ? " (a numeric id is a Droplet snapshot, which cannot make a volume)" : "";
+    problems.add(`volume.${key}`, `must be ${what}, got ${JSON.stringify(id)}${hint}`);
+    return undefined;
+}
+
+/** Validates the snapshot schedule and retention; `hostRegion` is where the snapshots are taken. */
+export function validateSnapshots(raw: unknown, provider: CloudProvider, problems: Problems, hostRegion = HOST_DEFAULTS[provider].region): SnapshotSettings | undefined {
     if (!isObject(raw)) {
         problems.add("snapshots", `is required on ${provider}: an object {everyHours, at, retain}, got ${describe(raw)}`);
         return undefined;
@@ -458,6 +571,11 @@ export function validateSnapshots(raw: unknown, provider: CloudProvider, problem
     const dumpRetain = raw.dumpRetain === undefined ? retain : integerIn(raw.dumpRetain, "snapshots.dumpRetain", 1, max, problems, "how many dumps to keep, an integer");
     const copyToRegion = optionalString(raw, "copyToRegion", "snapshots.copyToRegion", problems);
     if (copyToRegion !== undefined && provider !== "aws") problems.add("snapshots.copyToRegion", "cross-region copies are only scheduled on aws");
+    else if (copyToRegion !== undefined && !AWS_REGION.test(copyToRegion)) {
+        problems.add("snapshots.copyToRegion", `must be an AWS region name such as "eu-west-1", got ${JSON.stringify(copyToRegion)}`);
+    } else if (copyToRegion !== undefined && copyToRegion === hostRegion) {
+        problems.add("snapshots.copyToRegion", `"${copyToRegion}" is host.region itself; a copy survives the loss of a region only in another one, e.g. "${hostRegion === "eu-west-1" ? "eu-central-1" : "eu-west-1"}"`);
+    }
     const copyRetain = raw.copyRetain === undefined ? undefined : integerIn(raw.copyRetain, "snapshots.copyRetain", 1, max, problems, "how many copies to keep, an integer");
     if (copyRetain !== undefined && copyToRegion === undefined) problems.add("snapshots.copyRetain", "only applies together with snapshots.copyToRegion");
     if (problems.anyAt("snapshots") || retain === undefined || dumpRetain === undefined) return undefined;
@@ -473,6 +591,56 @@ export interface VolumeInput {
     readonly defaultName: string;
 }
 
+const ADDRESS_FAMILIES = ["ipv4", "ipv6"] as const;
+type AddressFamily = (typeof ADDRESS_FAMILIES)[number];
+const FAMILY_BITS: Readonly<Record<AddressFamily, number>> = { ipv4: 32, ipv6: 128 };
+
+/** The addresses a CIDR covers, as numbers: first and last, both included. */
+export interface AddressRange {
+    readonly family: AddressFamily;
+    readonly first: bigint;
+    readonly last: bigint;
+}
+
+/**
+ * A CIDR parsed by ipaddr.js, or undefined when it is not one. IPv4 only in four-part decimal
+ * (ipaddr.js also reads "10.1/8" or hex, which firewalls do not), IPv6 without a zone ("%eth0").
+ */
+export function parseCidr(text: string): AddressRange | undefined {
+    let cidr: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    if (ipaddr.IPv4.isValidCIDRFourPartDecimal(text)) cidr = ipaddr.IPv4.parseCIDR(text);
+    else if (text.includes(":") && !text.includes("%") && ipaddr.IPv6.isValidCIDR(text)) cidr = ipaddr.IPv6.parseCIDR(text);
+    else return undefined;
+    const [address, prefix] = cidr;
+    const value = address.toByteArray().reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
+    const size = 1n << BigInt(FAMILY_BITS[address.kind()] - prefix);
+    const first = value - (value % size); // the host bits do not narrow the range
+    return { family: address.kind(), first, last: first + size - 1n };
+}
+
+/**
+ * Whether the ranges together cover every address of the family: sorted by start, each must
+ * begin at or before the first address not yet covered. Hand-written because ipaddr.js matches
+ * one address against ranges but does not merge a set of ranges; on numbers it is this loop.
+ */
+export function coversFamily(ranges: readonly AddressRange[], family: AddressFamily): boolean {
+    const sorted = ranges.filter((r) => r.family === family).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+    let uncovered = 0n;
+    for (const r of sorted) {
+        if (r.first > uncovered) return false;
+        if (r.last + 1n > uncovered) uncovered = r.last + 1n;
+    }
+    return uncovered === 1n << BigInt(FAMILY_BITS[family]);
+}
+
+/** An IPv4 address (four-part decimal), an IPv6 address (no zone) or an RFC 1123 host name. */
+function isHostAddress(text: string): boolean {
+    if (ipaddr.IPv4.isValidFourPartDecimal(text)) return true;
+    if (text.includes(":")) return !text.includes("%") && ipaddr.IPv6.isValid(text);
+    // All-digit last label: a mistyped IPv4 address ("999.1.1.1", "10.1"), not a name (RFC 1123, 2.1).
+    return HOST_NAME.test(text) && !/(^|\.)[0-9]+$/.test(text);
+}
+
 /**
  * Validates the host settings; SSH open to the world needs an explicit opt-in. With the validated
  * volume, gives the host with its data volume placed (a created host always has one, an existing
@@ -486,6 +654,9 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     rejectUnknown(raw, HOST_KEYS, "host", problems);
     const d = HOST_DEFAULTS[provider];
     const address = optionalString(raw, "address", "host.address", problems);
+    if (address !== undefined && !isHostAddress(address)) {
+        problems.add("host.address", `must be an IPv4 or IPv6 address or a host name (RFC 1123: letters, digits and '-' in dot-separated labels), got ${JSON.stringify(address)}`);
+    }
     const creates = address === undefined;
     const str = (k: string, dflt: string) => optionalString(raw, k, `host.${k}`, problems) ?? dflt;
     const image = str("image", d.image);
@@ -500,6 +671,12 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
         return v as string[];
     };
     const sshKeys = list("sshKeys");
+    sshKeys.forEach((k, i) => {
+        // The value is never repeated in the message: it is a secret.
+        if (k.includes("PRIVATE KEY")) {
+            problems.add(`host.sshKeys[${i}]`, `is a private key; list public keys only, and give Pulumi a private key with \`pulumi config set --secret ${CONFIG_NAMESPACE}:sshPrivateKey < key\` (remove this one from the stack file and its history, and replace the key)`);
+        }
+    });
     if (creates && sshKeys.length === 0) {
         problems.add("host.sshKeys", provider === "aws"
             ? "needs one SSH public key (\"ssh-ed25519 AAAA...\") for the host's key pair"
@@ -510,14 +687,21 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     if (creates && sshAllowedCidrs.length === 0) {
         problems.add("host.sshAllowedCidrs", "needs the CIDRs that may reach SSH (port 22), e.g. [\"203.0.113.0/24\"]");
     }
+    const ranges: AddressRange[] = [];
     sshAllowedCidrs.forEach((c, i) => {
-        if (!CIDR.test(c)) problems.add(`host.sshAllowedCidrs[${i}]`, `must be a CIDR such as "203.0.113.0/24", got ${JSON.stringify(c)}`);
+        const range = parseCidr(c);
+        if (range !== undefined) ranges.push(range);
+        else {
+            const bare = ipaddr.IPv4.isValidFourPartDecimal(c) || (c.includes(":") && !c.includes("%") && ipaddr.IPv6.isValid(c)) ? `; a single address takes its prefix, "${c}/${c.includes(":") ? 128 : 32}"` : "";
+            problems.add(`host.sshAllowedCidrs[${i}]`, `must be a CIDR such as "203.0.113.0/24" or "2001:db8::/32", got ${JSON.stringify(c)}${bare}`);
+        }
     });
     const allowWorld = raw.allowSshFromAnywhere;
     if (allowWorld !== undefined && typeof allowWorld !== "boolean") problems.add("host.allowSshFromAnywhere", `must be true or false, got ${describe(allowWorld)}`);
     const allowSshFromAnywhere = allowWorld === true;
-    if (!allowSshFromAnywhere && sshAllowedCidrs.some((c) => (WORLD_CIDRS as readonly string[]).includes(c))) {
-        problems.add("host.sshAllowedCidrs", "opens SSH to the whole internet; list your own CIDRs, or set host.allowSshFromAnywhere: true to accept that");
+    const world = ADDRESS_FAMILIES.filter((family) => coversFamily(ranges, family));
+    if (!allowSshFromAnywhere && world.length > 0) {
+        problems.add("host.sshAllowedCidrs", `opens SSH to the whole internet (together they cover all of ${world.map((f) => (f === "ipv4" ? "IPv4" : "IPv6")).join(" and ")}); list your own CIDRs, or set host.allowSshFromAnywhere: true to accept that`);
     }
     const availabilityZone = optionalString(raw, "availabilityZone", "host.availabilityZone", problems);
     if (availabilityZone !== undefined && provider !== "aws") problems.add("host.availabilityZone", "is only used on aws");
@@ -525,15 +709,20 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
         problems.add("host.availabilityZone", "is required on aws: the instance and its EBS volume must share one zone, e.g. \"eu-central-1a\"");
     }
     const region = str("region", d.region);
-    if (availabilityZone !== undefined && provider === "aws" && !availabilityZone.startsWith(region)) {
-        problems.add("host.availabilityZone", `${JSON.stringify(availabilityZone)} is not in host.region ${JSON.stringify(region)}; use a zone of that region, e.g. "${region}a"`);
+    // A zone is its region and one letter: "eu-central-10a" starts with "eu-central-1" and is not in it.
+    if (availabilityZone !== undefined && provider === "aws" && !(availabilityZone.startsWith(region) && /^[a-z]$/.test(availabilityZone.slice(region.length)))) {
+        problems.add("host.availabilityZone", `${JSON.stringify(availabilityZone)} is not in host.region ${JSON.stringify(region)}; a zone is the region and one letter, e.g. "${region}a"`);
     }
     if (!creates && provider === "aws" && availabilityZone === undefined && volume?.settings.adoptId !== undefined) {
         problems.add("host.availabilityZone", "is required on aws to adopt a volume: the zone the volume lives in, e.g. \"eu-central-1a\"");
     }
+    const sshUser = str("sshUser", d.sshUser);
+    if (!POSIX_USER.test(sshUser)) {
+        problems.add("host.sshUser", `must be a POSIX user name (a-z, 0-9, _ and -, starting with a letter or _, at most 32 characters), got ${JSON.stringify(sshUser)}`);
+    }
     const common: HostCommonSettings = {
         region, size: str("size", d.size), image, availabilityZone,
-        sshUser: str("sshUser", d.sshUser), sshKeys, sshAllowedCidrs, allowSshFromAnywhere,
+        sshUser, sshKeys, sshAllowedCidrs, allowSshFromAnywhere,
     };
     const placement: VolumePlacement | undefined = provider === "digitalocean"
         ? { provider, region }
@@ -593,6 +782,10 @@ function localLayout(raw: Readonly<Record<string, unknown>>, instances: readonly
     }
     if (raw.dataRoot !== undefined) {
         const dataRoot = validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
+        if (dataRoot !== undefined && SYSTEM_DIRECTORIES.includes(dataRoot)) {
+            problems.add("dataRoot", `${JSON.stringify(dataRoot)} is a system directory; portal data needs a directory of its own, such as "/srv/portal" or "/var/lib/portal"`);
+            return undefined;
+        }
         return dataRoot === undefined ? undefined : { kind: "data-volume", dataRoot };
     }
     const projectRoot = validateCheckout(raw.projectRoot, instances, ctx, problems);
@@ -616,7 +809,7 @@ function validateSecrets(raw: Readonly<Record<string, unknown>>, provider: Provi
 export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: ValidationContext): ValidationResult {
     const problems = new Problems();
     for (const key of Object.keys(raw)) {
-        if (!(CONFIG_KEYS as readonly string[]).includes(key)) problems.add(key, `unknown key; expected one of ${CONFIG_KEYS.join(", ")}`);
+        if (!(CONFIG_KEYS as readonly string[]).includes(key)) problems.add(key, unknownKeyMessage(key, CONFIG_KEYS));
     }
     const provider = raw.provider;
     if (!PROVIDERS.includes(provider as ProviderKind)) {
@@ -646,7 +839,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         }
         const volume = existing && raw.volume === undefined ? undefined : validateVolume(raw.volume, provider, problems);
         const host = validateHost(raw.host, provider, problems, volume && { settings: volume, defaultName: cloudNames(ctx.stack).dataVolume });
-        const snapshots = validateSnapshots(raw.snapshots, provider, problems);
+        const hostRegion = isObject(raw.host) && typeof raw.host.region === "string" ? raw.host.region : undefined;
+        const snapshots = validateSnapshots(raw.snapshots, provider, problems, hostRegion);
         validateSecrets(raw, provider, problems);
         if (host && snapshots) {
             settings = { provider, stack: ctx.stack, instances, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots };
@@ -668,6 +862,46 @@ export class ConfigError extends Error {
 /** validateConfig, or a ConfigError with every problem. */
 export function requireValidConfig(raw: Readonly<Record<string, unknown>>, ctx: ValidationContext): StackSettings {
     const result = validateConfig(raw, ctx);
+    if (!result.ok) throw new ConfigError(result.problems);
+    return result.settings;
+}
+
+/**
+ * The keys of Pulumi's flat config map that nothing reads: a namespace that is neither this
+ * program's nor a provider's (a typo such as `housingportal:images` would pass unseen), or none.
+ */
+export function validateNamespaces(fullKeys: readonly string[], problems: Problems): void {
+    const known: readonly string[] = [CONFIG_NAMESPACE, ...PROVIDER_NAMESPACES];
+    for (const fullKey of fullKeys) {
+        const colon = fullKey.indexOf(":");
+        if (colon < 0) {
+            const key = (CONFIG_KEYS as readonly string[]).includes(fullKey) ? fullKey : nearMiss(fullKey, CONFIG_KEYS);
+            problems.add(fullKey, key !== undefined
+                ? `has no namespace; did you mean ${CONFIG_NAMESPACE}:${key}?`
+                : `has no namespace; keys are written namespace:key, e.g. ${CONFIG_NAMESPACE}:provider`);
+            continue;
+        }
+        const namespace = fullKey.slice(0, colon);
+        if (known.includes(namespace)) continue;
+        const near = nearMiss(namespace, known);
+        problems.add(fullKey, near !== undefined
+            ? `unknown namespace; did you mean ${near}:${fullKey.slice(colon + 1)}?`
+            : `unknown namespace ${JSON.stringify(namespace)}; expected ${known.map((n) => `${n}:`).join(", ")}`);
+    }
+}
+
+/** validateConfig on Pulumi's flat config map, whose namespaces are checked first. */
+export function validateConfigMap(all: Readonly<Record<string, string>>, ctx: ValidationContext): ValidationResult {
+    const problems = new Problems();
+    validateNamespaces(Object.keys(all), problems);
+    const result = validateConfig(parseConfigMap(all), ctx);
+    if (problems.all.length === 0) return result;
+    return { ok: false, problems: [...problems.lines, ...(result.ok ? [] : result.problems)] };
+}
+
+/** validateConfigMap, or a ConfigError with every problem. */
+export function requireValidConfigMap(all: Readonly<Record<string, string>>, ctx: ValidationContext): StackSettings {
+    const result = validateConfigMap(all, ctx);
     if (!result.ok) throw new ConfigError(result.problems);
     return result.settings;
 }

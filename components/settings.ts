@@ -1,12 +1,16 @@
 // Reads the running stack's config through Pulumi and validates it with the one config module.
 // Bad config ends the run before any resource is registered, with one line per problem.
+// Pulumi's config map holds every namespace (aws:region, ...), so an unknown one is refused here
+// too. A secret written in plain text is not refused here: the program gets the decrypted value
+// either way (only the SDK's internal isConfigSecret could tell); the offline plan, which reads
+// the stack file, refuses it.
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigError, SecretKey, StackSettings, parseConfigMap, requireValidConfig } from "./config";
+import { CONFIG_NAMESPACE, ConfigError, SecretKey, StackSettings, requireValidConfigMap } from "./config";
 
 /** The validated settings of the stack being run; a RunError (no stack trace) on bad config. */
 export function loadSettings(projectDir: string): StackSettings {
     try {
-        return requireValidConfig(parseConfigMap(pulumi.runtime.allConfig()), { stack: pulumi.getStack(), projectDir });
+        return requireValidConfigMap(pulumi.runtime.allConfig(), { stack: pulumi.getStack(), projectDir });
     } catch (err) {
         if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
         throw err;

@@ -2,8 +2,8 @@
 // (tools/plan.ts) and for the unit tests' plan batch, which must plan exactly as the CLI does.
 import * as fs from "fs";
 import * as path from "path";
-import { parseConfigMap, validateConfig } from "../components/config";
-import { StackConfig, planConfig, stackNameOf } from "./stackFile";
+import { validateConfigMap } from "../components/config";
+import { StackConfig, StackFileError, planConfig, stackNameOf } from "./stackFile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 /** What --portable writes instead of this checkout's absolute path, so golden files match any clone. */
@@ -45,7 +45,11 @@ export function parsePlanArgs(argv: readonly string[]): PlanArgs {
         else if (a === "--json") json = true;
         else if (a === "--portable") portable = true;
         else if (a === "--reveal-secrets") revealSecrets = true;
-        else if (a === "--set") sets.push(next());
+        else if (a === "--set") {
+            const set = next();
+            if (set.indexOf("=") <= 0) throw new PlanUsageError(`--set takes key=value (key without the namespace), got ${JSON.stringify(set)}`);
+            sets.push(set);
+        }
         else throw new PlanUsageError(`unknown argument ${a}`);
     }
     if (!stack && !configFile) throw new PlanUsageError("name a stack (--stack dev) or a config file (--config-file FILE)");
@@ -57,12 +61,22 @@ export type LoadedPlanConfig =
     | { readonly ok: true; readonly stack: string; readonly config: StackConfig }
     | { readonly ok: false; readonly problems: readonly string[] };
 
-/** Reads and validates the named stack file, as the program will; a PlanUsageError when there is none. */
+/**
+ * Reads and validates the named stack file, as the program will, and refuses what only the file
+ * shows (a broken YAML file, a secret in plain text); a PlanUsageError when there is none.
+ */
 export function loadPlanConfig(args: PlanArgs): LoadedPlanConfig {
     const file = args.configFile ? path.resolve(args.configFile) : path.join(PROJECT_DIR, `Pulumi.${args.stack}.yaml`);
     if (!fs.existsSync(file)) throw new PlanUsageError(`no stack config at ${file}`);
     const stack = args.stack ?? stackNameOf(file);
-    const config = planConfig(file, args.sets);
-    const result = validateConfig(parseConfigMap(config.values), { stack, projectDir: PROJECT_DIR });
-    return result.ok ? { ok: true, stack, config } : { ok: false, problems: result.problems };
+    let config: StackConfig;
+    try {
+        config = planConfig(file, args.sets);
+    } catch (err) {
+        if (err instanceof StackFileError) return { ok: false, problems: err.problems };
+        throw err;
+    }
+    const result = validateConfigMap(config.values, { stack, projectDir: PROJECT_DIR });
+    const problems = [...config.problems, ...(result.ok ? [] : result.problems)];
+    return problems.length === 0 ? { ok: true, stack, config } : { ok: false, problems };
 }

@@ -4,8 +4,8 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "path";
 import {
-    Problems, ValidationContext, validateConfig, validateHost, validateInstanceName, validateInstances,
-    validateSnapshots, validateVolume, DEFAULT_IMAGES, StackSettings,
+    Problems, ValidationContext, validateConfig, validateConfigMap, validateHost, validateInstanceName, validateInstances,
+    validateSnapshots, validateVolume, DEFAULT_IMAGES, StackSettings, coversFamily, editDistance, imageReferenceProblem, parseCidr,
 } from "../../components/config";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -31,6 +31,11 @@ const awsConfig = {
     instances,
 };
 const devConfig = { provider: "local", projectRoot: "test/fixtures/housing_portal", instances };
+/** Ids in each cloud's own format. */
+const DO_VOLUME = "506f78a4-e098-11e5-ad9f-000f53306ae1";
+const DO_SNAPSHOT = "fbe805e8-866b-11e6-96bf-000f53315a41";
+const EBS_VOLUME = "vol-0123456789abcdef0";
+const EBS_SNAPSHOT = "snap-0123456789abcdef0";
 
 /** The problem lines of a config that must be invalid. */
 function problemsOf(raw: Record<string, unknown>, context = ctx): readonly string[] {
@@ -141,10 +146,10 @@ test("volume.sizeGb must be a positive integer within the provider's limits", ()
 
 test("fromSnapshot together with adoptId is rejected", () => {
     const p = new Problems();
-    validateVolume({ sizeGb: 10, fromSnapshot: "snap-1", adoptId: "vol-1" }, "aws", p);
+    validateVolume({ sizeGb: 10, fromSnapshot: EBS_SNAPSHOT, adoptId: EBS_VOLUME }, "aws", p);
     lineFor(p.lines, "volume", /fromSnapshot and adoptId exclude each other/);
     const ok = new Problems();
-    assert.deepEqual(validateVolume({ sizeGb: 10, fromSnapshot: "snap-1" }, "aws", ok), { sizeGb: 10, name: undefined, fromSnapshot: "snap-1", adoptId: undefined, kmsKeyId: undefined });
+    assert.deepEqual(validateVolume({ sizeGb: 10, fromSnapshot: EBS_SNAPSHOT }, "aws", ok), { sizeGb: 10, name: undefined, fromSnapshot: EBS_SNAPSHOT, adoptId: undefined, kmsKeyId: undefined });
     assert.deepEqual(ok.lines, []);
 });
 
@@ -163,7 +168,7 @@ test("aws: the availability zone must be in the region, and adopting a volume ne
     const p = new Problems();
     validateHost({ region: "eu-central-1", availabilityZone: "us-east-1a", image: "ami-1", sshKeys: ["k"], sshAllowedCidrs: ["198.51.100.0/24"] }, "aws", p);
     lineFor(p.lines, "host.availabilityZone", /is not in host.region "eu-central-1"/);
-    lineFor(problemsOf({ ...awsConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 10, adoptId: "vol-1" } }),
+    lineFor(problemsOf({ ...awsConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 10, adoptId: EBS_VOLUME } }),
         "host.availabilityZone", /to adopt a volume/);
 });
 
@@ -205,17 +210,17 @@ test("an existing host needs no volume and no snapshot token unless its volume i
     lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100 } }), "volume", /managed only when adopted: set volume.adoptId/);
     lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
     // Adopted, it is snapshotted by the host's timer, with the token.
-    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1" } }), "snapshotApiToken", /is required on digitalocean/);
-    assert.ok(settingsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1" }, snapshotApiToken: "t" }));
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME } }), "snapshotApiToken", /is required on digitalocean/);
+    assert.ok(settingsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME }, snapshotApiToken: "t" }));
 });
 
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
-    const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: "vol-0" }, host: { address: "203.0.113.7", sshUser: "deploy" } });
+    const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: DO_VOLUME }, host: { address: "203.0.113.7", sshUser: "deploy" } });
     assert.ok(s.provider === "digitalocean" && s.host.kind === "existing");
     assert.equal(s.host.address, "203.0.113.7");
-    const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: "vol-1", name: "old-data" } });
+    const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME, name: "old-data" } });
     assert.ok(adopted.provider === "digitalocean" && adopted.host.kind === "existing");
-    assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], ["vol-1", "old-data"]);
+    assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], [DO_VOLUME, "old-data"]);
 });
 
 test("dev: a bind path missing under projectRoot is named, and a missing checkout says so", () => {
@@ -259,4 +264,192 @@ test("all problems are reported at once, one line each", () => {
         lineFor(lines, key);
     }
     for (const line of lines) assert.match(line, /^[A-Za-z0-9_.[\]-]+: \S/, `not a "<key>: <message>" line: ${line}`);
+});
+
+// The "Secure by default" rules: each refusal is one line naming the key path and what is expected.
+
+/** The problem lines of a host on this provider (validateHost alone). */
+function hostLines(host: Record<string, unknown>, provider: "digitalocean" | "aws" = "digitalocean"): string[] {
+    const p = new Problems();
+    validateHost(host, provider, p);
+    return p.lines;
+}
+const doHost = { sshKeys: ["aa:bb"], sshAllowedCidrs: ["203.0.113.0/24"] };
+const awsHost = awsConfig.host;
+
+test("host.sshAllowedCidrs: CIDRs parsed by ipaddr.js; an invalid one is named with its index", () => {
+    for (const cidr of ["999.1.1.1/24", "10.0.0.0/33", "1.2.3/24", "0x7f.0.0.1/8", "01.2.3.4/8", "fe80::1%eth0/64", "::/129", "2001:db8::/", "2001:db8::g/32", "not-a-cidr", "10.0.0.0/8 "]) {
+        lineFor(hostLines({ ...doHost, sshAllowedCidrs: ["203.0.113.0/24", cidr] }), "host.sshAllowedCidrs[1]", /must be a CIDR such as "203\.0\.113\.0\/24" or "2001:db8::\/32"/);
+    }
+    lineFor(hostLines({ ...doHost, sshAllowedCidrs: ["198.51.100.7"] }), "host.sshAllowedCidrs[0]", /a single address takes its prefix, "198\.51\.100\.7\/32"/);
+    lineFor(hostLines({ ...doHost, sshAllowedCidrs: ["2001:db8::7"] }), "host.sshAllowedCidrs[0]", /"2001:db8::7\/128"/);
+    assert.deepEqual(hostLines({ ...doHost, sshAllowedCidrs: ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32", "::ffff:192.0.2.0/120"] }), []);
+    assert.deepEqual(parseCidr("10.1.2.3/8"), { family: "ipv4", first: 10n << 24n, last: (11n << 24n) - 1n }, "host bits do not narrow the range");
+});
+
+test("host.sshAllowedCidrs: any set that covers all of IPv4 or of IPv6 is the world, and needs allowSshFromAnywhere", () => {
+    const worlds: [string[], RegExp][] = [
+        [["0.0.0.0/0"], /all of IPv4\)/], [["::/0"], /all of IPv6\)/], [["::0/0"], /all of IPv6\)/], [["1.2.3.4/0"], /all of IPv4\)/],
+        [["0.0.0.0/1", "128.0.0.0/1"], /all of IPv4\)/], [["::/1", "8000::/1"], /all of IPv6\)/],
+        [["128.0.0.0/1", "0.0.0.0/2", "64.0.0.0/2", "10.0.0.0/8"], /all of IPv4\)/], [["0.0.0.0/1", "128.0.0.0/1", "::/0"], /all of IPv4 and IPv6\)/],
+    ];
+    for (const [cidrs, covers] of worlds) {
+        lineFor(hostLines({ ...doHost, sshAllowedCidrs: cidrs }), "host.sshAllowedCidrs", covers);
+        lineFor(hostLines({ ...doHost, sshAllowedCidrs: cidrs }), "host.sshAllowedCidrs", /whole internet.*host\.allowSshFromAnywhere: true/);
+        assert.deepEqual(hostLines({ ...doHost, sshAllowedCidrs: cidrs, allowSshFromAnywhere: true }), [], cidrs.join(", "));
+    }
+    for (const cidrs of [["0.0.0.0/1"], ["0.0.0.0/1", "128.0.0.0/2"], ["0.0.0.0/1", "::/1"], ["0.0.0.0/2", "128.0.0.0/1"], ["::/1", "0.0.0.0/1"]]) {
+        assert.deepEqual(hostLines({ ...doHost, sshAllowedCidrs: cidrs }), [], `${cidrs.join(", ")} is not the world`);
+    }
+    const ranges = (cidrs: string[]) => cidrs.map((c) => parseCidr(c)!);
+    assert.equal(coversFamily(ranges(["0.0.0.0/1", "128.0.0.0/1"]), "ipv4"), true);
+    assert.equal(coversFamily(ranges(["0.0.0.0/1", "128.0.0.0/1"]), "ipv6"), false, "IPv4 ranges cover no IPv6");
+    assert.equal(coversFamily(ranges(["0.0.0.0/1", "128.0.0.1/32", "128.0.0.0/2", "192.0.0.0/2"]), "ipv4"), true, "overlaps and contained ranges");
+    assert.equal(coversFamily(ranges(["0.0.0.0/1", "128.0.0.0/2", "192.0.0.1/32", "192.0.0.2/31", "192.0.0.4/30"]), "ipv4"), false, "a gap of one address");
+    assert.equal(coversFamily([], "ipv4"), false);
+});
+
+test("host.sshUser is a POSIX user name; host.address an IP address or a host name", () => {
+    for (const sshUser of ["root\n", "ops]", "a b", "Root", "1ops", "x".repeat(33), "ops;rm", "-ops", "ops$"]) {
+        lineFor(hostLines({ ...doHost, sshUser }), "host.sshUser", /must be a POSIX user name/);
+    }
+    for (const sshUser of ["deploy", "_svc", "ops-1", "ubuntu", "a".repeat(32)]) assert.deepEqual(hostLines({ ...doHost, sshUser }), [], sshUser);
+    for (const address of ["999.1.1.1", "10.1", "1.2.3.4.5", "host name", "-bad.example.org", "a..b", "bad-.example.org", "fe80::1%eth0", "[2001:db8::1]", "host:22", "ssh://host", "deploy@host", `${"x".repeat(64)}.org`, "host\n"]) {
+        lineFor(hostLines({ address }), "host.address", /must be an IPv4 or IPv6 address or a host name/);
+    }
+    for (const address of ["203.0.113.7", "2001:db8::7", "::ffff:203.0.113.7", "bastion.example.org", "portal-1", "Host.Example.org", "10.0.0.7"]) {
+        assert.deepEqual(hostLines({ address }), [], address);
+    }
+});
+
+test("domains are lowercase domain names, each instance its own", () => {
+    const lines = problemsOf({ ...doConfig, instances: [...instances, { name: "chile", domain: "colombia.example.org", port: 8003 }] });
+    lineFor(lines, "instances[2].domain", /duplicate domain "colombia\.example\.org" \(also instances\[0\]\.domain\)/);
+    for (const domain of ["Colombia.example.org", "colombia", "colombia.example.org.", "-a.example.org", "a_b.example.org", "a..example.org", `${"x".repeat(64)}.org`, 7]) {
+        lineFor(problemsOf({ ...doConfig, instances: [{ name: "a", domain, port: 8001 }] }), "instances[0].domain", /lowercase domain name/);
+    }
+});
+
+test("images: a repository with a tag or a digest; tags may have capitals, registries a port", () => {
+    const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const refused: [string, RegExp][] = [
+        ["nginx::", /a tag is 1 to 128/], ["nginx:", /a tag is/], ["nginx", /no tag or digest/], ["ghcr.io/org/img", /no tag or digest/],
+        ["registry.example.org:5000/img", /no tag or digest/], ["Nginx:1.27", /repository is lowercase/], ["ghcr.io/Org/img:tag", /repository is lowercase/],
+        ["img@sha256:abc", /a digest is "sha256:" and 64/], [`img@sha256:${"A".repeat(64)}`, /a digest/], ["nginx:-x", /a tag/], [`nginx:${"x".repeat(129)}`, /a tag/],
+        ["a//b:1", /repository/], ["/nginx:1", /repository/], ["nginx_:1", /repository/], ["bad host.io/img:1", /repository|registry/], ["ghcr.io:port/img:1", /registry/],
+        ["Bad Image", /./],
+    ];
+    for (const [ref, why] of refused) {
+        assert.match(imageReferenceProblem(ref) ?? "accepted", why, ref);
+        lineFor(problemsOf({ ...devConfig, images: { nginx: ref } }), "images.nginx", /must be an image reference such as "nginx:1\.27", "ghcr\.io\/org\/img:tag" or "img@sha256:<64 hex>"/);
+    }
+    const accepted = ["nginx:1.27", "nginx:1.27-Alpine", "nginx:latest", "ghcr.io/org/img:tag", `img@${digest}`, `nginx:1.27@${digest}`, "registry.example.org:5000/team/img:1",
+        "localhost:5000/img:dev", "localhost/img:dev", "my_org/my__img.x-y:V1_2", "Registry.Example.org/img:1", `nginx:${"x".repeat(128)}`, ...Object.values(DEFAULT_IMAGES)];
+    for (const ref of accepted) assert.equal(imageReferenceProblem(ref), undefined, ref);
+    lineFor(problemsOf({ ...devConfig, images: { nginx: 1 } }), "images.nginx", /not a string/);
+});
+
+test("aws: a zone is its region and one letter; copyToRegion is another region's name", () => {
+    for (const availabilityZone of ["eu-central-10a", "eu-central-1", "eu-central-1ab", "eu-central-1A", "eu-central-1-a", "us-east-1a"]) {
+        lineFor(hostLines({ ...awsHost, region: "eu-central-1", availabilityZone }, "aws"), "host.availabilityZone", /is not in host\.region "eu-central-1"; a zone is the region and one letter, e\.g\. "eu-central-1a"/);
+    }
+    assert.deepEqual(hostLines({ ...awsHost, region: "eu-central-1", availabilityZone: "eu-central-1c" }, "aws"), []);
+    const snapshots = awsConfig.snapshots;
+    lineFor(problemsOf({ ...awsConfig, snapshots: { ...snapshots, copyToRegion: "eu-central-1" } }), "snapshots.copyToRegion", /"eu-central-1" is host\.region itself/);
+    lineFor(problemsOf({ ...awsConfig, host: { ...awsHost, region: "eu-west-1", availabilityZone: "eu-west-1a" }, snapshots: { ...snapshots, copyToRegion: "eu-west-1" } }),
+        "snapshots.copyToRegion", /"eu-west-1" is host\.region itself/);
+    for (const copyToRegion of ["eu-west", "EU-WEST-1", "euwest1", "eu-west-12", "fra1", "eu-west-1a"]) {
+        lineFor(problemsOf({ ...awsConfig, snapshots: { ...snapshots, copyToRegion } }), "snapshots.copyToRegion", /must be an AWS region name such as "eu-west-1"/);
+    }
+    for (const copyToRegion of ["eu-west-1", "us-gov-west-1", "ap-southeast-2"]) {
+        assert.equal(settingsOf({ ...awsConfig, snapshots: { ...snapshots, copyToRegion } }).provider, "aws", copyToRegion);
+    }
+});
+
+test("volume.adoptId and volume.fromSnapshot in the stack's cloud's id format", () => {
+    const volumeLines = (volume: Record<string, unknown>, provider: "digitalocean" | "aws") => {
+        const p = new Problems();
+        validateVolume({ sizeGb: 10, ...volume }, provider, p);
+        return p.lines;
+    };
+    for (const adoptId of [DO_VOLUME, "vol-123", "vol-0123456789ABCDEF0", "vol-0123456789abcdef", "vol-0123456789abcdef01", "volume-1"]) {
+        lineFor(volumeLines({ adoptId }, "aws"), "volume.adoptId", /must be an EBS volume id, "vol-" and 8 or 17 hex digits/);
+    }
+    lineFor(volumeLines({ adoptId: DO_VOLUME }, "aws"), "volume.adoptId", /\(an id of digitalocean; this stack's provider is aws\)/);
+    for (const fromSnapshot of [DO_SNAPSHOT, "snap-1", EBS_VOLUME, "snap-0123456789abcdefg"]) {
+        lineFor(volumeLines({ fromSnapshot }, "aws"), "volume.fromSnapshot", /must be an EBS snapshot id, "snap-" and 8 or 17 hex digits/);
+    }
+    for (const adoptId of [EBS_VOLUME, "vol-1", "506f78a4-e098-11e5-ad9f-000f53306ae", DO_VOLUME.toUpperCase(), "12345"]) {
+        lineFor(volumeLines({ adoptId }, "digitalocean"), "volume.adoptId", /must be a DigitalOcean volume id, a UUID/);
+    }
+    lineFor(volumeLines({ adoptId: EBS_VOLUME }, "digitalocean"), "volume.adoptId", /\(an id of aws; this stack's provider is digitalocean\)/);
+    lineFor(volumeLines({ fromSnapshot: EBS_SNAPSHOT }, "digitalocean"), "volume.fromSnapshot", /must be a DigitalOcean volume snapshot id, a UUID.*\(an id of aws/);
+    lineFor(volumeLines({ fromSnapshot: "12345678" }, "digitalocean"), "volume.fromSnapshot", /a numeric id is a Droplet snapshot/);
+    for (const [volume, provider] of [[{ adoptId: EBS_VOLUME }, "aws"], [{ adoptId: "vol-01234567" }, "aws"], [{ fromSnapshot: "snap-01234567" }, "aws"],
+        [{ fromSnapshot: EBS_SNAPSHOT }, "aws"], [{ adoptId: DO_VOLUME }, "digitalocean"], [{ fromSnapshot: DO_SNAPSHOT }, "digitalocean"]] as const) {
+        assert.deepEqual(volumeLines(volume, provider), [], JSON.stringify(volume));
+    }
+});
+
+test("a private key in host.sshKeys is refused without repeating it", () => {
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----";
+    const lines = hostLines({ ...awsHost, sshKeys: [key] }, "aws");
+    lineFor(lines, "host.sshKeys[0]", /is a private key; list public keys only.*pulumi config set --secret housing-portal:sshPrivateKey/);
+    assert.ok(!lines.join("\n").includes("b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"), "the key is not in the message");
+    lineFor(hostLines({ ...doHost, sshKeys: ["aa:bb", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"] }), "host.sshKeys[1]", /is a private key/);
+});
+
+test("database.name is none of PostgreSQL's own databases", () => {
+    for (const name of ["postgres", "template0", "template1"]) {
+        lineFor(problemsOf({ ...devConfig, instances: [{ ...instances[0], database: { name } }] }), "instances[0].database.name", /is one of PostgreSQL's own databases \(postgres, template0, template1\)/);
+    }
+    assert.equal(settingsOf({ ...devConfig, instances: [{ ...instances[0], database: { name: "postgres_data", user: "postgres" } }] }).instances[0].database.name, "postgres_data");
+});
+
+test("dev: dataRoot is not a system directory; a directory below one is fine", () => {
+    for (const dataRoot of ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev", "/proc", "/sys", "/run", "/var", "/root", "/home", "/var/", "/home/"]) {
+        lineFor(problemsOf({ provider: "local", dataRoot, instances }), "dataRoot", /is a system directory; portal data needs a directory of its own, such as "\/srv\/portal"/);
+    }
+    for (const dataRoot of ["/srv/portal", "/var/lib/portal", "/home/dev/portal-data", "/library", "/mnt/housing-portal-e2e"]) {
+        assert.equal(settingsOf({ provider: "local", dataRoot, instances }).provider, "local", dataRoot);
+    }
+});
+
+test("sshPrivateKey is refused with provider local, which connects over no SSH", () => {
+    lineFor(problemsOf({ ...devConfig, sshPrivateKey: "k" }), "sshPrivateKey", /is only used by Pulumi's SSH connections to a cloud host.*remove it/);
+    assert.ok(settingsOf({ ...doConfig, sshPrivateKey: "k" }));
+    assert.ok(settingsOf({ ...awsConfig, sshPrivateKey: "k" }));
+});
+
+test("a near-miss key gets a \"did you mean\", at the top and inside objects", () => {
+    lineFor(problemsOf({ ...devConfig, instance: [] }), "instance", /^instance: unknown key; did you mean instances\?$/);
+    lineFor(problemsOf({ ...devConfig, imagse: {} }), "imagse", /did you mean images\?$/);
+    lineFor(problemsOf({ ...doConfig, snapshotApiTokn: "t" }), "snapshotApiTokn", /did you mean snapshotApiToken\?$/);
+    lineFor(problemsOf({ ...doConfig, host: { ...doHost, sshAllowedCidr: [] } }), "host.sshAllowedCidr", /did you mean sshAllowedCidrs\?$/);
+    lineFor(problemsOf({ ...doConfig, host: { ...doHost, sshuser: "ops" } }), "host.sshuser", /did you mean sshUser\?$/);
+    lineFor(problemsOf({ ...devConfig, colour: 1 }), "colour", /unknown key; expected one of provider, projectRoot/);
+    assert.deepEqual([editDistance("host", "hots"), editDistance("instance", "instances"), editDistance("kitten", "sitting")], [1, 1, 3]);
+});
+
+test("Pulumi's config map: a namespace that is not housing-portal's nor a provider's is refused", () => {
+    const map = (extra: Record<string, string>) => ({
+        "housing-portal:provider": "local", "housing-portal:projectRoot": devConfig.projectRoot, "housing-portal:instances": JSON.stringify(instances),
+        "aws:region": "eu-central-1", "digitalocean:token": "t", "docker:host": "unix:///var/run/docker.sock", "command:x": "1", "random:y": "1", "pulumi:tags": "{}", ...extra,
+    });
+    assert.ok(validateConfigMap(map({}), ctx).ok, "the providers' own namespaces pass");
+    const lines = (extra: Record<string, string>) => {
+        const r = validateConfigMap(map(extra), ctx);
+        assert.equal(r.ok, false);
+        return r.ok ? [] : r.problems;
+    };
+    lineFor(lines({ "housingportal:images": "{}" }), "housingportal:images", /^housingportal:images: unknown namespace; did you mean housing-portal:images\?$/);
+    lineFor(lines({ "housing_portl:host": "{}" }), "housing_portl:host", /did you mean housing-portal:host\?$/);
+    lineFor(lines({ "digitalocaen:token": "t" }), "digitalocaen:token", /did you mean digitalocean:token\?$/);
+    lineFor(lines({ "gcp:project": "p" }), "gcp:project", /unknown namespace "gcp"; expected housing-portal:, aws:, digitalocean:, docker:, command:, random:, pulumi:/);
+    lineFor(lines({ images: "{}" }), "images", /^images: has no namespace; did you mean housing-portal:images\?$/);
+    lineFor(lines({ colour: "1" }), "colour", /has no namespace; keys are written namespace:key, e.g. housing-portal:provider/);
+    // Every problem at once: the namespace's and the config's.
+    const both = lines({ "housingportal:images": "{}", "housing-portal:provider": "gcp" });
+    lineFor(both, "housingportal:images");
+    lineFor(both, "provider", /must be one of/);
 });

@@ -14,11 +14,25 @@ const BAD_CONFIG: [Record<string, unknown>, string[]][] = [
     [{ ...keys, provider: "gcp" }, ["provider"]],
     [{ ...keys, instances: [] }, ["instances"]],
     [{ ...keys, instances: [{ name: "Peru_1", domain: "peru.example.org", port: 1 }] }, ["instances[0].name"]],
-    [{ ...keys, volume: { sizeGb: 0, fromSnapshot: "a", adoptId: "b" } }, ["volume.sizeGb", "volume"]],
+    [{ ...keys, volume: { sizeGb: 0, fromSnapshot: "a", adoptId: "b" } }, ["volume.sizeGb", "volume.fromSnapshot", "volume.adoptId", "volume"]],
     [{ ...keys, snapshots: { everyHours: 5, at: "7pm", retain: 0 } }, ["snapshots.everyHours", "snapshots.at", "snapshots.retain"]],
     [{ ...keys, dataRoot: "data" }, ["dataRoot"]],
 ];
 const BATCH_ORDER = ["production", "dev", "staging"];
+const PLAIN_TOKEN = "dop_v1_plain-text-token";
+const PLAIN_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----";
+
+/** A stack file with this text, broken YAML included. */
+function writeStackText(text: string): string {
+    const file = writeStackConfig({}, "staging");
+    fs.writeFileSync(file, text);
+    return file;
+}
+const BROKEN_YAML = [
+    // Line 3, column 3: the second provider key.
+    ["config:\n  housing-portal:provider: aws\n  housing-portal:provider: local\n", /^(.+):3:3: YAML syntax error: Map keys must be unique$/],
+    ["config:\n  housing-portal:provider: local\n  housing-portal:host: {region: fra1\n  housing-portal:instances: []\n", /^(.+):4:3: YAML syntax error: Flow map .* end with a \}$/],
+] as const;
 
 /** Starts now, so that every run of this file goes in parallel; a test awaits the one it checks. */
 function early<T>(p: Promise<T>): Promise<T> {
@@ -33,8 +47,14 @@ const runs = {
     readable: early(runPlanCli(GOLDEN_STACKS.dev)),
     badConfig: early(Promise.all(BAD_CONFIG.map(([config]) => runPlanCli(["--config-file", writeStackConfig(config, "staging"), "--json"])))),
     noCheckout: early(runPlanCli(["--stack", "dev"])),
-    usage: early(Promise.all([runPlanCli(["--stack", "nope"]), runPlanCli(["--stack", "dev", "--frobnicate"])])),
+    usage: early(Promise.all([runPlanCli(["--stack", "nope"]), runPlanCli(["--stack", "dev", "--frobnicate"]), runPlanCli(["--stack", "dev", "--set", "projectRoot"])])),
     golden: early(currentGoldenFiles()),
+    stackFile: early(Promise.all([
+        runPlanCli(["--config-file", writeStackConfig({ ...keys, "housingportal:images": keys.images, "gcp:project": "p", instance: [] }, "staging"), "--json"]),
+        runPlanCli(["--config-file", writeStackConfig({ ...keys, snapshotApiToken: PLAIN_TOKEN, sshPrivateKey: PLAIN_KEY }, "staging"), "--json"]),
+        ...BROKEN_YAML.map(([text]) => runPlanCli(["--config-file", writeStackText(text), "--json"])),
+    ])),
+    setSecret: early(runPlanCli(["--config-file", writeStackConfig(keys, "staging"), "--set", `snapshotApiToken=${PLAIN_TOKEN}`, "--json"])),
     batch: early(planBatchRaw(BATCH_ORDER.map((stack) => GOLDEN_STACKS[stack]))),
 };
 
@@ -84,6 +104,47 @@ test("bad config exits 2 with one line per problem naming its key, and no stack 
     });
 });
 
+test("the stack file: unknown namespaces and near-miss keys are named, with a \"did you mean\"", async () => {
+    const [run] = await runs.stackFile;
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.deepEqual(run.stderr.trim().split("\n").sort(), [
+        "gcp:project: unknown namespace \"gcp\"; expected housing-portal:, aws:, digitalocean:, docker:, command:, random:, pulumi:",
+        "housingportal:images: unknown namespace; did you mean housing-portal:images?",
+        "instance: unknown key; did you mean instances?",
+    ]);
+});
+
+test("the stack file: a secret in plain text is refused, without repeating it; one given with --set is planned as a secret", async () => {
+    const [, plain] = await runs.stackFile;
+    assert.equal(plain.code, 2, plain.stderr);
+    const lines = plain.stderr.trim().split("\n");
+    assert.deepEqual(lines.map((l) => l.slice(0, l.indexOf(": "))).sort(), ["snapshotApiToken", "sshPrivateKey"]);
+    for (const key of ["snapshotApiToken", "sshPrivateKey"]) {
+        assert.ok(lines.includes(`${key}: is plain text in Pulumi.staging.yaml; a secret is kept encrypted: \`pulumi config set --secret housing-portal:${key} <value>\` (and replace this one if the file was ever committed or shared)`), lines.join("\n"));
+    }
+    assert.ok(!plain.stderr.includes(PLAIN_TOKEN) && !plain.stderr.includes("b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"), "no secret in the report");
+    // --set never lands in a file: tests pass a plaintext secret that way, and it stays masked.
+    const set = await runs.setSecret;
+    assert.equal(set.code, 0, set.stderr);
+    assert.ok(!set.stdout.includes(PLAIN_TOKEN), "the --set token appears nowhere in the plan");
+    assert.doesNotMatch(set.stderr, /snapshotApiToken is a secret the offline plan cannot read/, "the given token is used, not a stand-in");
+});
+
+test("the stack file: a YAML syntax error exits 2 with the file, line and column", async () => {
+    const [, , ...broken] = await runs.stackFile;
+    broken.forEach((run, i) => {
+        assert.equal(run.code, 2, run.stderr);
+        assert.equal(run.stdout, "");
+        const lines = run.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, run.stderr);
+        const m = lines[0].match(BROKEN_YAML[i][1]);
+        assert.ok(m, lines[0]);
+        assert.match(m[1], /Pulumi\.staging\.yaml$/, "names the file");
+        assert.doesNotMatch(run.stderr, /plan failed|\s+at .+\(.+:\d+:\d+\)/);
+    });
+});
+
 test("a dev stack without its portal checkout exits 2 and says so", async () => {
     const run = await runs.noCheckout;
     assert.equal(run.code, 2);
@@ -91,11 +152,13 @@ test("a dev stack without its portal checkout exits 2 and says so", async () => 
 });
 
 test("unknown arguments and missing stacks are usage errors", async () => {
-    const [noStack, unknown] = await runs.usage;
+    const [noStack, unknown, badSet] = await runs.usage;
     assert.equal(noStack.code, 2);
     assert.match(noStack.stderr, /no stack config at .*Pulumi\.nope\.yaml/);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown argument --frobnicate/);
+    assert.equal(badSet.code, 2, badSet.stderr);
+    assert.match(badSet.stderr, /^--set takes key=value \(key without the namespace\), got "projectRoot"$/m);
 });
 
 test("the committed golden plans match the program (run `npm run plan:update` after a change)", async () => {
