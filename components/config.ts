@@ -276,7 +276,9 @@ const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "addres
 const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host"] as const satisfies readonly ConfigKey[];
 
 /** Backend variables the program sets itself; config must not override them. */
-export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL"];
+export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL", "PORTAL_INSTANCE"];
+/** libpq reads every PG* variable (PGHOST, PGPASSWORD, PGSSLMODE, …): one would redirect the backend's database connection. */
+const LIBPQ_ENV = /^PG[A-Z_]*$/;
 
 /** One problem with the config: where, and what is wrong and expected. */
 export interface Problem {
@@ -502,7 +504,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             else {
                 for (const [k, v] of Object.entries(entry.backendEnv)) {
                     if (!ENV_NAME.test(k)) problems.add(`${at}.backendEnv.${k}`, "must be an environment variable name (A-Z, a-z, 0-9, _)");
-                    else if (RESERVED_BACKEND_ENV.includes(k)) problems.add(`${at}.backendEnv.${k}`, "is set by the program from the generated database credentials; remove it");
+                    else if (RESERVED_BACKEND_ENV.includes(k)) problems.add(`${at}.backendEnv.${k}`, "is set by the program (the instance's name and its generated database credentials); remove it");
+                    else if (LIBPQ_ENV.test(k)) problems.add(`${at}.backendEnv.${k}`, "is read by PostgreSQL's client library and would change where and how the backend connects; the program sets the connection, remove it");
                     else if (typeof v !== "string") problems.add(`${at}.backendEnv.${k}`, `must be a string, got ${describe(v)}`);
                     else backendEnv[k] = v;
                 }

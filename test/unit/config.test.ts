@@ -127,6 +127,11 @@ test("instance fields: domain, port, images, database, backendEnv", () => {
     lineFor(p.lines, "instances[0].database.name", /PostgreSQL identifier/);
     lineFor(p.lines, "instances[0].backendEnv.BAD-NAME", /environment variable name/);
     lineFor(p.lines, "instances[0].backendEnv.POSTGRES_PASSWORD", /set by the program/);
+    const reserved = new Problems();
+    validateInstances([{ name: "chile", domain: "chile.example.org", port: 8004, backendEnv: { PORTAL_INSTANCE: "peru", PGHOST: "evil", PGPASSWORD: "x", PGSSLMODE: "disable", PAGE_SIZE: "20" } }], DEFAULT_IMAGES, reserved);
+    lineFor(reserved.lines, "instances[0].backendEnv.PORTAL_INSTANCE", /set by the program/);
+    for (const k of ["PGHOST", "PGPASSWORD", "PGSSLMODE"]) lineFor(reserved.lines, `instances[0].backendEnv.${k}`, /PostgreSQL's client library/);
+    assert.equal(reserved.lines.length, 4, "PAGE_SIZE is the backend's own");
     lineFor(p.lines, "instances[0].backendEnv.DEBUG", /must be a string/);
     lineFor(p.lines, "instances[0].extra", /unknown key/);
 });
