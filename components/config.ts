@@ -84,6 +84,30 @@ export interface DatabaseSettings {
     readonly user: string;
 }
 
+/** One container's share of the host. */
+export interface ContainerResources {
+    /** Hard memory limit in MB; no swap beyond it (the kernel kills what exceeds it). */
+    readonly memoryMb: number;
+    /** CPU ceiling, in CPUs, e.g. "1.5"; not a reservation. */
+    readonly cpus: string;
+}
+
+/** The limits of each container of an instance. */
+export type ResourceSettings = Readonly<Record<Role, ContainerResources>>;
+
+/**
+ * Each container's default share of the host, so one runaway import or request cannot take the
+ * memory or CPUs of every other country's portal. Sized for the portal on the example machines
+ * (2 vCPUs; 4 GiB with two instances, 8 GiB with three): an instance's limits add up to 1.9 GiB.
+ */
+export const DEFAULT_RESOURCES: ResourceSettings = {
+    postgis: { memoryMb: 1024, cpus: "1.5" },
+    backend: { memoryMb: 768, cpus: "1.0" },
+    nginx: { memoryMb: 128, cpus: "0.5" },
+};
+const MEMORY_MB = { min: 32, max: 262144 };
+const CPUS = { min: 0.1, max: 64 };
+
 export interface InstanceSettings {
     /** Lowercase DNS label; part of every name the instance owns. */
     readonly name: string;
@@ -97,6 +121,8 @@ export interface InstanceSettings {
     readonly database: DatabaseSettings;
     /** Extra plain environment for the backend (no secrets: those come from the program). @default {} */
     readonly backendEnv: Readonly<Record<string, string>>;
+    /** Each container's memory and CPU limits, role by role. @default DEFAULT_RESOURCES */
+    readonly resources: ResourceSettings;
 }
 
 /** The block volume as the stack file gives it. */
@@ -265,7 +291,8 @@ const SYSTEM_DIRECTORIES = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /** The namespaces of the providers' own settings (aws:region, ...): Pulumi reads those, not this program. */
 export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", "random", "pulumi"] as const;
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
-const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv"]);
+const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv", "resources"]);
+const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
 const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
 const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
@@ -375,6 +402,37 @@ export function validateInstanceName(name: unknown): string | undefined {
         return `must be a lowercase DNS label: a-z, 0-9 and '-', starting and ending with a letter or digit; got ${JSON.stringify(name)}`;
     }
     return undefined;
+}
+
+/** An instance's limits: DEFAULT_RESOURCES with the roles and fields it overrides. */
+function validateResources(raw: unknown, keyPath: string, problems: Problems): ResourceSettings {
+    if (raw === undefined) return DEFAULT_RESOURCES;
+    if (!isObject(raw)) {
+        problems.add(keyPath, `must be an object by role {${ROLES.join(", ")}}, each {memoryMb, cpus}, got ${describe(raw)}`);
+        return DEFAULT_RESOURCES;
+    }
+    rejectUnknown(raw, ROLES, keyPath, problems);
+    const out: Record<Role, ContainerResources> = { ...DEFAULT_RESOURCES };
+    for (const role of ROLES) {
+        const r = raw[role];
+        if (r === undefined) continue;
+        const at = `${keyPath}.${role}`;
+        if (!isObject(r)) {
+            problems.add(at, `must be an object {memoryMb, cpus}, got ${describe(r)}`);
+            continue;
+        }
+        rejectUnknown(r, RESOURCE_KEYS, at, problems);
+        const memoryMb = r.memoryMb === undefined ? DEFAULT_RESOURCES[role].memoryMb
+            : integerIn(r.memoryMb, `${at}.memoryMb`, MEMORY_MB.min, MEMORY_MB.max, problems, "a memory limit in MB, an integer");
+        let cpus = DEFAULT_RESOURCES[role].cpus;
+        if (r.cpus !== undefined) {
+            if (typeof r.cpus !== "number" || !(r.cpus >= CPUS.min && r.cpus <= CPUS.max)) {
+                problems.add(`${at}.cpus`, `must be a number of CPUs from ${CPUS.min} to ${CPUS.max}, e.g. 1.5, got ${describe(r.cpus)}`);
+            } else cpus = String(r.cpus);
+        }
+        if (memoryMb !== undefined) out[role] = { memoryMb, cpus };
+    }
+    return out;
 }
 
 function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
@@ -511,8 +569,9 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
                 }
             }
         }
+        const resources = validateResources(entry.resources, `${at}.resources`, problems);
         if (name !== undefined && domain !== undefined && port !== undefined) {
-            out.push({ name, domain, port, images, database, backendEnv });
+            out.push({ name, domain, port, images, database, backendEnv, resources });
         }
     });
     return out;

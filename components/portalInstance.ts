@@ -22,18 +22,6 @@ const HEALTHCHECKS: Readonly<Record<Role, string[]>> = {
     nginx: ["CMD-SHELL", 'kill -0 "$(cat /var/run/nginx.pid)"'],
 };
 
-/**
- * Each container's share of the host, so one runaway import or request cannot take the memory
- * or CPUs of every other country's portal. Sized for the portal on the example machines (2
- * vCPUs; 4 GiB with two instances, 8 GiB with three): an instance's limits add up to 1.9 GiB.
- * Memory is a hard limit without swap beyond it (the kernel kills the process that exceeds it);
- * CPUs are a ceiling, not a reservation.
- */
-export const ROLE_LIMITS: Readonly<Record<Role, { readonly memoryMb: number; readonly cpus: string }>> = {
-    postgis: { memoryMb: 1024, cpus: "1.5" },
-    backend: { memoryMb: 768, cpus: "1.0" },
-    nginx: { memoryMb: 128, cpus: "0.5" },
-};
 /** PostgreSQL's shared memory for parallel queries lives in /dev/shm; Docker's 64 MB default is too small. */
 export const POSTGIS_SHM_MB = 256;
 /** No process in any container gains privileges through setuid binaries or file capabilities. */
@@ -172,9 +160,10 @@ export class PortalInstance extends pulumi.ComponentResource {
             healthcheck: { tests: HEALTHCHECKS[role], interval: "30s", timeout: "10s", retries: 5, startPeriod: "60s" },
             mounts: mountsOf(role),
             securityOpts: [NO_NEW_PRIVILEGES],
-            memory: ROLE_LIMITS[role].memoryMb,
-            memorySwap: ROLE_LIMITS[role].memoryMb,
-            cpus: ROLE_LIMITS[role].cpus,
+            // No swap beyond the memory limit: the kernel kills what exceeds it.
+            memory: inst.resources[role].memoryMb,
+            memorySwap: inst.resources[role].memoryMb,
+            cpus: inst.resources[role].cpus,
         });
         const onNetwork = (aliases: string[]) => [{ name: network.name, aliases }];
 

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as path from "path";
 import {
     Problems, ValidationContext, validateConfig, validateConfigMap, validateHost, validateInstanceName, validateInstances,
-    validateSnapshots, validateVolume, DEFAULT_IMAGES, StackSettings, coversFamily, editDistance, imageReferenceProblem, parseCidr,
+    validateSnapshots, validateVolume, DEFAULT_IMAGES, DEFAULT_RESOURCES, StackSettings, coversFamily, editDistance, imageReferenceProblem, parseCidr,
 } from "../../components/config";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -134,6 +134,20 @@ test("instance fields: domain, port, images, database, backendEnv", () => {
     assert.equal(reserved.lines.length, 4, "PAGE_SIZE is the backend's own");
     lineFor(p.lines, "instances[0].backendEnv.DEBUG", /must be a string/);
     lineFor(p.lines, "instances[0].extra", /unknown key/);
+});
+
+test("an instance's resources override the default limits role by role and field by field; bad values are refused", () => {
+    const s = settingsOf({ ...devConfig, instances: [{ ...instances[0], resources: { postgis: { memoryMb: 3072, cpus: 2 }, backend: { cpus: 0.5 } } }, instances[1]] });
+    assert.deepEqual(s.instances[0].resources, {
+        postgis: { memoryMb: 3072, cpus: "2" }, backend: { memoryMb: DEFAULT_RESOURCES.backend.memoryMb, cpus: "0.5" }, nginx: DEFAULT_RESOURCES.nginx,
+    });
+    assert.deepEqual(s.instances[1].resources, DEFAULT_RESOURCES, "the other instance keeps the defaults");
+    const p = new Problems();
+    validateInstances([{ name: "chile", domain: "chile.example.org", port: 8004, resources: { postgis: { memoryMb: 8, cpus: "2" }, edge: {}, nginx: { memory: 1 } } }], DEFAULT_IMAGES, p);
+    lineFor(p.lines, "instances[0].resources.postgis.memoryMb", /memory limit in MB, an integer from 32/);
+    lineFor(p.lines, "instances[0].resources.postgis.cpus", /number of CPUs/);
+    lineFor(p.lines, "instances[0].resources.edge", /unknown key/);
+    lineFor(p.lines, "instances[0].resources.nginx.memory", /unknown key; .*memoryMb/);
 });
 
 test("an instance's images override the defaults one by one", () => {

@@ -19,11 +19,11 @@ test("a host-level service runs on its host's engine and reaches nginx over the 
     const docker = await import("@pulumi/docker");
     const { DockerHost } = await import("../../components/dockerHost");
     const { PortalInstance } = await import("../../components/portalInstance");
-    const { DEFAULT_IMAGES } = await import("../../components/config");
+    const { DEFAULT_IMAGES, DEFAULT_RESOURCES } = await import("../../components/config");
 
     const host = new DockerHost("host", { provider: "local" });
     const peru = new PortalInstance("peru", {
-        instance: { name: "peru", domain: "peru.example.org", port: 8002, images: DEFAULT_IMAGES, database: { name: "portal", user: "portal" }, backendEnv: {} },
+        instance: { name: "peru", domain: "peru.example.org", port: 8002, images: DEFAULT_IMAGES, database: { name: "portal", user: "portal" }, backendEnv: {}, resources: DEFAULT_RESOURCES },
         layout: { kind: "data-volume", dataRoot: "/mnt/data" },
         host,
         protectDatabase: false,

@@ -19,7 +19,7 @@ const plans = (async () => {
         const keys = readStackKeys(`Pulumi.${stack}.yaml`);
         return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org", port: 8009 }] }, stack)];
     };
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird] = await planBatch([
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
@@ -28,9 +28,13 @@ const plans = (async () => {
         }, "e2e")],
         withInstance("staging"),
         withInstance("production"),
+        ["--config-file", writeStackConfig({
+            ...e2eKeys,
+            instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { postgis: { memoryMb: 3072, cpus: 2 } } } : i)),
+        }, "e2e")],
     ]);
     const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -185,6 +189,14 @@ test("every container is limited in memory (no swap beyond it) and CPUs, never g
     // One instance's limits fit the example machines with room for the host: 2 on 4 GiB, 3 on 8 GiB.
     const perInstance = Object.values(expected).reduce((sum, l) => sum + l.memory, 0);
     assert.ok(2 * perInstance <= 4096 - 200 && 3 * perInstance <= 8192 - 200, `${perInstance} MB per instance`);
+});
+
+test("an instance's own resources change only its own container's limits", async () => {
+    const { dataVolume, biggerDatabase } = await plans;
+    const pg = byName(biggerDatabase, "peru-postgis");
+    assert.deepEqual([pg.inputs.memory, pg.inputs.memorySwap, pg.inputs.cpus], [3072, 3072, "2"]);
+    const changed = biggerDatabase.resources.filter((r) => JSON.stringify(r) !== JSON.stringify(dataVolume.resources.find((b) => b.urn === r.urn)));
+    assert.deepEqual(changed.map((r) => r.name), ["peru-postgis"]);
 });
 
 test("the database password is generated, secret, and reaches the containers only through their environment", async () => {
