@@ -404,22 +404,35 @@ export function validateInstanceName(name: unknown): string | undefined {
     return undefined;
 }
 
-/** An instance's limits: DEFAULT_RESOURCES with the roles and fields it overrides. */
-function validateResources(raw: unknown, keyPath: string, problems: Problems): ResourceSettings {
-    if (raw === undefined) return DEFAULT_RESOURCES;
+/**
+ * An object by role that overrides `base` role by role (images, resources): `one` reads a role's
+ * value, reporting its own problems, and gives undefined to keep the base.
+ */
+function validateByRole<T>(
+    raw: unknown, keyPath: string, base: Readonly<Record<Role, T>>, shape: string, problems: Problems,
+    one: (value: unknown, at: string, role: Role) => T | undefined,
+): Readonly<Record<Role, T>> {
+    if (raw === undefined) return base;
     if (!isObject(raw)) {
-        problems.add(keyPath, `must be an object by role {${ROLES.join(", ")}}, each {memoryMb, cpus}, got ${describe(raw)}`);
-        return DEFAULT_RESOURCES;
+        problems.add(keyPath, `must be an object ${shape}, got ${describe(raw)}`);
+        return base;
     }
     rejectUnknown(raw, ROLES, keyPath, problems);
-    const out: Record<Role, ContainerResources> = { ...DEFAULT_RESOURCES };
+    const out: Record<Role, T> = { ...base };
     for (const role of ROLES) {
-        const r = raw[role];
-        if (r === undefined) continue;
-        const at = `${keyPath}.${role}`;
+        if (raw[role] === undefined) continue;
+        const value = one(raw[role], `${keyPath}.${role}`, role);
+        if (value !== undefined) out[role] = value;
+    }
+    return out;
+}
+
+/** An instance's limits: DEFAULT_RESOURCES with the roles and fields it overrides. */
+function validateResources(raw: unknown, keyPath: string, problems: Problems): ResourceSettings {
+    return validateByRole(raw, keyPath, DEFAULT_RESOURCES, `by role {${ROLES.join(", ")}}, each {memoryMb, cpus}`, problems, (r, at, role) => {
         if (!isObject(r)) {
             problems.add(at, `must be an object {memoryMb, cpus}, got ${describe(r)}`);
-            continue;
+            return undefined;
         }
         rejectUnknown(r, RESOURCE_KEYS, at, problems);
         const memoryMb = r.memoryMb === undefined ? DEFAULT_RESOURCES[role].memoryMb
@@ -430,30 +443,17 @@ function validateResources(raw: unknown, keyPath: string, problems: Problems): R
                 problems.add(`${at}.cpus`, `must be a number of CPUs from ${CPUS.min} to ${CPUS.max}, e.g. 1.5, got ${describe(r.cpus)}`);
             } else cpus = String(r.cpus);
         }
-        if (memoryMb !== undefined) out[role] = { memoryMb, cpus };
-    }
-    return out;
+        return memoryMb === undefined ? undefined : { memoryMb, cpus };
+    });
 }
 
 function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
-    if (raw === undefined) return base;
-    if (!isObject(raw)) {
-        problems.add(keyPath, `must be an object {${ROLES.join(", ")}}, got ${describe(raw)}`);
-        return base;
-    }
-    rejectUnknown(raw, ROLES, keyPath, problems);
-    const out: Record<Role, string> = { ...base };
-    for (const role of ROLES) {
-        const v = raw[role];
-        if (v === undefined) continue;
+    return validateByRole(raw, keyPath, base, `{${ROLES.join(", ")}}`, problems, (v, at) => {
         const problem = typeof v === "string" ? imageReferenceProblem(v) : "it is not a string";
-        if (problem !== undefined) {
-            problems.add(`${keyPath}.${role}`, `must be an image reference such as "nginx:1.27", "ghcr.io/org/img:tag" or "img@sha256:<64 hex>" (${problem}), got ${describe(v)}`);
-            continue;
-        }
-        out[role] = v as string;
-    }
-    return out;
+        if (problem === undefined) return v as string;
+        problems.add(at, `must be an image reference such as "nginx:1.27", "ghcr.io/org/img:tag" or "img@sha256:<64 hex>" (${problem}), got ${describe(v)}`);
+        return undefined;
+    });
 }
 
 const IMAGE_PATH_COMPONENT = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
