@@ -27,6 +27,18 @@ export const POSTGIS_SHM_MB = 256;
 /** No process in any container gains privileges through setuid binaries or file capabilities. */
 export const NO_NEW_PRIVILEGES = "no-new-privileges:true";
 
+/**
+ * The only capabilities each container keeps (all others dropped: raw sockets, mknod, chroot,
+ * file capabilities, audit, …). What an image's entrypoint needs to hand its directories to its
+ * own user and drop root; nginx also binds port 80 and, as root, signals its workers.
+ */
+const ENTRYPOINT_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
+export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly string[]>> = {
+    postgis: ENTRYPOINT_CAPABILITIES,
+    backend: ENTRYPOINT_CAPABILITIES,
+    nginx: [...ENTRYPOINT_CAPABILITIES, "KILL", "NET_BIND_SERVICE"],
+};
+
 /** What a host-level service (the edge) needs to reach an instance's nginx, and nothing else of it. */
 export interface InstanceWebEndpoint {
     /** The instance's own network, which nginx is on. */
@@ -160,6 +172,7 @@ export class PortalInstance extends pulumi.ComponentResource {
             healthcheck: { tests: HEALTHCHECKS[role], interval: "30s", timeout: "10s", retries: 5, startPeriod: "60s" },
             mounts: mountsOf(role),
             securityOpts: [NO_NEW_PRIVILEGES],
+            capabilities: { drops: ["ALL"], adds: [...ROLE_CAPABILITIES[role]] },
             // No swap beyond the memory limit: the kernel kills what exceeds it.
             memory: inst.resources[role].memoryMb,
             memorySwap: inst.resources[role].memoryMb,

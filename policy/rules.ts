@@ -187,7 +187,7 @@ const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
 
 export const containersHardened: ResourceRule = {
     name: "containers-hardened",
-    description: "Every container has a memory limit, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket.",
+    description: "Every container has a memory limit, drops all capabilities but those it names, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket.",
     check(r) {
         if (r.type !== T.container) return [];
         const problems: string[] = [];
@@ -195,6 +195,7 @@ export const containersHardened: ResourceRule = {
         if (!(r.props.securityOpts ?? []).some((o: unknown) => /^no-new-privileges(:true)?$/.test(String(o)))) {
             problems.push(`${r.name} must set securityOpts ["no-new-privileges:true"]`);
         }
+        if (!(r.props.capabilities?.drops ?? []).includes("ALL")) problems.push(`${r.name} must drop all capabilities (capabilities.drops ["ALL"]) and add back only what it needs`);
         if (r.props.privileged === true) problems.push(`${r.name} must not be privileged`);
         const sources = [...(r.props.mounts ?? []).map((m: any) => m?.source), ...(r.props.volumes ?? []).map((v: any) => v?.hostPath)];
         if (sources.some((s) => DOCKER_SOCKETS.includes(String(s)))) problems.push(`${r.name} mounts the Docker socket, which gives it the host`);

@@ -141,7 +141,7 @@ test("instances are isolated: no mount of the other's data, no name or route to 
     }
 });
 
-test("every container runs with its memory and CPU limits and no-new-privileges; PostGIS with its shared memory", async () => {
+test("every container runs with its memory and CPU limits, no-new-privileges and only its capabilities; PostGIS with its shared memory", async () => {
     const MB = 1024 * 1024;
     for (const c of stack.plan!.resources.filter((r) => r.type === "docker:index/container:Container")) {
         const inspect = await engine.request("GET", `/containers/${encodeURIComponent(String(c.inputs.name))}/json`);
@@ -151,6 +151,8 @@ test("every container runs with its memory and CPU limits and no-new-privileges;
         assert.equal(hc.NanoCpus, Number(c.inputs.cpus) * 1e9, `${c.name} cpus`);
         assert.deepEqual(hc.SecurityOpt, ["no-new-privileges:true"], c.name);
         assert.equal(hc.Privileged, false, c.name);
+        const caps = c.inputs.capabilities as { adds: string[]; drops: string[] };
+        assert.deepEqual([hc.CapDrop, [...(hc.CapAdd ?? [])].sort()], [["ALL"], [...caps.adds].sort()], `${c.name} capabilities`);
         if (c.name.endsWith("-postgis")) assert.equal(hc.ShmSize, 256 * MB, `${c.name} shm`);
         assert.equal(inspect.State.Running, true, `${c.name} runs with them`);
     }

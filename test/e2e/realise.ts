@@ -146,7 +146,7 @@ const CONTAINER_INPUTS = [
     "name", "image", "envs", "labels", "mounts", "ports", "networksAdvanced", "healthcheck", "restart",
     "logDriver", "logOpts", "uploads", "stopTimeout", "stopSignal", "command", "entrypoints", "user",
     "workingDir", "hostname", "start", "mustRun", "wait", "waitTimeout",
-    "securityOpts", "memory", "memorySwap", "cpus", "shmSize",
+    "securityOpts", "memory", "memorySwap", "cpus", "shmSize", "capabilities",
 ] as const;
 const MB = 1024 * 1024;
 
@@ -171,6 +171,7 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
     });
     const hc = i.healthcheck;
     known(r, "healthcheck", hc, ["tests", "interval", "timeout", "startPeriod", "retries"]);
+    if (i.capabilities !== undefined) known(r, "capabilities", i.capabilities, ["adds", "drops"]);
     if (i.restart !== undefined && !["no", "on-failure", "always", "unless-stopped"].includes(i.restart)) fail(r, `restart ${JSON.stringify(i.restart)}`);
     for (const u of i.uploads ?? []) known(r, "uploads[]", u, ["file", "content", "contentBase64", "executable"]);
     if (i.start === false) fail(r, "start: false is not supported by this realiser");
@@ -200,6 +201,8 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
             LogConfig: { Type: i.logDriver ?? "json-file", Config: i.logOpts ?? {} },
             NetworkMode: networks[0]?.name ?? "bridge",
             SecurityOpt: i.securityOpts,
+            CapDrop: i.capabilities?.drops,
+            CapAdd: i.capabilities?.adds,
             // The provider's memory, swap and shm sizes are MB; the Engine API's are bytes.
             Memory: i.memory === undefined ? undefined : i.memory * MB,
             MemorySwap: i.memorySwap === undefined ? undefined : i.memorySwap * MB,

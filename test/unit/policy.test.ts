@@ -25,7 +25,7 @@ test("data volumes must be protected", () => {
 });
 
 test("containers: a memory limit, no-new-privileges, not privileged, no Docker socket", () => {
-    const good = { memory: 128, securityOpts: ["no-new-privileges:true"], mounts: [{ type: "bind", source: "/mnt/data/images/peru", target: "/images" }] };
+    const good = { memory: 128, securityOpts: ["no-new-privileges:true"], capabilities: { drops: ["ALL"], adds: ["SETUID"] }, mounts: [{ type: "bind", source: "/mnt/data/images/peru", target: "/images" }] };
     assert.deepEqual(containersHardened.check(container("nginx", good), ROOT), []);
     const one = (props: Record<string, any>, why: RegExp) => {
         const problems = containersHardened.check(container("backend", { ...good, ...props }), ROOT);
@@ -36,6 +36,8 @@ test("containers: a memory limit, no-new-privileges, not privileged, no Docker s
     one({ memory: 0 }, /no memory limit/);
     one({ securityOpts: [] }, /no-new-privileges/);
     one({ privileged: true }, /must not be privileged/);
+    one({ capabilities: undefined }, /drop all capabilities/);
+    one({ capabilities: { drops: ["NET_RAW"] } }, /drop all capabilities/);
     one({ mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" }] }, /Docker socket/);
     one({ volumes: [{ hostPath: "/run/docker.sock", containerPath: "/docker.sock" }] }, /Docker socket/);
 });

@@ -185,6 +185,11 @@ test("every container is limited in memory (no swap beyond it) and CPUs, never g
         assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"], c.name);
         assert.equal(c.inputs.privileged, undefined, c.name);
         assert.equal(c.inputs.shmSize, role === "postgis" ? 256 : undefined, c.name);
+        const caps = c.inputs.capabilities as { adds: string[]; drops: string[] };
+        assert.deepEqual(caps.drops, ["ALL"], c.name);
+        const base = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
+        assert.deepEqual([...caps.adds].sort(), (role === "nginx" ? [...base, "KILL", "NET_BIND_SERVICE"] : base).sort(), c.name);
+        for (const risky of ["NET_RAW", "MKNOD", "SYS_CHROOT", "SETFCAP", "SYS_ADMIN"]) assert.ok(!caps.adds.includes(risky), `${c.name} keeps ${risky}`);
     }
     // One instance's limits fit the example machines with room for the host: 2 on 4 GiB, 3 on 8 GiB.
     const perInstance = Object.values(expected).reduce((sum, l) => sum + l.memory, 0);
