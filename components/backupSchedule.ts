@@ -60,13 +60,14 @@ export interface BackupHostSetupArgs {
 export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
     const s = args.snapshots;
     const v = args.volumeSnapshots;
+    // Every registered instance must be dumped: one that is stopped fails the run, by name.
+    const registry = instanceRegistryDir(DEFAULT_DATA_ROOT);
     const files: HostFile[] = [
         hostScript("dump-databases.sh"),
         hostScript("backup-status.sh"),
         serviceFile("dump"),
         timerFile("dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
-        // Every registered instance must be dumped: one that is stopped fails the run, by name.
-        envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain, INSTANCES_DIR: instanceRegistryDir(DEFAULT_DATA_ROOT) }),
+        envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain, INSTANCES_DIR: registry }),
         serviceFile("backup-status"),
         timerFile("backup-status", "hourly"),
         envFile("backup-status", {
@@ -74,7 +75,7 @@ export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
             DUMP_INTERVAL_HOURS: s.everyHours,
             // Where DLM (or nobody) takes the snapshots, the host only sees its dumps.
             CHECKS: v.by === "host-timer" ? "snapshot dump" : "dump",
-            INSTANCES_DIR: instanceRegistryDir(DEFAULT_DATA_ROOT),
+            INSTANCES_DIR: registry,
         }),
     ];
     const enable = [`${systemdUnit("dump")}.timer`, `${systemdUnit("backup-status")}.timer`];

@@ -58,10 +58,14 @@ export type ConfigKey = (typeof CONFIG_KEYS)[number];
 export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey"] as const satisfies readonly ConfigKey[];
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
+/** Whether the raw config names an existing host (host.address) rather than one to create. */
+function namesExistingHost(raw: Readonly<Record<string, unknown>>): boolean {
+    return isObject(raw.host) && raw.host.address !== undefined;
+}
+
 /** Whether a DigitalOcean host takes the volume's snapshots itself: a created host, or an existing one whose volume is adopted. */
 function hostTakesSnapshots(raw: Readonly<Record<string, unknown>>): boolean {
-    const existing = isObject(raw.host) && raw.host.address !== undefined;
-    return raw.provider === "digitalocean" && (!existing || (isObject(raw.volume) && raw.volume.adoptId !== undefined));
+    return raw.provider === "digitalocean" && (!namesExistingHost(raw) || (isObject(raw.volume) && raw.volume.adoptId !== undefined));
 }
 
 /** When a stack uses each secret, whether it then cannot run without it, and what uses it. */
@@ -895,7 +899,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
             problems.add("dataRoot", `is fixed at ${DEFAULT_DATA_ROOT} on ${provider}, where the block volume is mounted; remove it`);
         }
         // An existing host's volume is managed only when adopted: without one, it is not snapshotted.
-        const existing = isObject(raw.host) && raw.host.address !== undefined;
+        const existing = namesExistingHost(raw);
         if (existing && isObject(raw.volume) && raw.volume.adoptId === undefined) {
             problems.add("volume", "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
         }
