@@ -67,6 +67,8 @@ export const dockerEndpoint = host.dockerEndpoint;
 export const hostAddress = host.address;
 export const volumeId = volume?.volumeId;
 export const devicePath = volume?.devicePath;
+/** The data volume's facts a cloud cannot change in place: the next run's config is checked against them (npm run plan -- --deployed). */
+export const dataVolume = volume?.record;
 /** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
 export const alertsTopicArn = snapshots?.alertsTopic?.arn;
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {

@@ -5,6 +5,7 @@ import * as aws from "@pulumi/aws";
 import * as digitalocean from "@pulumi/digitalocean";
 import { CloudProvider, DataVolumeSettings, DEFAULT_DATA_ROOT } from "./config";
 import { CloudNames } from "./naming";
+import { VolumeRecord, volumeRecord } from "./volumeRecord";
 
 /** DigitalOcean exposes an attached volume under its name. */
 export function digitalOceanDevicePath(volumeName: string): string {
@@ -40,6 +41,8 @@ export class DataVolume extends pulumi.ComponentResource {
     public readonly devicePath: pulumi.Output<string>;
     /** The configured size: the host grows its file system to it. */
     public readonly sizeGb: number;
+    /** What the volume is, in the facts the cloud cannot change in place (the stack output `dataVolume`). */
+    public readonly record: VolumeRecord;
     private readonly name: string;
     private readonly provider: CloudProvider;
 
@@ -49,6 +52,7 @@ export class DataVolume extends pulumi.ComponentResource {
         const v = args.volume;
         this.provider = v.placement.provider;
         this.sizeGb = v.sizeGb;
+        this.record = volumeRecord(v);
         // Never deleted or replaced by Pulumi; adoption imports the volume instead of creating one.
         const volumeOpts: pulumi.CustomResourceOptions = { parent: this, protect: true, import: v.adoptId };
         const adopted = v.adoptId !== undefined;
@@ -93,7 +97,7 @@ export class DataVolume extends pulumi.ComponentResource {
             this.volumeId = volume.id;
             this.devicePath = volume.id.apply(awsDevicePath);
         }
-        this.registerOutputs({ volumeId: this.volumeId, devicePath: this.devicePath });
+        this.registerOutputs({ volumeId: this.volumeId, devicePath: this.devicePath, record: this.record });
     }
 
     /** Attaches the volume to the host. Called by DockerHost once the machine exists. */

@@ -2,13 +2,14 @@
 // (tools/plan.ts) and for the unit tests' plan batch, which must plan exactly as the CLI does.
 import * as fs from "fs";
 import * as path from "path";
-import { validateConfigMap } from "../components/config";
+import { StackSettings, validateConfigMap } from "../components/config";
+import { deployedVolumeOf, plannedVolume, volumeChangeProblems } from "../components/volumeRecord";
 import { StackConfig, StackFileError, planConfig, stackNameOf } from "./stackFile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 /** What --portable writes instead of this checkout's absolute path, so golden files match any clone. */
 export const PORTABLE_ROOT = "/housing-portal-infra";
-export const PLAN_USAGE = "usage: npm run plan -- [--stack NAME | --config-file FILE] [--json] [--set key=value] [--portable]";
+export const PLAN_USAGE = "usage: npm run plan -- [--stack NAME | --config-file FILE] [--deployed OUTPUTS.json] [--json] [--set key=value] [--portable]";
 
 /** A command line the plan cannot run: the message comes before the usage line, exit status 2. */
 export class PlanUsageError extends Error {}
@@ -26,11 +27,17 @@ export interface PlanArgs {
     readonly revealSecrets: boolean;
     /** --set key=value (key without the namespace), over the file's values. @default [] */
     readonly sets: readonly string[];
+    /**
+     * --deployed FILE: the deployed stack's outputs (`pulumi stack output --json`); a change its
+     * data volume cannot take in place is refused before planning. @default no comparison
+     */
+    readonly deployed?: string;
 }
 
 export function parsePlanArgs(argv: readonly string[]): PlanArgs {
     let stack: string | undefined;
     let configFile: string | undefined;
+    let deployed: string | undefined;
     let json = false, portable = false, revealSecrets = false;
     const sets: string[] = [];
     for (let i = 0; i < argv.length; i++) {
@@ -42,6 +49,7 @@ export function parsePlanArgs(argv: readonly string[]): PlanArgs {
         };
         if (a === "--stack") stack = next();
         else if (a === "--config-file") configFile = next();
+        else if (a === "--deployed") deployed = next();
         else if (a === "--json") json = true;
         else if (a === "--portable") portable = true;
         else if (a === "--reveal-secrets") revealSecrets = true;
@@ -53,7 +61,7 @@ export function parsePlanArgs(argv: readonly string[]): PlanArgs {
         else throw new PlanUsageError(`unknown argument ${a}`);
     }
     if (!stack && !configFile) throw new PlanUsageError("name a stack (--stack dev) or a config file (--config-file FILE)");
-    return { stack, configFile, json, portable, revealSecrets, sets };
+    return { stack, configFile, json, portable, revealSecrets, sets, deployed };
 }
 
 /** The stack the arguments name, with its config read, or every problem with that config. */
@@ -78,5 +86,21 @@ export function loadPlanConfig(args: PlanArgs): LoadedPlanConfig {
     }
     const result = validateConfigMap(config.values, { stack, projectDir: PROJECT_DIR });
     const problems = [...config.problems, ...(result.ok ? [] : result.problems)];
+    if (result.ok && args.deployed !== undefined) problems.push(...deployedVolumeProblems(args.deployed, result.settings));
     return problems.length === 0 ? { ok: true, stack, config } : { ok: false, problems };
+}
+
+/** The changes from the deployed stack's volume (its outputs in `file`) that the cloud cannot apply in place. */
+function deployedVolumeProblems(file: string, settings: StackSettings): string[] {
+    let outputs: unknown;
+    try {
+        outputs = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (err) {
+        const why = err instanceof SyntaxError ? "is not JSON" : "cannot be read";
+        return [`--deployed: ${file} ${why}; write it with \`pulumi stack output --json > ${file}\``];
+    }
+    const deployed = deployedVolumeOf(outputs);
+    if (typeof deployed === "string") return [`--deployed: ${file}: ${deployed}`];
+    if (deployed === undefined) return [];
+    return volumeChangeProblems(deployed, plannedVolume(settings)).map((p) => `${p.path}: ${p.message}`);
 }

@@ -61,3 +61,14 @@ test("push to main: pulumi up per stack behind an environment named after it", (
     const step = up.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
     assert.deepEqual([step.with.command, step.with.policyPacks, step.with.refresh], ["up", "policy", true]);
 });
+
+test("previews and deploys first refuse what the data volume cannot take in place, from the deployed outputs", () => {
+    for (const [file, job] of [["pull-request.yml", "preview"], ["deploy.yml", "up"]] as const) {
+        const steps: any[] = YAML.parse(read(file)).jobs[job].steps;
+        const check = steps.findIndex((s) => /npm run --silent plan -- --stack "\$STACK" --deployed /.test(s.run ?? ""));
+        const pulumi = steps.findIndex((s) => String(s.uses).startsWith("pulumi/actions@"));
+        assert.ok(check >= 0 && check < pulumi, `${file}: the check runs before pulumi ${job === "up" ? "up" : "preview"}`);
+        assert.match(steps[check].run, /pulumi stack output --json --stack "\$STACK" > "\$RUNNER_TEMP\/deployed\.json"/);
+        assert.equal(steps[check].env.STACK, "${{ matrix.stack }}");
+    }
+});
