@@ -1,7 +1,7 @@
 // housing-portal: composes the stack from its validated config. The pieces live in components/;
 // docs/architecture.md tells what each does and where each fact lives.
 import * as pulumi from "@pulumi/pulumi";
-import { loadSettings, optionalSecret, requiredSecret } from "./components/settings";
+import { backendSecret, loadSettings, optionalSecret, requiredSecret } from "./components/settings";
 import { CloudSettings, DataVolumeSettings } from "./components/config";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
@@ -61,6 +61,7 @@ const instances = settings.instances.map((instance) => new PortalInstance(instan
     layout: settings.layout,
     host,
     protectDatabase: settings.provider !== "local",
+    backendSecrets: Object.fromEntries(settings.backendSecretNames[instance.name].map((n) => [n, backendSecret(instance.name, n)])),
 }));
 
 export const dockerEndpoint = host.dockerEndpoint;

@@ -46,17 +46,25 @@ interface StackConfigKeys {
     readonly snapshotApiToken: unknown;
     /** Secret: the SSH key Pulumi connects with. @default the ssh-agent's keys */
     readonly sshPrivateKey: unknown;
+    /** Secret values: per instance, environment variables of its backend (a Django secret key). @default none */
+    readonly backendSecrets: unknown;
 }
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
-    "snapshotApiToken", "sshPrivateKey",
+    "snapshotApiToken", "sshPrivateKey", "backendSecrets",
 ]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 /** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
 export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey"] as const satisfies readonly ConfigKey[];
 export type SecretKey = (typeof SECRET_KEYS)[number];
+/**
+ * Keys whose every value is a secret, under names that are not: `backendSecrets.<instance>.<NAME>`,
+ * set one by one with `pulumi config set --secret --path`, so the stack file (and the plan) shows
+ * the names and never the values.
+ */
+export const SECRET_MAP_KEYS = ["backendSecrets"] as const satisfies readonly ConfigKey[];
 
 /** Whether the raw config names an existing host (host.address) rather than one to create. */
 function namesExistingHost(raw: Readonly<Record<string, unknown>>): boolean {
@@ -210,6 +218,8 @@ export type HostSettings = CreatedHostSettings | ExistingHostSettings;
 interface CommonSettings {
     readonly stack: string;
     readonly instances: readonly InstanceSettings[];
+    /** The names of each instance's backend secrets (`backendSecrets`); the values stay Outputs (settings.ts). @default {} */
+    readonly backendSecretNames: Readonly<Record<string, readonly string[]>>;
 }
 
 /** provider local: the local Docker engine, storage from a checkout or a data root. */
@@ -310,6 +320,16 @@ const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host"] as const satisfies reado
 export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL", "PORTAL_INSTANCE"];
 /** libpq reads every PG* variable (PGHOST, PGPASSWORD, PGSSLMODE, …): one would redirect the backend's database connection. */
 const LIBPQ_ENV = /^PG[A-Z_]*$/;
+/** Names that say their value is a secret: such a value belongs in backendSecrets, never in plain config. */
+const SECRET_LOOKING_ENV = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)/;
+
+/** What is wrong with a backend variable's name, wherever it is set; undefined when it may be set. */
+function backendEnvNameProblem(name: string): string | undefined {
+    if (!ENV_NAME.test(name)) return "must be an environment variable name (A-Z, a-z, 0-9, _)";
+    if (RESERVED_BACKEND_ENV.includes(name)) return "is set by the program (the instance's name and its generated database credentials); remove it";
+    if (LIBPQ_ENV.test(name)) return "is read by PostgreSQL's client library and would change where and how the backend connects; the program sets the connection, remove it";
+    return undefined;
+}
 
 /** One problem with the config: where, and what is wrong and expected. */
 export interface Problem {
@@ -565,9 +585,9 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             if (!isObject(entry.backendEnv)) problems.add(`${at}.backendEnv`, `must be an object of NAME: "value" strings, got ${describe(entry.backendEnv)}`);
             else {
                 for (const [k, v] of Object.entries(entry.backendEnv)) {
-                    if (!ENV_NAME.test(k)) problems.add(`${at}.backendEnv.${k}`, "must be an environment variable name (A-Z, a-z, 0-9, _)");
-                    else if (RESERVED_BACKEND_ENV.includes(k)) problems.add(`${at}.backendEnv.${k}`, "is set by the program (the instance's name and its generated database credentials); remove it");
-                    else if (LIBPQ_ENV.test(k)) problems.add(`${at}.backendEnv.${k}`, "is read by PostgreSQL's client library and would change where and how the backend connects; the program sets the connection, remove it");
+                    const nameProblem = backendEnvNameProblem(k);
+                    if (nameProblem) problems.add(`${at}.backendEnv.${k}`, nameProblem);
+                    else if (SECRET_LOOKING_ENV.test(k)) problems.add(`${at}.backendEnv.${k}`, `looks like a secret, and backendEnv is plain config (in the stack file and the plan); set it as a backend secret: \`pulumi config set --secret --path '${CONFIG_NAMESPACE}:backendSecrets.${typeof entry.name === "string" ? entry.name : "<instance>"}.${k}' <value>\``);
                     else if (typeof v !== "string") problems.add(`${at}.backendEnv.${k}`, `must be a string, got ${describe(v)}`);
                     else backendEnv[k] = v;
                 }
@@ -579,6 +599,41 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
         }
     });
     return out;
+}
+
+/**
+ * The names of each instance's backend secrets: `backendSecrets` maps a configured instance to
+ * NAME: value, every value a non-empty string. A message never repeats a value: it is a secret.
+ */
+export function validateBackendSecrets(raw: unknown, instances: readonly InstanceSettings[], problems: Problems): Record<string, string[]> {
+    const names: Record<string, string[]> = Object.fromEntries(instances.map((i) => [i.name, []]));
+    if (raw === undefined) return names;
+    const setWith = `pulumi config set --secret --path '${CONFIG_NAMESPACE}:backendSecrets.<instance>.<NAME>' <value>`;
+    if (!isObject(raw)) {
+        problems.add("backendSecrets", `must map instance names to {NAME: secret value}, each set with \`${setWith}\``);
+        return names;
+    }
+    for (const [instance, vars] of Object.entries(raw)) {
+        const inst = instances.find((i) => i.name === instance);
+        if (inst === undefined) {
+            problems.add(`backendSecrets.${instance}`, `names no instance (instances: ${instances.map((i) => i.name).join(", ") || "none"})`);
+            continue;
+        }
+        if (!isObject(vars)) {
+            problems.add(`backendSecrets.${instance}`, `must be an object of NAME: secret value, each set with \`${setWith}\``);
+            continue;
+        }
+        for (const [k, v] of Object.entries(vars)) {
+            const at = `backendSecrets.${instance}.${k}`;
+            const nameProblem = backendEnvNameProblem(k);
+            if (nameProblem) problems.add(at, nameProblem);
+            else if (k in inst.backendEnv) problems.add(at, `is also set in plain backendEnv of instance ${instance}; keep it in one place, here`);
+            else if (typeof v !== "string" || v === "") problems.add(at, `must be a non-empty string (the value is not shown: it is a secret)`);
+            else names[instance].push(k);
+        }
+        names[instance].sort();
+    }
+    return names;
 }
 
 /** Validates the block volume settings for a cloud provider. */
@@ -883,6 +938,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
     }
     const defaults = validateImages(raw.images, "images", DEFAULT_IMAGES, problems);
     const instances = validateInstances(raw.instances, defaults, problems);
+    const backendSecretNames = validateBackendSecrets(raw.backendSecrets, instances, problems);
 
     let settings: StackSettings | undefined;
     if (provider === "local") {
@@ -891,7 +947,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         }
         validateSecrets(raw, provider, problems);
         const layout = localLayout(raw, instances, ctx, problems);
-        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, layout };
+        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout };
     } else if (provider === "digitalocean" || provider === "aws") {
         if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
         // The host's units and scripts mount and back up /mnt/data: cloud stacks keep it there.
@@ -909,7 +965,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         const snapshots = validateSnapshots(raw.snapshots, provider, problems, hostRegion);
         validateSecrets(raw, provider, problems);
         if (host && snapshots) {
-            settings = { provider, stack: ctx.stack, instances, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots };
+            settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots };
         }
     }
     // Every part that could not be read has said why in a problem.

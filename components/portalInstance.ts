@@ -58,6 +58,8 @@ export interface PortalInstanceArgs {
     readonly host: InstanceHost;
     /** Protect the database volume against deletion (cloud stacks); it is always retained on delete. */
     readonly protectDatabase: boolean;
+    /** Secret environment variables of the backend, NAME → value (config `backendSecrets`). @default {} */
+    readonly backendSecrets?: Readonly<Record<string, pulumi.Input<string>>>;
 }
 
 export class PortalInstance extends pulumi.ComponentResource {
@@ -202,6 +204,9 @@ export class PortalInstance extends pulumi.ComponentResource {
         }, { parent: this, dependsOn: [postgis] }, [postgis.id]);
 
         const backendEnv = Object.keys(inst.backendEnv).sort().map((k) => `${k}=${inst.backendEnv[k]}`);
+        const secrets = args.backendSecrets ?? {};
+        // Each one a secret Output: Pulumi keeps it encrypted in state, the plan masks it.
+        const backendSecretEnv = Object.keys(secrets).sort().map((k) => pulumi.interpolate`${k}=${secrets[k]}`);
         const backend = new docker.Container(`${name}-backend`, {
             ...common("backend"),
             envs: [
@@ -213,6 +218,7 @@ export class PortalInstance extends pulumi.ComponentResource {
                 pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
                 pulumi.interpolate`DATABASE_URL=postgis://${db.user}:${this.databasePassword}@${this.containerNames.postgis}:${POSTGRES_PORT}/${db.name}`,
                 ...backendEnv,
+                ...backendSecretEnv,
             ],
             // "backend" is the upstream name in the checkout's nginx/dev.conf; the alias lives on this instance's network only.
             networksAdvanced: onNetwork(["backend"]),

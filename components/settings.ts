@@ -22,6 +22,12 @@ export function optionalSecret(key: SecretKey): pulumi.Output<string> | undefine
     return new pulumi.Config(CONFIG_NAMESPACE).getSecret(key);
 }
 
+/** One backend secret (`backendSecrets.<instance>.<name>`), which the validated config names. */
+export function backendSecret(instance: string, name: string): pulumi.Output<string> {
+    const all = new pulumi.Config(CONFIG_NAMESPACE).requireSecretObject<Record<string, Record<string, string>>>("backendSecrets");
+    return all.apply((secrets) => secrets[instance][name]);
+}
+
 /** A secret config value the validated config guarantees is set. */
 export function requiredSecret(key: SecretKey): pulumi.Output<string> {
     return new pulumi.Config(CONFIG_NAMESPACE).requireSecret(key);

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as YAML from "yaml";
 import * as path from "path";
-import { CONFIG_NAMESPACE, SECRET_KEYS, parseConfigMap, requiredSecretKeys } from "../components/config";
+import { CONFIG_NAMESPACE, SECRET_KEYS, SECRET_MAP_KEYS, parseConfigMap, requiredSecretKeys } from "../components/config";
 
 export interface StackConfig {
     /** `namespace:key` → the value as Pulumi passes it (objects as JSON text). */
@@ -54,6 +54,28 @@ function readConfigMapping(file: string): Record<string, unknown> {
     return config;
 }
 
+const isSecure = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v) && "secure" in v;
+
+/**
+ * A value with each encrypted leaf (`{secure: …}`, as `pulumi config set --secret --path` writes
+ * it) replaced by the stand-in, whether it had any, and the paths of its plain-text leaves.
+ */
+function standInSecureLeaves(value: unknown, at: string): { value: unknown; encrypted: boolean; plain: string[] } {
+    if (isSecure(value)) return { value: SECRET_PLACEHOLDER, encrypted: true, plain: [] };
+    if (value === null || typeof value !== "object") return { value, encrypted: false, plain: [at] };
+    let encrypted = false;
+    const plain: string[] = [];
+    const walk = (k: string, v: unknown, path: string) => {
+        const r = standInSecureLeaves(v, path);
+        encrypted ||= r.encrypted;
+        plain.push(...r.plain);
+        return [k, r.value] as const;
+    };
+    if (Array.isArray(value)) return { value: value.map((v, i) => walk(String(i), v, `${at}[${i}]`)[1]), encrypted, plain };
+    const out = Object.fromEntries(Object.entries(value).map(([k, v]) => walk(k, v, `${at}.${k}`)));
+    return { value: out, encrypted, plain };
+}
+
 /** Parses a stack file; `overrides` (`key=value`, key without namespace) win over the file. */
 function readStackFile(file: string, overrides: readonly string[] = []): StackConfig {
     const config = readConfigMapping(file);
@@ -61,9 +83,26 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
     const secretKeys: string[] = [];
     const placeholders: string[] = [];
     const problems: string[] = [];
-    const secretFullKeys = SECRET_KEYS.map((key) => `${CONFIG_NAMESPACE}:${key}`);
+    const secretFullKeys = [...SECRET_KEYS, ...SECRET_MAP_KEYS].map((key) => `${CONFIG_NAMESPACE}:${key}`);
+    const mapFullKeys: readonly string[] = SECRET_MAP_KEYS.map((key) => `${CONFIG_NAMESPACE}:${key}`);
+    const plainText = (shown: string, setWith: string) =>
+        `${shown}: is plain text in ${path.basename(file)}; a secret is kept encrypted: \`${setWith}\` (and replace this one if the file was ever committed or shared)`;
     for (const [key, value] of Object.entries(config)) {
-        if (value !== null && typeof value === "object" && !Array.isArray(value) && "secure" in value) {
+        const shortKey = key.slice(CONFIG_NAMESPACE.length + 1);
+        if (mapFullKeys.includes(key)) {
+            // Secret values under plain names: the plan shows the names, so each value is encrypted on its own.
+            if (isSecure(value)) {
+                problems.push(`${shortKey}: is encrypted as one value, so the offline plan cannot see its names; set each one with \`pulumi config set --secret --path '${key}.<instance>.<NAME>' <value>\``);
+                continue;
+            }
+            const leaves = standInSecureLeaves(value, shortKey);
+            for (const at of leaves.plain) problems.push(plainText(at, `pulumi config set --secret --path '${CONFIG_NAMESPACE}:${at}' <value>`));
+            values[key] = JSON.stringify(leaves.value);
+            if (leaves.encrypted) placeholders.push(key);
+            secretKeys.push(key);
+            continue;
+        }
+        if (isSecure(value)) {
             // Encrypted with the stack's secrets provider, which only the Pulumi CLI can open.
             values[key] = SECRET_PLACEHOLDER;
             secretKeys.push(key);
@@ -72,9 +111,17 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
         }
         if (secretFullKeys.includes(key)) {
             // The value is never repeated: it is a secret, now in a file that is committed.
-            problems.push(`${key.slice(CONFIG_NAMESPACE.length + 1)}: is plain text in ${path.basename(file)}; a secret is kept encrypted: \`pulumi config set --secret ${key} <value>\` (and replace this one if the file was ever committed or shared)`);
+            problems.push(plainText(shortKey, `pulumi config set --secret ${key} <value>`));
+            values[key] = typeof value === "string" ? value : JSON.stringify(value);
+            continue;
         }
-        values[key] = typeof value === "string" ? value : JSON.stringify(value);
+        // `pulumi config set --secret --path` encrypts one leaf of an object: the key is then secret.
+        const leaves = standInSecureLeaves(value, shortKey);
+        if (leaves.encrypted) {
+            secretKeys.push(key);
+            placeholders.push(key);
+        }
+        values[key] = leaves.encrypted ? JSON.stringify(leaves.value) : typeof value === "string" ? value : JSON.stringify(value);
     }
     for (const override of overrides) {
         const eq = override.indexOf("=");
