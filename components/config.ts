@@ -92,9 +92,12 @@ export type ImageSettings = Readonly<Record<Role, string>>;
 export interface DatabaseSettings {
     /** The database's name. @default "portal" */
     readonly name: string;
-    /** The role the backend logs in as. @default "portal" */
+    /** The role the backend logs in as: it owns the database and is no superuser. @default "portal" */
     readonly user: string;
 }
+
+/** The PostGIS superuser: only the host's maintenance (role sync, dumps, CHECKPOINT) uses it. */
+export const DATABASE_SUPERUSER = "postgres";
 
 /** One container's share of the host. */
 export interface ContainerResources {
@@ -574,6 +577,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
                     if (v === undefined) continue;
                     if (typeof v !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) {
                         problems.add(`${at}.database.${k}`, `must be a PostgreSQL identifier (a-z, 0-9, _; starting with a letter or _), got ${describe(v)}`);
+                    } else if (k === "user" && (v === DATABASE_SUPERUSER || v.startsWith("pg_"))) {
+                        problems.add(`${at}.database.user`, `"${v}" is ${v === DATABASE_SUPERUSER ? "the database's superuser, which only the host's maintenance uses" : "a name PostgreSQL reserves for its own roles (pg_*)"}; the backend needs a role of its own, e.g. "portal"`);
                     } else if (k === "name" && SYSTEM_DATABASES.includes(v)) {
                         problems.add(`${at}.database.name`, `"${v}" is one of PostgreSQL's own databases (${SYSTEM_DATABASES.join(", ")}); give the instance a database of its own, e.g. "portal"`);
                     } else database[k] = v;

@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
-import { InstanceSettings } from "./config";
+import { DATABASE_SUPERUSER, InstanceSettings } from "./config";
 import {
     DATA_KINDS, LayoutContext, POSTGIS_PGDATA, ROLES, ResolvedMount, Role, instanceDataDir, instanceMounts, volumeName,
 } from "./layout";
@@ -116,6 +116,11 @@ export class PortalInstance extends pulumi.ComponentResource {
         }, { parent: this });
         // Marked secret here too: every string built from it is masked in state, plans and logs.
         this.databasePassword = pulumi.secret(password.result);
+        // The superuser's own password: the backend never has it.
+        const superuserPassword = pulumi.secret(new random.RandomPassword(`${name}-db-superuser-password`, {
+            length: 32,
+            special: false,
+        }, { parent: this }).result);
 
         // The database volume outlives the instance's config entry: never deleted by pulumi up.
         const dbVolumeOpts: pulumi.CustomResourceOptions = {
@@ -186,10 +191,13 @@ export class PortalInstance extends pulumi.ComponentResource {
         const postgis = new docker.Container(`${name}-postgis`, {
             ...common("postgis"),
             envs: [
-                `POSTGRES_USER=${db.user}`,
+                `POSTGRES_USER=${DATABASE_SUPERUSER}`,
                 `POSTGRES_DB=${db.name}`,
                 `PGDATA=${POSTGIS_PGDATA}`,
-                pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
+                pulumi.interpolate`POSTGRES_PASSWORD=${superuserPassword}`,
+                // The backend's role, which host/sync-db-roles.sh creates and keeps as declared.
+                `PORTAL_DB_USER=${db.user}`,
+                pulumi.interpolate`PORTAL_DB_PASSWORD=${this.databasePassword}`,
             ],
             networksAdvanced: onNetwork(["postgis"]),
             // A clean shutdown writes a checkpoint; give it time before the engine kills it.
@@ -197,9 +205,10 @@ export class PortalInstance extends pulumi.ComponentResource {
             shmSize: POSTGIS_SHM_MB,
         }, { ...fixedName, dependsOn: prepared });
 
-        // A retained database keeps the password it was initialised with: give its user the
-        // declared one each time the container is (re)created, before the backend starts.
-        const login = args.host.runScript(`${name}-db-login`, "sync-db-password.sh", {
+        // A retained database keeps the roles and passwords it was initialised with: give it the
+        // declared ones (and split a database from before the backend had a role of its own) each
+        // time the container is (re)created, before the backend starts.
+        const login = args.host.runScript(`${name}-db-login`, "sync-db-roles.sh", {
             CONTAINER: this.containerNames.postgis,
         }, { parent: this, dependsOn: [postgis] }, [postgis.id]);
 

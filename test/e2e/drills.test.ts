@@ -286,9 +286,10 @@ test("drill 6: a stopped instance fails the dump by name; a dump from host/dump-
     await stack.realisePlan(plan, before);
     await waitDatabase(containerName(fresh, "postgis"));
     const dump = fs.readFileSync(path.join(backups, A, dumps[0]));
-    // The restore command of docs/host-scripts.md.
+    // The restore command of docs/backups.md: as the superuser, keeping the dump's owners, so the
+    // rows are the backend's role's again.
     const restore = await dockerTry(["exec", "-i", containerName(fresh, "postgis"), "sh", "-c",
-        'pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], dump);
+        'pg_restore --clean --if-exists -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], dump);
     assert.equal(restore.code, 0, restore.stderr);
     const fromA = seeded.filter((s) => s.instance === A);
     assert.deepEqual(await checksumsIn(containerName(fresh, "postgis"), fromA), fromA.map((s) => s.checksum));

@@ -74,9 +74,9 @@ export function resource(plan: PlanDocument, name: string): PlannedResource {
 /** The generated password of an instance, as the plan hands it to its PostGIS container. */
 export function passwordOf(plan: PlanDocument, instance: string): string {
     const envs = resource(plan, `${instance}-postgis`).inputs.envs as string[];
-    const e = envs.find((x) => x.startsWith("POSTGRES_PASSWORD="));
-    if (!e) throw new Error(`${instance}-postgis declares no POSTGRES_PASSWORD`);
-    return e.slice("POSTGRES_PASSWORD=".length);
+    const e = envs.find((x) => x.startsWith("PORTAL_DB_PASSWORD="));
+    if (!e) throw new Error(`${instance}-postgis declares no PORTAL_DB_PASSWORD (the backend's role)`);
+    return e.slice("PORTAL_DB_PASSWORD=".length);
 }
 
 export const containerName = (instance: string, role: "postgis" | "backend" | "nginx") => `housing-portal-${instance}-${role}`;

@@ -47,6 +47,26 @@ test("each PostGIS accepts its generated password, has PostGIS, and keeps its fi
     }
 });
 
+test("the backend's role owns its database and can do nothing more: no roles, no COPY … PROGRAM, no server files; the superuser's password is not the backend's", async () => {
+    for (const instance of stack.instances()) {
+        const backend = containerName(instance, "backend");
+        const password = passwordOf(stack.plan!, instance);
+        const own = await psqlTcp(backend, "postgis", password, "CREATE TABLE role_probe (id int); DROP TABLE role_probe; SELECT rolsuper FROM pg_roles WHERE rolname = current_user;");
+        assert.equal(own.code, 0, own.stderr);
+        assert.equal(own.stdout.trim(), "f", `${instance}: the backend's role is a superuser`);
+        for (const sql of ["CREATE ROLE intruder;", "COPY (SELECT 1) TO PROGRAM 'id';", "SELECT pg_read_file('/etc/passwd');", "ALTER ROLE portal SUPERUSER;"]) {
+            const refused = await psqlTcp(backend, "postgis", password, sql);
+            assert.notEqual(refused.code, 0, `${instance}: the backend's role could run ${sql}`);
+            assert.match(refused.stderr, /permission denied|must be superuser|must have/i, sql);
+        }
+        const envs = resource(stack.plan!, `${instance}-postgis`).inputs.envs as string[];
+        const superuser = envs.find((e) => e.startsWith("POSTGRES_PASSWORD="))!.slice("POSTGRES_PASSWORD=".length);
+        assert.notEqual(superuser, password);
+        const inspect = await engine.request("GET", `/containers/${backend}/json`);
+        assert.ok(!(inspect.Config.Env as string[]).some((e) => e.includes(superuser)), `${instance}: the backend has the superuser's password`);
+    }
+});
+
 test("nginx passes nginx -t with the rendered config it was given", async () => {
     for (const instance of stack.instances()) {
         const nginx = containerName(instance, "nginx");

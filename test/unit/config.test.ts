@@ -422,7 +422,13 @@ test("database.name is none of PostgreSQL's own databases", () => {
     for (const name of ["postgres", "template0", "template1"]) {
         lineFor(problemsOf({ ...devConfig, instances: [{ ...instances[0], database: { name } }] }), "instances[0].database.name", /is one of PostgreSQL's own databases \(postgres, template0, template1\)/);
     }
-    assert.equal(settingsOf({ ...devConfig, instances: [{ ...instances[0], database: { name: "postgres_data", user: "postgres" } }] }).instances[0].database.name, "postgres_data");
+    assert.equal(settingsOf({ ...devConfig, instances: [{ ...instances[0], database: { name: "postgres_data", user: "postgres_app" } }] }).instances[0].database.name, "postgres_data");
+});
+
+test("database.user is the backend's own role: neither the superuser nor a pg_* name", () => {
+    lineFor(problemsOf({ ...devConfig, instances: [{ ...instances[0], database: { user: "postgres" } }] }), "instances[0].database.user", /"postgres" is the database's superuser, which only the host's maintenance uses; the backend needs a role of its own/);
+    lineFor(problemsOf({ ...devConfig, instances: [{ ...instances[0], database: { user: "pg_monitor" } }] }), "instances[0].database.user", /a name PostgreSQL reserves for its own roles/);
+    assert.equal(settingsOf({ ...devConfig, instances: [{ ...instances[0], database: { user: "pgadmin" } }] }).instances[0].database.user, "pgadmin");
 });
 
 test("dev: dataRoot is not a system directory; a directory below one is fine", () => {

@@ -19,7 +19,7 @@ const plans = (async () => {
         const keys = readStackKeys(`Pulumi.${stack}.yaml`);
         return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org", port: 8009 }] }, stack)];
     };
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase] = await planBatch([
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
@@ -32,9 +32,10 @@ const plans = (async () => {
             ...e2eKeys,
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { postgis: { memoryMb: 3072, cpus: 2 } } } : i)),
         }, "e2e")],
+        ["--config-file", "test/e2e/Pulumi.e2e.yaml", "--reveal-secrets"],
     ]);
     const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -234,13 +235,13 @@ test("the backend reaches its own PostGIS by container name; start order is Post
     assert.ok(byName(dataVolume, "peru-postgis-data").dependsOn.includes(dirs.urn));
 });
 
-test("each (re)created PostGIS gets its declared password from host/sync-db-password.sh before the backend starts", async () => {
+test("each (re)created PostGIS gets its declared roles from host/sync-db-roles.sh before the backend starts", async () => {
     const { dev, dataVolume, staging } = await plans;
     for (const plan of [dev, dataVolume, staging]) {
         for (const inst of ["colombia", "peru"]) {
             const login = byName(plan, `${inst}-db-login`);
             const postgis = container(plan, inst, "postgis");
-            assert.equal(login.inputs.stdin, readHostFile("sync-db-password.sh"), `${plan.stack}: the script is sent as it is in host/`);
+            assert.equal(login.inputs.stdin, readHostFile("sync-db-roles.sh"), `${plan.stack}: the script is sent as it is in host/`);
             assert.match(String(login.inputs.create), new RegExp(`CONTAINER=housing-portal-${inst}-postgis bash -s$`));
             assert.ok(!String(login.inputs.create).includes("PASSWORD"), "no password on the command line");
             assert.ok(login.dependsOn.includes(postgis.urn), `${plan.stack}: waits for its PostGIS`);
@@ -276,4 +277,23 @@ test("changing one instance's image changes only that instance", async () => {
     const before = new Map(dataVolume.resources.map((r) => [r.urn, JSON.stringify(r)]));
     const changed = newImage.resources.filter((r) => before.get(r.urn) !== JSON.stringify(r)).map((r) => r.name).sort();
     assert.deepEqual(changed, ["peru-backend", "peru-backend-image"]);
+});
+
+test("two database roles: PostGIS's superuser with its own password, the backend's role with another, which the backend alone logs in with", async () => {
+    const { revealed, staging } = await plans;
+    for (const inst of ["colombia", "peru"]) {
+        const env = (role: string) => Object.fromEntries((container(revealed, inst, role).inputs.envs as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        const postgis = env("postgis");
+        const backend = env("backend");
+        assert.equal(postgis.POSTGRES_USER, "postgres");
+        assert.equal(postgis.PORTAL_DB_USER, "portal");
+        assert.equal(backend.POSTGRES_USER, "portal", "the backend logs in as its own role");
+        assert.equal(backend.POSTGRES_PASSWORD, postgis.PORTAL_DB_PASSWORD);
+        assert.notEqual(postgis.POSTGRES_PASSWORD, postgis.PORTAL_DB_PASSWORD, "the superuser's password is separate");
+        assert.ok(!Object.values(backend).some((v) => v.includes(postgis.POSTGRES_PASSWORD)), "the backend never has the superuser's password");
+        assert.match(postgis.POSTGRES_PASSWORD, /^[A-Za-z0-9]{32}$/);
+    }
+    // Both generated, both masked in the reviewed plans.
+    assert.ok(byName(staging, "colombia-db-superuser-password") && byName(staging, "colombia-db-password"));
+    assert.ok((container(staging, "colombia", "postgis").inputs.envs as string[]).filter((e) => e === "[secret]").length === 2);
 });
