@@ -759,6 +759,12 @@ export function coversFamily(ranges: readonly AddressRange[], family: AddressFam
     return uncovered === 1n << BigInt(FAMILY_BITS[family]);
 }
 
+/** The address families these CIDRs cover entirely, together ("the world"); texts that are no CIDR count for nothing. */
+export function worldFamiliesOf(cidrs: readonly string[]): AddressFamily[] {
+    const ranges = cidrs.map(parseCidr).filter((r): r is AddressRange => r !== undefined);
+    return ADDRESS_FAMILIES.filter((family) => coversFamily(ranges, family));
+}
+
 /** An IPv4 address (four-part decimal), an IPv6 address (no zone) or an RFC 1123 host name. */
 function isHostAddress(text: string): boolean {
     if (ipaddr.IPv4.isValidFourPartDecimal(text)) return true;
@@ -813,11 +819,8 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     if (creates && sshAllowedCidrs.length === 0) {
         problems.add("host.sshAllowedCidrs", "needs the CIDRs that may reach SSH (port 22), e.g. [\"203.0.113.0/24\"]");
     }
-    const ranges: AddressRange[] = [];
     sshAllowedCidrs.forEach((c, i) => {
-        const range = parseCidr(c);
-        if (range !== undefined) ranges.push(range);
-        else {
+        if (parseCidr(c) === undefined) {
             const bare = ipaddr.IPv4.isValidFourPartDecimal(c) || (c.includes(":") && !c.includes("%") && ipaddr.IPv6.isValid(c)) ? `; a single address takes its prefix, "${c}/${c.includes(":") ? 128 : 32}"` : "";
             problems.add(`host.sshAllowedCidrs[${i}]`, `must be a CIDR such as "203.0.113.0/24" or "2001:db8::/32", got ${JSON.stringify(c)}${bare}`);
         }
@@ -825,7 +828,7 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     const allowWorld = raw.allowSshFromAnywhere;
     if (allowWorld !== undefined && typeof allowWorld !== "boolean") problems.add("host.allowSshFromAnywhere", `must be true or false, got ${describe(allowWorld)}`);
     const allowSshFromAnywhere = allowWorld === true;
-    const world = ADDRESS_FAMILIES.filter((family) => coversFamily(ranges, family));
+    const world = worldFamiliesOf(sshAllowedCidrs);
     if (!allowSshFromAnywhere && world.length > 0) {
         problems.add("host.sshAllowedCidrs", `opens SSH to the whole internet (together they cover all of ${world.map((f) => (f === "ipv4" ? "IPv4" : "IPv6")).join(" and ")}); list your own CIDRs, or set host.allowSshFromAnywhere: true to accept that`);
     }

@@ -2,7 +2,7 @@
 // pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the unit tests call
 // them directly, against hand-made resources and the golden plans. Each returns the violations it finds, as sentences.
 import * as path from "path";
-import { DEFAULT_DATA_ROOT, WORLD_CIDRS } from "../components/config";
+import { DEFAULT_DATA_ROOT, worldFamiliesOf } from "../components/config";
 import { POSTGIS_DATA_TARGET } from "../components/layout";
 import { LABEL_ROLE } from "../components/naming";
 
@@ -36,7 +36,6 @@ const T = {
     ingressRule: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     dlmPolicy: "aws:dlm/lifecyclePolicy:LifecyclePolicy",
 };
-const WORLD = new Set<string>(WORLD_CIDRS);
 
 /** The value of a docker label, given as [{label, value}] (or a map, as some engines report it). */
 export function labelOf(r: ResourceView, key: string): string | undefined {
@@ -117,29 +116,36 @@ export const noPublishedDatabaseOrBackendPorts: ResourceRule = {
     },
 };
 
-export const sshNotOpenToWorld: ResourceRule = {
+export const sshNotOpenToWorld: StackRule = {
     name: "ssh-not-open-to-world",
-    description: "SSH (port 22) is reachable only from the configured CIDRs, never from 0.0.0.0/0 or ::/0.",
-    check(r) {
-        const open = (sources: unknown[]) => sources.some((s) => WORLD.has(String(s)));
-        const problems: string[] = [];
-        if (r.type === T.doFirewall) {
-            for (const rule of r.props.inboundRules ?? []) {
-                const ports = portsOf(rule.portRange) ?? (rule.protocol === "tcp" ? [1, 65535] : undefined);
-                if (ports && covers22(ports[0], ports[1]) && open(rule.sourceAddresses ?? [])) problems.push(`${r.name} opens SSH to the world`);
-            }
-        }
-        if (r.type === T.securityGroup) {
-            for (const rule of r.props.ingress ?? []) {
-                if (covers22(rule.fromPort, rule.toPort, String(rule.protocol)) && open([...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])])) {
-                    problems.push(`${r.name} opens SSH to the world`);
+    description: "SSH (port 22) is reachable only from the configured CIDRs: the sources that reach it on one firewall or security group never cover all of IPv4 or IPv6 together (0.0.0.0/0, or 0.0.0.0/1 and 128.0.0.0/1, …).",
+    check(resources) {
+        // Sources that reach port 22, by the firewall or security group they open it on.
+        const reach22 = new Map<string, string[]>();
+        const add = (group: string, sources: unknown[]) => {
+            reach22.set(group, [...(reach22.get(group) ?? []), ...sources.filter((s): s is string => typeof s === "string")]);
+        };
+        for (const r of resources) {
+            if (r.type === T.doFirewall) {
+                for (const rule of r.props.inboundRules ?? []) {
+                    const ports = portsOf(rule.portRange) ?? (rule.protocol === "tcp" ? [1, 65535] : undefined);
+                    if (ports && covers22(ports[0], ports[1])) add(r.name, rule.sourceAddresses ?? []);
                 }
             }
+            if (r.type === T.securityGroup) {
+                for (const rule of r.props.ingress ?? []) {
+                    if (covers22(rule.fromPort, rule.toPort, String(rule.protocol))) add(r.name, [...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])]);
+                }
+            }
+            // One CIDR per rule resource: their union is what the group opens.
+            if (r.type === T.ingressRule && covers22(r.props.fromPort, r.props.toPort, String(r.props.ipProtocol))) {
+                add(`the security group ${String(r.props.securityGroupId)}`, [r.props.cidrIpv4, r.props.cidrIpv6]);
+            }
         }
-        if (r.type === T.ingressRule && covers22(r.props.fromPort, r.props.toPort, String(r.props.ipProtocol)) && open([r.props.cidrIpv4, r.props.cidrIpv6])) {
-            problems.push(`${r.name} opens SSH to the world`);
-        }
-        return problems;
+        return [...reach22].flatMap(([group, sources]) => {
+            const world = worldFamiliesOf(sources);
+            return world.length ? [`${group} opens SSH to the world (its sources together cover all of ${world.map((f) => (f === "ipv4" ? "IPv4" : "IPv6")).join(" and ")})`] : [];
+        });
     },
 };
 
@@ -204,9 +210,9 @@ export const containersHardened: ResourceRule = {
 };
 
 export const RESOURCE_RULES: readonly ResourceRule[] = [
-    dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, sshNotOpenToWorld, containersHardened,
+    dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, containersHardened,
 ];
-export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume];
+export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume, sshNotOpenToWorld];
 
 /** Every violation of every rule, as `<rule>: <sentence>`. */
 export function checkAll(resources: readonly ResourceView[], dataRoot = DEFAULT_DATA_ROOT): string[] {

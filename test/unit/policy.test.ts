@@ -77,16 +77,28 @@ test("no published port on PostGIS or the backend", () => {
     }
 });
 
-test("SSH must not be open to the world", () => {
-    const fw = (sources: string[], portRange = "22") => res("digitalocean:index/firewall:Firewall", { inboundRules: [{ protocol: "tcp", portRange, sourceAddresses: sources }] });
-    assert.deepEqual(sshNotOpenToWorld.check(fw(["203.0.113.0/24"]), ROOT), []);
-    assert.deepEqual(sshNotOpenToWorld.check(fw(["0.0.0.0/0"], "443"), ROOT), []);
-    assert.equal(sshNotOpenToWorld.check(fw(["0.0.0.0/0"]), ROOT).length, 1);
-    assert.equal(sshNotOpenToWorld.check(fw(["::/0"], "1-65535"), ROOT).length, 1);
-    const sg = (rule: Record<string, unknown>) => res("aws:ec2/securityGroup:SecurityGroup", { ingress: [rule] });
-    assert.deepEqual(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["198.51.100.0/24"] }), ROOT), []);
-    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] }), ROOT).length, 1);
-    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "-1", fromPort: 0, toPort: 0, ipv6CidrBlocks: ["::/0"] }), ROOT).length, 1);
+test("SSH must not be open to the world, by one CIDR or by several that cover it together", () => {
+    const fw = (sources: string[], portRange = "22") => [res("digitalocean:index/firewall:Firewall", { inboundRules: [{ protocol: "tcp", portRange, sourceAddresses: sources }] })];
+    assert.deepEqual(sshNotOpenToWorld.check(fw(["203.0.113.0/24"])), []);
+    assert.deepEqual(sshNotOpenToWorld.check(fw(["0.0.0.0/0"], "443")), []);
+    assert.equal(sshNotOpenToWorld.check(fw(["0.0.0.0/0"])).length, 1);
+    assert.equal(sshNotOpenToWorld.check(fw(["::/0"], "1-65535")).length, 1);
+    // What the literal match missed: halves, a host-bits /0, an IPv6 spelling of ::/0.
+    assert.match(sshNotOpenToWorld.check(fw(["0.0.0.0/1", "128.0.0.0/1"]))[0], /opens SSH to the world \(its sources together cover all of IPv4\)/);
+    assert.equal(sshNotOpenToWorld.check(fw(["1.2.3.4/0"])).length, 1);
+    assert.equal(sshNotOpenToWorld.check(fw(["::0/0"])).length, 1);
+    // Two rules of one firewall that each open half.
+    const split = res("digitalocean:index/firewall:Firewall", { inboundRules: [
+        { protocol: "tcp", portRange: "22", sourceAddresses: ["0.0.0.0/1"] }, { protocol: "tcp", portRange: "20-30", sourceAddresses: ["128.0.0.0/1"] }] });
+    assert.equal(sshNotOpenToWorld.check([split]).length, 1);
+    const sg = (rule: Record<string, unknown>) => [res("aws:ec2/securityGroup:SecurityGroup", { ingress: [rule] })];
+    assert.deepEqual(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["198.51.100.0/24"] })), []);
+    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] })).length, 1);
+    assert.equal(sshNotOpenToWorld.check(sg({ protocol: "-1", fromPort: 0, toPort: 0, ipv6CidrBlocks: ["::/0"] })).length, 1);
+    // Separate ingress-rule resources of one security group: their union counts; another group's do not add to it.
+    const rule = (group: string, cidrIpv4: string) => res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", { securityGroupId: group, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4 });
+    assert.equal(sshNotOpenToWorld.check([rule("sg-1", "0.0.0.0/1"), rule("sg-1", "128.0.0.0/1")]).length, 1);
+    assert.deepEqual(sshNotOpenToWorld.check([rule("sg-1", "0.0.0.0/1"), rule("sg-2", "128.0.0.0/1")]), []);
 });
 
 test("the DLM target tag must be on the data volume", () => {
