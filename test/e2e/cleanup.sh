@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Undo everything the e2e tier makes, idempotently, also after a run that was killed:
 #   - containers, networks and volumes labelled housing-portal.instance (the program's label);
-#   - mounts under /mnt/housing-portal-e2e* and /var/tmp/hp-e2e-* (thawed first), their loop
-#     devices, the guarded mount-point directories, the scratch directories and device links;
+#   - mounts under /mnt/housing-portal-e2e* and /var/tmp/hp-e2e-* (thawed first), and any other
+#     mount of a loop device backed by a /var/tmp/hp-e2e-* image (the existing host's /mnt/data),
+#     their loop devices, the guarded mount-point directories, the scratch directories and links;
+#   - what the tier claimed outside its own directories ($CLAIMS, test/e2e/machine.ts): the
+#     directories it made (removed when empty and unmounted), the flag it set on a directory that
+#     was there (chattr -i);
 #   - dockerd, only when this tier started it (test/e2e/setup.sh records its pid).
 # Kept on purpose: installed packages and the stand-in images (a cache keyed by content).
 # Exits non-zero when something could not be undone, naming it.
@@ -12,6 +16,7 @@ readonly PROG=e2e-cleanup
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 STATE_DIR=/run/housing-portal-e2e
 STARTED_FILE="$STATE_DIR/dockerd.pid"
+CLAIMS=/var/tmp/housing-portal-e2e-claims
 LABEL=housing-portal.instance
 failed=()
 
@@ -24,7 +29,15 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   ((${#ids[@]})) && { docker volume rm "${ids[@]}" >/dev/null || failed+=("volumes ${ids[*]}"); }
 fi
 
-ours() { awk '$5 ~ /^\/mnt\/housing-portal-e2e/ || $5 ~ /^\/var\/tmp\/hp-e2e-/ { print $5 }' /proc/self/mountinfo | sort -r; }
+our_loops() { losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | awk '$2 ~ /^\/var\/tmp\/hp-e2e-/ { print $1 }'; }
+# Mount points under the tier's directories, and wherever one of its loop devices is mounted
+# (the source is the first field after the " - " separator's file system type).
+ours() {
+  awk -v loops=" $(our_loops | tr '\n' ' ') " '{
+    split($0, halves, " - "); split(halves[2], f, " ")
+    if ($5 ~ /^\/mnt\/housing-portal-e2e/ || $5 ~ /^\/var\/tmp\/hp-e2e-/ || index(loops, " " f[2] " ")) print $5
+  }' /proc/self/mountinfo | sort -r
+}
 for mp in $(ours); do
   fsfreeze -u "$mp" 2>/dev/null
   umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || failed+=("mount $mp")
@@ -33,6 +46,22 @@ while read -r dev file; do
   [[ -n "$dev" ]] || continue
   losetup -d "$dev" || failed+=("loop device $dev ($file)")
 done < <(losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | awk '$2 ~ /^\/var\/tmp\/hp-e2e-/ { print $1, $2 }')
+if [[ -f "$CLAIMS" ]]; then
+  left=()
+  mapfile -t claims < "$CLAIMS"
+  for ((i = ${#claims[@]} - 1; i >= 0; i--)); do
+    kind="${claims[$i]%% *}" d="${claims[$i]#* }"
+    [[ -e "$d" ]] || continue
+    if mountpoint -q "$d"; then
+      failed+=("$d is still mounted"); left=("${claims[$i]}" "${left[@]}"); continue
+    fi
+    chattr -f -i "$d" 2>/dev/null
+    if [[ "$kind" == dir ]] && ! rmdir "$d"; then
+      failed+=("directory $d (made by the tier, not empty)"); left=("${claims[$i]}" "${left[@]}")
+    fi
+  done
+  if ((${#left[@]})); then printf '%s\n' "${left[@]}" >"$CLAIMS"; else rm -f "$CLAIMS"; fi
+fi
 for d in /mnt/housing-portal-e2e*; do
   [[ -d "$d" ]] || continue
   mountpoint -q "$d" && { failed+=("$d is still mounted"); continue; }

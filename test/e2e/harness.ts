@@ -2,14 +2,17 @@
 // loop-device file system that plays the cloud block volume and is mounted by the REAL
 // host/mount-data-volume.sh, the realiser, and small helpers to talk to the containers.
 // Each test file builds its own stack (`E2eStack`) in `before` and removes all of it in `after`.
+// A stack on an existing host (`host.address`) also gets its machine (machine.ts).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { DEFAULT_DATA_ROOT } from "../../components/config";
 import { LABEL_INSTANCE } from "../../components/naming";
 import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
+import { Machine, releaseClaims } from "./machine";
 import { Engine, realise, type Action } from "./realise";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -47,9 +50,9 @@ export async function requireE2eTier(): Promise<void> {
 
 // ---- plans ----------------------------------------------------------------------------------
 
-/** The committed e2e stack's config keys, without the namespace. */
-export function e2eKeys(): Keys {
-    const doc = YAML.parse(fs.readFileSync(STACK_FILE, "utf8"));
+/** A committed e2e stack's config keys, without the namespace. */
+export function e2eKeys(stackFile = STACK_FILE): Keys {
+    const doc = YAML.parse(fs.readFileSync(stackFile, "utf8"));
     return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^housing-portal:/, ""), v]));
 }
 
@@ -317,7 +320,8 @@ export class LoopVolume {
     device = "";
     readonly link: string;
 
-    constructor(readonly image: string, readonly mountPoint: string, readonly work: string, readonly name: string) {
+    /** `ownsMountPoint`: false when the mount point is not the tier's (destroy unmounts, and leaves the directory). */
+    constructor(readonly image: string, readonly mountPoint: string, readonly work: string, readonly name: string, readonly ownsMountPoint = true) {
         this.link = path.join(DEVICE_LINK_DIR, name);
     }
 
@@ -388,17 +392,25 @@ export class LoopVolume {
         }
     }
 
-    /** Undoes everything (best effort; errors are collected). */
+    /** Is the file system mounted at the mount point on one of this image's loop devices? */
+    private mountedHere(): boolean {
+        const dev = fs.statSync(this.mountPoint).dev;
+        return loopDevicesOf(this.image).some((d) => fs.statSync(d).rdev === dev);
+    }
+
+    /** Undoes everything (best effort; errors are collected). A mount point that is not the tier's is unmounted only when this volume is mounted there. */
     async destroy(errors: string[]): Promise<void> {
-        if (isMountPoint(this.mountPoint)) {
+        if (isMountPoint(this.mountPoint) && (this.ownsMountPoint || this.mountedHere())) {
             trySh("fsfreeze", ["-u", this.mountPoint]);
             if (trySh("umount", [this.mountPoint]) !== 0 && trySh("umount", ["-l", this.mountPoint]) !== 0) errors.push(`cannot unmount ${this.mountPoint}`);
         }
-        trySh("chattr", ["-f", "-i", this.mountPoint]);
-        try {
-            if (fs.existsSync(this.mountPoint) && !isMountPoint(this.mountPoint)) fs.rmdirSync(this.mountPoint);
-        } catch (e) {
-            errors.push(`rmdir ${this.mountPoint}: ${e}`);
+        if (this.ownsMountPoint) {
+            trySh("chattr", ["-f", "-i", this.mountPoint]);
+            try {
+                if (fs.existsSync(this.mountPoint) && !isMountPoint(this.mountPoint)) fs.rmdirSync(this.mountPoint);
+            } catch (e) {
+                errors.push(`rmdir ${this.mountPoint}: ${e}`);
+            }
         }
         fs.rmSync(this.link, { force: true });
         this.device = "";
@@ -415,26 +427,38 @@ export class LoopVolume {
 
 // ---- one stack per test file ----------------------------------------------------------------
 
+export interface E2eStackOptions {
+    /** The committed stack file (default test/e2e/Pulumi.e2e.yaml, a local stack). */
+    stackFile?: string;
+    /** The one machine the stack's existing host (`host.address`) may be: its address and SSH user. */
+    machine?: { host: string; user: string };
+}
+
 /**
  * The e2e stack on this engine, for one test file: a fresh loop volume mounted at the stack's
- * dataRoot by the real mount script, the plan realised, every database answering.
+ * dataRoot by the real mount script, the plan realised, every database answering. A cloud stack
+ * on an existing host has its data root fixed at DEFAULT_DATA_ROOT, and its machine.
  */
 export class E2eStack {
     readonly work: string;
     readonly keys: Keys;
     readonly dataRoot: string;
     readonly volume: LoopVolume;
+    readonly machine: Machine | undefined;
     plan: PlanDocument | undefined;
     /** Extra volumes and mounts a drill made (restored copies, ...), undone by teardown. */
     readonly extra: LoopVolume[] = [];
     log: string[] = [];
 
-    constructor(readonly label: string) {
+    constructor(readonly label: string, opts: E2eStackOptions = {}) {
         fs.mkdirSync(WORK_BASE, { recursive: true });
         this.work = fs.mkdtempSync(path.join(WORK_BASE, `${WORK_PREFIX}${label}-`));
-        this.keys = e2eKeys();
-        this.dataRoot = String(this.keys.dataRoot);
-        this.volume = new LoopVolume(path.join(this.work, "data-volume.img"), this.dataRoot, this.work, `${label}-data`);
+        this.keys = e2eKeys(opts.stackFile);
+        const local = this.keys.provider === "local";
+        this.dataRoot = local ? String(this.keys.dataRoot) : DEFAULT_DATA_ROOT;
+        // The cloud data root is not the tier's directory: claimed, and given back as it was.
+        this.volume = new LoopVolume(path.join(this.work, "data-volume.img"), this.dataRoot, this.work, `${label}-data`, local);
+        this.machine = opts.machine && new Machine(opts.machine.host, opts.machine.user, this.work);
     }
 
     instances(keys: Keys = this.keys): string[] {
@@ -448,10 +472,11 @@ export class E2eStack {
         await this.waitReady(this.plan);
     }
 
-    /** A clean engine and a fresh loop volume mounted at the data root by the real script. */
+    /** A clean engine and a fresh loop volume mounted at the data root by the real script (and the machine, if any). */
     async prepareVolume(): Promise<void> {
         await requireE2eTier();
         await removeLabelled();
+        if (this.machine) this.machine.prepare(this.dataRoot);
         if (isMountPoint(this.dataRoot)) throw new Error(`${this.dataRoot} is already mounted: a previous run left it (run test/e2e/cleanup.sh)`);
         await this.volume.create().attach();
         await this.volume.mount();
@@ -469,7 +494,7 @@ export class E2eStack {
     }
 
     async realisePlan(plan: PlanDocument, previous?: PlanDocument): Promise<Action[]> {
-        const actions = await realise(plan, { previous, log: (l) => this.log.push(l) });
+        const actions = await realise(plan, { previous, machine: this.machine, log: (l) => this.log.push(l) });
         this.plan = plan;
         return actions;
     }
@@ -500,6 +525,8 @@ export class E2eStack {
         }
         for (const v of this.extra.splice(0).reverse()) await v.destroy(errors);
         await this.volume.destroy(errors);
+        // After the unmount: the data root and the machine's mount targets go back as they were.
+        if (this.machine?.claimed) releaseClaims(errors);
         fs.rmSync(this.work, { recursive: true, force: true });
         if (errors.length) throw new Error(`e2e teardown was incomplete:\n${errors.join("\n")}`);
     }

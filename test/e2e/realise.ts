@@ -6,9 +6,15 @@
 // it does not understand fails loudly instead of being dropped. Pulumi providers, random
 // passwords (their value is already in the plan) and components have nothing to create.
 //
+// A plan for an existing host (`host.address`) reaches its machine over SSH: its remote
+// commands, and a docker provider on `ssh://<user>@<address>`. Those run only on the one
+// machine the caller declares (`machine`, test/e2e/machine.ts: this machine, in a private mount
+// namespace); a connection to any other host fails before anything is touched.
+//
 // Given the plan realised before (`previous`), it also does what `pulumi up` does for a config
-// change: resources that left the plan are deleted (containers, networks; a volume only when it
-// is not retainOnDelete), unchanged ones are kept, changed ones replaced. Like `up --refresh`, a
+// change: resources that left the plan are deleted, dependents first (containers, networks; a
+// volume only when it is not retainOnDelete; a remote command runs its `delete`), unchanged ones
+// are kept, changed ones replaced (a command runs its `create` again). Like `up --refresh`, a
 // container that is missing or not running is created again.
 //
 // Test code, not a second deployment path: it knows only what the program declares today.
@@ -17,7 +23,7 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
-import { run } from "../host/helpers";
+import { run, type RunResult } from "../host/helpers";
 
 type Inputs = Record<string, any>;
 /** An upper bound for a host command (the database login waits up to 180 s for a first start). */
@@ -28,12 +34,24 @@ export interface Action {
     urn: string;
     type: string;
     name: string;
-    action: "created" | "kept" | "replaced" | "deleted" | "retained" | "skipped" | "checked" | "ran";
+    /** "updated": a command without a `create` whose inputs changed (nothing runs). */
+    action: "created" | "kept" | "replaced" | "updated" | "deleted" | "retained" | "skipped" | "checked" | "ran";
+}
+
+/** The one machine a plan's SSH connections may lead to, and how a command line runs on it. */
+export interface RemoteMachine {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    /** Runs `commandLine` as an SSH session of `user` would, `stdin` on its standard input. */
+    run(commandLine: string, stdin: string | undefined, timeoutMs: number): Promise<RunResult>;
 }
 
 export interface RealiseOptions {
     /** The plan realised before on this engine: resources that left the plan are deleted. */
     previous?: PlanDocument;
+    /** Where remote commands run and what an ssh:// docker host is; without it, a plan with either fails. */
+    machine?: RemoteMachine;
     /** Progress lines (default: none). */
     log?: (line: string) => void;
 }
@@ -44,10 +62,18 @@ export interface RealiseOptions {
 export class Engine {
     constructor(readonly socketPath = "/var/run/docker.sock") {}
 
-    static fromHost(host: unknown): Engine {
-        const m = typeof host === "string" ? /^unix:\/\/(\/.+)$/.exec(host) : null;
-        if (!m) throw new Error(`realise: the e2e tier drives a local engine over its unix socket; the docker provider says host=${JSON.stringify(host)}`);
-        return new Engine(m[1]);
+    /**
+     * The engine a docker provider's host names: a unix socket, or `ssh://<user>@<address>` of the
+     * declared machine, whose engine is this one (Docker over SSH dials the remote's default socket).
+     */
+    static fromHost(host: unknown, machine?: RemoteMachine): Engine {
+        const unix = typeof host === "string" ? /^unix:\/\/(\/.+)$/.exec(host) : null;
+        if (unix) return new Engine(unix[1]);
+        // The program writes no port: the docker client's SSH connection goes to port 22.
+        const ssh = typeof host === "string" ? /^ssh:\/\/([^@/]+)@([^/]+)$/.exec(host) : null;
+        if (ssh && machine && ssh[1] === machine.user && ssh[2] === machine.host && machine.port === 22) return new Engine();
+        const declared = machine ? `ssh://${machine.user}@${machine.host} (port ${machine.port})` : "no machine";
+        throw new Error(`realise: the e2e tier drives this machine's engine, through its unix socket or as the declared machine's (${declared}); the docker provider says host=${JSON.stringify(host)}`);
     }
 
     request(method: string, apiPath: string, body?: unknown, contentType = "application/json"): Promise<any> {
@@ -272,8 +298,9 @@ async function allSettled(promises: Promise<unknown>[]): Promise<void> {
 const SKIPPED = new Set(["pulumi:providers:docker", "random:index/randomPassword:RandomPassword"]);
 const HANDLED = new Set([
     "docker:index/network:Network", "docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage",
-    "docker:index/container:Container", "command:local:Command",
+    "docker:index/container:Container", "command:local:Command", "command:remote:Command",
 ]);
+const REMOTE = "command:remote:Command";
 
 function sameInputs(a: PlannedResource | undefined, b: PlannedResource): boolean {
     return a !== undefined && JSON.stringify(a.inputs) === JSON.stringify(b.inputs);
@@ -289,6 +316,27 @@ async function runCommand(r: PlannedResource, log: (l: string) => void): Promise
     });
     const out = `${done.stdout}${done.stderr}`;
     if (done.code !== 0) throw new Error(`realise: command:local:Command ${r.name} failed (exit ${done.code}${done.timedOut ? ", timed out" : ""}):\n${out}`);
+    log(`${r.name}: ${out.trim()}`);
+}
+
+/** A remote command's inputs are understood and its connection leads to the declared machine. */
+function checkRemote(r: PlannedResource, machine: RemoteMachine | undefined): void {
+    const i = r.inputs as Inputs;
+    known(r, "inputs", i, ["connection", "create", "delete", "stdin", "triggers"]);
+    // Dialling (retries, timeouts) and authentication have nothing to do on the declared machine.
+    known(r, "connection", i.connection, ["host", "port", "user", "dialErrorLimit", "perDialTimeout", "privateKey"]);
+    for (const k of ["create", "delete", "stdin"] as const) if (i[k] !== undefined && typeof i[k] !== "string") fail(r, `${k} must be a string`);
+    const c = i.connection ?? {};
+    if (!machine) fail(r, `runs on ${c.user}@${c.host}, but no machine was declared to run it on`);
+    if (c.host !== machine.host || (c.port ?? 22) !== machine.port || c.user !== machine.user) {
+        fail(r, `connects to ${c.user}@${c.host}:${c.port ?? 22}, not the declared machine ${machine.user}@${machine.host}:${machine.port}`);
+    }
+}
+
+async function runRemote(r: PlannedResource, machine: RemoteMachine, commandLine: string, log: (l: string) => void): Promise<void> {
+    const done = await machine.run(commandLine, (r.inputs as Inputs).stdin, COMMAND_TIMEOUT_MS);
+    const out = `${done.stdout}${done.stderr}`;
+    if (done.code !== 0) throw new Error(`realise: ${REMOTE} ${r.name} failed on ${machine.user}@${machine.host} (exit ${done.code}${done.timedOut ? ", timed out" : ""}):\n${out}`);
     log(`${r.name}: ${out.trim()}`);
 }
 
@@ -308,13 +356,15 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     // Everything is understood before anything is touched.
     const providers = plan.resources.filter((r) => r.type === "pulumi:providers:docker");
     if (providers.length !== 1) throw new Error(`realise: expected one docker provider in the plan, found ${providers.length}`);
-    known(providers[0], "inputs", providers[0].inputs, ["host"]);
-    const engine = Engine.fromHost(providers[0].inputs.host);
+    // sshOpts are the docker client's options for its SSH connection: nothing to do on the declared machine.
+    known(providers[0], "inputs", providers[0].inputs, ["host", "sshOpts"]);
+    const engine = Engine.fromHost(providers[0].inputs.host, opts.machine);
     const custom = plan.resources.filter((r) => r.custom);
     for (const r of custom) {
         if (!HANDLED.has(r.type) && !SKIPPED.has(r.type)) fail(r, "no handler for this resource type");
         if (r.import) fail(r, "import is not supported by this realiser");
         if (HANDLED.has(r.type)) noSecretsMasked(r);
+        if (r.type === REMOTE) checkRemote(r, opts.machine);
     }
     const byUrn = new Map(plan.resources.map((r) => [r.urn, r]));
     for (const r of custom) {
@@ -322,20 +372,36 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     }
     const before = new Map((opts.previous?.resources ?? []).map((r) => [r.urn, r]));
 
-    // 1. What left the plan goes, dependents first (containers, then networks and volumes).
+    // 1. What left the plan goes, each after everything that depends on it (a container before
+    // its network and volume; a command's delete before what it depends on).
     const gone = [...before.values()].filter((r) => r.custom && !byUrn.has(r.urn));
     for (const r of gone.filter((x) => x.protect)) fail(r, "is protected and cannot be deleted (pulumi up would refuse too)");
-    const order = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"];
-    for (const type of order) {
-        await allSettled(gone.filter((r) => r.type === type).map(async (r) => {
-            if (r.retainOnDelete) return act(r, "retained");
-            const name = encodeURIComponent(String(r.inputs.name));
-            if (type === "docker:index/container:Container") await engine.remove(`/containers/${name}?force=true&v=true`);
-            if (type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
-            if (type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
-            act(r, "deleted");
-        }));
-    }
+    for (const r of gone.filter((x) => x.type === REMOTE)) checkRemote(r, opts.machine);
+    const deleting = new Map<string, Promise<void>>();
+    const deleteOne = (r: PlannedResource): Promise<void> => {
+        let p = deleting.get(r.urn);
+        if (!p) {
+            p = (async () => {
+                await allSettled(gone.filter((x) => x.dependsOn.includes(r.urn)).map(deleteOne));
+                await destroy(r);
+            })();
+            deleting.set(r.urn, p);
+        }
+        return p;
+    };
+    const destroy = async (r: PlannedResource): Promise<void> => {
+        const deletable = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", REMOTE];
+        if (!deletable.includes(r.type)) return;
+        if (r.retainOnDelete) return act(r, "retained");
+        const i = r.inputs as Inputs;
+        const name = encodeURIComponent(String(i.name));
+        if (r.type === "docker:index/container:Container") await engine.remove(`/containers/${name}?force=true&v=true`);
+        if (r.type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
+        if (r.type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
+        if (r.type === REMOTE && i.delete !== undefined) await runRemote(r, opts.machine!, i.delete, log);
+        act(r, "deleted");
+    };
+    await allSettled(gone.map(deleteOne));
 
     // 2. Everything in the plan, each as soon as its dependencies are done.
     const done = new Map<string, Promise<void>>();
@@ -361,6 +427,12 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 // Like a trigger on a resource's id: it runs again when something it depends on was (re)created.
                 if (sameInputs(prev, r) && !r.dependsOn.some((d) => recreated.has(d))) return act(r, "kept");
                 await runCommand(r, log);
+                return act(r, "ran");
+            case REMOTE:
+                // The same rules on the machine. A command with only a `delete` runs nothing now.
+                if (sameInputs(prev, r) && !r.dependsOn.some((d) => recreated.has(d))) return act(r, "kept");
+                if (i.create === undefined) return act(r, prev === undefined ? "created" : sameInputs(prev, r) ? "kept" : "updated");
+                await runRemote(r, opts.machine!, i.create, log);
                 return act(r, "ran");
             case "docker:index/remoteImage:RemoteImage": {
                 // triggers (the machine's id) re-pull onto a new engine; here nothing is pulled.
