@@ -96,6 +96,11 @@ function isCreated(args: CreatedHostArgs | ExistingHostArgs): args is CreatedHos
     return args.host.kind === "create";
 }
 
+/** The Docker provider's ssh:// URL; an IPv6 address goes in brackets, as in any URL. */
+export function dockerSshEndpoint(user: string, address: string): string {
+    return `ssh://${user}@${address.includes(":") ? `[${address}]` : address}`;
+}
+
 export class DockerHost extends pulumi.ComponentResource implements InstanceHost {
     public readonly dockerProvider: docker.Provider;
     public readonly machineId: pulumi.Input<string>;
@@ -165,7 +170,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         this.settingsApplied = this.applySettings(name, this.ready, args.settings ?? { files: [], enable: [] });
         if (created !== undefined) this.volumeOnMachine(name, created, this.settingsApplied, args.dataRoot);
 
-        this.dockerEndpoint = pulumi.interpolate`ssh://${host.sshUser}@${this.address}`;
+        this.dockerEndpoint = this.address.apply((address) => dockerSshEndpoint(host.sshUser, address));
         // Every Docker resource uses this provider, so every one waits for the gate.
         this.dockerProvider = new docker.Provider(`${name}-docker`, {
             host: this.dockerEndpoint,

@@ -11,6 +11,7 @@ import { diffPlans } from "../../tools/planDiff";
 import * as YAML from "yaml";
 import { renderCloudInit } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
+import { dockerSshEndpoint } from "../../components/dockerHost";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
@@ -475,6 +476,13 @@ test("an existing host gets only Docker resources, reached over SSH at its addre
     assert.deepEqual(cloud, [], "no cloud resources are created for an existing host");
     assert.equal(byName(existing, "host-docker").inputs.host, "ssh://deploy@203.0.113.50");
     assert.equal(byName(existing, "host-ready").inputs.create, "sudo env DATA_ROOT=/mnt/data bash -s");
+});
+
+test("the Docker provider's ssh:// URL puts an IPv6 address in brackets", () => {
+    assert.equal(dockerSshEndpoint("deploy", "203.0.113.50"), "ssh://deploy@203.0.113.50");
+    assert.equal(dockerSshEndpoint("deploy", "2001:db8::7"), "ssh://deploy@[2001:db8::7]");
+    assert.equal(new URL(dockerSshEndpoint("deploy", "2001:db8::7")).hostname, "[2001:db8::7]");
+    assert.equal(dockerSshEndpoint("root", "bastion.example.org"), "ssh://root@bastion.example.org");
 });
 
 test("onCalendar spreads runs over the day from the start time and shifts across midnight", () => {
