@@ -3,7 +3,7 @@
 // Call runPlan once per process: the runtime's mocks and stack are process-wide.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GENERATED_SECRETS, planMocks } from "./planMocks";
+import { GENERATED_SECRETS, planMocks, setConfigSecrets } from "./planMocks";
 import { StackConfig } from "./stackFile";
 
 export const MASK = "[secret]";
@@ -160,6 +160,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
 
 async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
+    setConfigSecrets(options.config.secretKeys.map((key) => options.config.values[key]));
     // Not a preview: ids and computed outputs resolve to the mocks' deterministic values.
     await pulumi.runtime.setMocks(planMocks, PROJECT, options.stack, false);
     const registrations: Registration[] = [];

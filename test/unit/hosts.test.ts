@@ -8,6 +8,7 @@ import { awsDevicePath, digitalOceanDevicePath } from "../../components/dataVolu
 import { cloudNames } from "../../components/naming";
 import { DLM_KMS_GRANT_ACTIONS, DLM_KMS_USE_ACTIONS, copyRetentionDays } from "../../components/snapshotPolicy";
 import { diffPlans } from "../../tools/planDiff";
+import { fakePassword } from "../../tools/planMocks";
 import * as YAML from "yaml";
 import { renderCloudInit } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
@@ -525,4 +526,12 @@ test("cloud-init is data: hostile values in every string that reaches it parse b
         ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
         ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "docker.service"],
     ]);
+});
+
+test("the mocks' generated password is the one fakePassword names (so the leak checks look for the real value)", async () => {
+    const { stagingRevealed } = await plans;
+    for (const inst of ["colombia", "peru"]) {
+        const password = fakePassword(`${inst}-db-password`, byName(stagingRevealed, `${inst}-db-password`).inputs);
+        assert.ok((byName(stagingRevealed, `${inst}-postgis`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${password}`), inst);
+    }
 });

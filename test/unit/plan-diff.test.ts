@@ -1,46 +1,86 @@
-// The offline plan diff: additions, changes, replacements and removals, with protected and
-// retained resources called out at the top of the pull-request comment.
+// The offline plan diff: additions, updates, replacements and removals, each replacement under
+// its cause, protected and retained resources called out, and the data-loss gate with its
+// acknowledgements, from the library and from the command line.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { execFile } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { COMMENT_MARKER, diffPlans, renderDiffComment } from "../../tools/planDiff";
-import type { PlanDocument } from "../../tools/planner";
+import { cascadeForest, keptOnNewEngines, nodesOf } from "../../tools/planCascade";
+import { ACKNOWLEDGEMENTS_FILE, AcknowledgementsError, dataLossGate, newAcknowledgements, parseAcknowledgements } from "../../tools/dataLossGate";
+import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { PROJECT_DIR } from "./planRun";
 
 const staging: PlanDocument = JSON.parse(fs.readFileSync("plans/staging.json", "utf8"));
 const clone = (): PlanDocument => JSON.parse(JSON.stringify(staging));
 const byName = (plan: PlanDocument, name: string) => plan.resources.find((r) => r.name === name)!;
+const gateOf = (diff: ReturnType<typeof diffPlans>, acks: Parameters<typeof dataLossGate>[1] = []) =>
+    dataLossGate([{ stack: "staging", removed: diff.removed, replaced: diff.changed.filter((c) => c.replaced) }], acks);
+const withoutPeru = () => {
+    const head = clone();
+    head.resources = head.resources.filter((r) => !(r.name === "peru" || r.name.startsWith("peru-") || r.name === "host-port-peru"));
+    return head;
+};
 
-test("identical plans have no changes", () => {
+test("identical plans have no changes, and the gate passes", () => {
     const diff = diffPlans(staging, clone());
-    assert.deepEqual([diff.added, diff.removed, diff.changed, diff.warnings], [[], [], [], []]);
-    assert.match(renderDiffComment([{ stack: "staging", diff }]), /### staging: 0 to add, 0 to change, 0 to replace, 0 to remove\n\nNo changes\./);
+    assert.deepEqual([diff.added, diff.removed, diff.changed, diff.warnings, diff.cascades], [[], [], [], [], []]);
+    const gate = gateOf(diff);
+    assert.deepEqual([gate.passed, gate.findings], [true, []]);
+    assert.match(renderDiffComment([{ stack: "staging", diff }], gate), /\*\*Data-loss gate: passed\.\*\* Nothing that holds data or identity is deleted or replaced\.\n\n### staging: 0 to add, 0 to change, 0 to replace, 0 to remove\n\nNo changes\./);
 });
 
-test("a protected data volume that would be replaced is flagged at the top", () => {
+test("a replaced data volume fails the gate, named with its replacing input, and is flagged as protected", () => {
     const head = clone();
-    byName(head, "data-volume").inputs.snapshotId = "snap-1";
+    byName(head, "data-volume").inputs.snapshotId = "fbe805e8-866b-11e6-96bf-000f53315a41";
     const diff = diffPlans(staging, head);
-    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.fields, c.replaced]), [["data-volume", ["snapshotId"], true]]);
+    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.fields, c.replaced, c.reasons]), [["data-volume", ["snapshotId"], true, ["snapshotId"]]]);
     assert.match(diff.warnings[0], /^data-volume \(digitalocean:index\/volume:Volume\) is protected and would be REPLACED \(snapshotId\)/);
-    const comment = renderDiffComment([{ stack: "staging", diff }]);
-    assert.ok(comment.startsWith(`${COMMENT_MARKER}\n## Offline plan diff\n\n> [!WARNING]`));
+    const gate = gateOf(diff);
+    assert.equal(gate.passed, false);
+    assert.deepEqual(gate.findings.map((f) => [f.resource.name, f.kind, f.verdict]), [["data-volume", "block-volume", "blocked"]]);
+    const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
+    assert.ok(comment.startsWith(`${COMMENT_MARKER}\n## Offline plan diff\n\n> [!CAUTION]\n> **Data-loss gate: failed.**`));
+    assert.match(comment, /> - staging: data-volume \(the data volume: every portal's files and databases, and the source of every snapshot\) would be REPLACED \(snapshotId\): a new, empty one takes its place; it is protected/);
+    assert.match(comment, new RegExp(`name each of them in \`plans/${ACKNOWLEDGEMENTS_FILE}\``));
     assert.match(comment, /- `\+-` data-volume/);
 });
 
-test("growing the volume is an in-place change and no warning", () => {
-    const head = clone();
-    byName(head, "data-volume").inputs.size = 200;
-    const diff = diffPlans(staging, head);
+test("a changed description replaces a DigitalOcean volume (it is ForceNew), a larger size updates it in place", () => {
+    const renamed = clone();
+    byName(renamed, "data-volume").inputs.description = "another description";
+    assert.deepEqual(diffPlans(staging, renamed).changed.map((c) => [c.resource.name, c.replaced]), [["data-volume", true]]);
+    const grown = clone();
+    byName(grown, "data-volume").inputs.size = 200;
+    const diff = diffPlans(staging, grown);
     assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.replaced]), [["data-volume", false]]);
-    assert.deepEqual(diff.warnings, []);
+    assert.deepEqual([diff.warnings, gateOf(diff).passed], [[], true]);
 });
 
-test("removing an instance lists its resources and says its database volume is kept", () => {
+test("a replaced reserved IP fails the gate: the address DNS points at would change", () => {
     const head = clone();
-    head.resources = head.resources.filter((r) => !(r.name === "peru" || r.name.startsWith("peru-")));
-    const diff = diffPlans(staging, head);
+    byName(head, "host-ip").inputs.region = "ams3";
+    const gate = gateOf(diffPlans(staging, head));
+    assert.deepEqual(gate.findings.map((f) => [f.resource.name, f.kind, f.verdict, f.change]), [["host-ip", "stable-address", "blocked", { kind: "replaced", reasons: ["region"] }]]);
+});
+
+test("removing an instance passes the gate and says its database volume is retained; pulumi up still refuses while it is protected", () => {
+    const diff = diffPlans(staging, withoutPeru());
     assert.ok(diff.removed.length > 5);
     assert.ok(diff.warnings.some((w) => /^peru-postgis-data \(docker:index\/volume:Volume\) is protected and would be removed/.test(w)));
+    const gate = gateOf(diff);
+    assert.equal(gate.passed, true);
+    assert.deepEqual(gate.findings.map((f) => [f.resource.name, f.kind, f.verdict]), [["peru-postgis-data", "database-volume", "retained"]]);
+    assert.match(renderDiffComment([{ stack: "staging", diff }], gate), /\*\*Data-loss gate: passed\.\*\*\n- staging: peru-postgis-data \(an instance's PostGIS database\) leaves the stack but is retained: its data stays where it is/);
+});
+
+test("a database volume that is not retained fails the gate when it is deleted", () => {
+    const base = clone();
+    byName(base, "peru-postgis-data").retainOnDelete = false;
+    const gate = gateOf(diffPlans(base, withoutPeru()));
+    assert.deepEqual(gate.findings.map((f) => [f.resource.name, f.verdict, f.change.kind]), [["peru-postgis-data", "blocked", "deleted"]]);
 });
 
 test("adding an instance shows only additions", () => {
@@ -50,4 +90,135 @@ test("adding an instance shows only additions", () => {
     const diff = diffPlans(staging, head);
     assert.equal(diff.added.length, extra.length);
     assert.deepEqual([diff.changed, diff.removed, diff.warnings], [[], [], []]);
+});
+
+test("acknowledgements: only those the change adds count, each must name what it deletes or replaces", () => {
+    const head = clone();
+    byName(head, "data-volume").inputs.snapshotId = "fbe805e8-866b-11e6-96bf-000f53315a41";
+    const diff = diffPlans(staging, head);
+    const ack = { stack: "staging", resource: "data-volume", reason: "restoring staging from last night's snapshot" };
+    const passed = gateOf(diff, newAcknowledgements([], [ack]));
+    assert.deepEqual([passed.passed, passed.findings.map((f) => [f.verdict, f.reason])], [true, [["acknowledged", ack.reason]]]);
+    assert.match(renderDiffComment([{ stack: "staging", diff }], passed), /data-volume .* would be REPLACED \(snapshotId\).*; acknowledged: restoring staging/);
+    // An entry already on the base branch acknowledges nothing new.
+    assert.equal(gateOf(diff, newAcknowledgements([ack], [ack])).passed, false);
+    // An entry for a resource the change leaves alone fails, so no acknowledgement stays behind unread.
+    const stale = gateOf(diffPlans(staging, clone()), [{ stack: "staging", resource: "host-ip", reason: "x" }]);
+    assert.deepEqual([stale.passed, stale.unmatched.map((a) => a.resource)], [false, ["host-ip"]]);
+    assert.match(renderDiffComment([{ stack: "staging", diff: diffPlans(staging, clone()) }], stale), /acknowledges staging: host-ip, which this change neither deletes nor replaces: remove the entry/);
+});
+
+test("the acknowledgements file is a list of {stack, resource, reason}; anything else is one line naming the file", () => {
+    assert.deepEqual(parseAcknowledgements("- stack: staging\n  resource: host-ip\n  reason: moving region\n", "f.yaml"), [{ stack: "staging", resource: "host-ip", reason: "moving region" }]);
+    assert.deepEqual(parseAcknowledgements("# nothing acknowledged\n", "f.yaml"), []);
+    for (const [text, message] of [
+        ["stack: staging\n", /^f\.yaml: must be a list/],
+        ["- stack: staging\n  resource: host-ip\n", /^f\.yaml: entry 1 must have exactly stack, resource and reason/],
+        ["- {stack: staging, resource: host-ip, reason: x, extra: 1}\n", /^f\.yaml: entry 1/],
+        ["- [unclosed\n", /^f\.yaml: not YAML: /],
+    ] as const) {
+        assert.throws(() => parseAcknowledgements(text, "f.yaml"), (e: unknown) => e instanceof AcknowledgementsError && message.test(e.message) && !e.message.includes("\n"));
+    }
+});
+
+// ---- the cascade on a small plan ----------------------------------------------------------------
+
+const urn = (name: string) => `urn:pulumi:s::p::t::${name}`;
+function res(name: string, type: string, spec: { deps?: string[]; provider?: string; parent?: string; custom?: boolean; inputs?: Record<string, unknown> } = {}): PlannedResource {
+    return {
+        urn: urn(name), type, name, parent: spec.parent ? urn(spec.parent) : null, custom: spec.custom ?? true, provider: spec.provider ? urn(spec.provider) : null,
+        inputs: spec.inputs ?? {}, protect: false, retainOnDelete: false, deleteBeforeReplace: false, ignoreChanges: [], import: null,
+        dependsOn: [...(spec.deps ?? []), ...(spec.provider ? [spec.provider] : [])].map(urn),
+    };
+}
+/** A machine, its attachment, the gate, the engine's provider and two instances' containers, the machine's id in the containers' labels. */
+function hostPlan(machineId: string, labelled = true): PlanDocument {
+    const CONTAINER = "docker:index/container:Container";
+    return {
+        project: "p", stack: "s", outputs: {},
+        resources: [
+            res("machine", "digitalocean:index/droplet:Droplet", { inputs: { image: machineId } }),
+            res("attachment", "digitalocean:index/volumeAttachment:VolumeAttachment", { deps: ["machine"], inputs: { dropletId: machineId } }),
+            res("gate", "command:remote:Command", { deps: ["machine", "attachment"], inputs: { triggers: [machineId] } }),
+            res("docker", "pulumi:providers:docker", { deps: ["gate"], inputs: { host: "ssh://root@203.0.113.1" } }),
+            res("a", "housing-portal:portal:PortalInstance", { custom: false }),
+            res("b", "housing-portal:portal:PortalInstance", { custom: false }),
+            res("a-db", CONTAINER, { parent: "a", provider: "docker", inputs: { labels: [machineId] } }),
+            res("a-web", CONTAINER, { parent: "a", provider: "docker", deps: ["a-db"], inputs: { labels: [machineId] } }),
+            res("b-db", CONTAINER, { parent: "b", provider: "docker", inputs: { labels: [machineId] } }),
+            res("b-data", "docker:index/volume:Volume", { parent: "b", provider: "docker", inputs: { name: "b-data" } }),
+            res("stray", CONTAINER, { provider: "docker", inputs: { labels: labelled ? [machineId] : [] } }),
+        ],
+    };
+}
+
+test("a cascade is a tree from its cause: each change under its latest changed prerequisite, through unchanged ones", () => {
+    const head = hostPlan("2");
+    const diff = diffPlans(hostPlan("1"), head);
+    assert.deepEqual(diff.cascades.map((r) => r.change.resource.name), ["machine"], "one cause");
+    const tree = (n: (typeof diff.cascades)[number]): unknown => [n.change.resource.name, ...n.children.map(tree)];
+    // The containers follow the gate through the unchanged provider; a-web follows a-db.
+    assert.deepEqual(tree(diff.cascades[0]), ["machine", ["attachment", ["gate", ["a-db", ["a-web"]], ["b-db"], ["stray"]]]]);
+    assert.equal(nodesOf(diff.cascades[0]).length, 7);
+    assert.deepEqual(cascadeForest(head, []), []);
+    const comment = renderDiffComment([{ stack: "s", diff, plan: head }]);
+    assert.match(comment, /\n- machine replaced \(image\) → attachment replaced → gate runs again → stray recreated → portal instance a: 2 containers recreated; portal instance b: 1 container recreated\n/);
+});
+
+test("what a replaced machine's engine keeps is listed with what makes it again; an engine object nothing makes again is a warning", () => {
+    const diff = diffPlans(hostPlan("1"), hostPlan("2"));
+    assert.deepEqual(diff.machines.map((m) => [m.machine.name, m.kept.map((k) => [k.resource.name, k.madeAgainBy !== undefined])]), [["machine", [["b-data", true]]]]);
+    assert.deepEqual(diff.warnings, []);
+    // A container without the machine's id in its inputs would stay behind on the old machine's record.
+    const unlabelled = diffPlans(hostPlan("1", false), hostPlan("2", false));
+    assert.deepEqual(unlabelled.warnings, ["stray (docker:index/container:Container) runs on machine's engine, which is replaced, but nothing makes it again on the new one"]);
+    assert.deepEqual(keptOnNewEngines(hostPlan("2"), []), [], "no machine replaced, nothing to say");
+});
+
+// ---- the command line --------------------------------------------------------------------------
+
+function planDiffCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", path.join(PROJECT_DIR, "tools", "planDiff.ts"), ...args], { cwd: PROJECT_DIR, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+            resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+        });
+    });
+}
+
+function planDirs(head: PlanDocument, acks?: { base?: string; head?: string }): { base: string; head: string } {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "hp-diff-"));
+    const dirs = { base: path.join(root, "base"), head: path.join(root, "head") };
+    for (const [dir, plan, ack] of [[dirs.base, staging, acks?.base], [dirs.head, head, acks?.head]] as const) {
+        fs.mkdirSync(dir);
+        fs.writeFileSync(path.join(dir, "staging.json"), JSON.stringify(plan));
+        if (ack !== undefined) fs.writeFileSync(path.join(dir, ACKNOWLEDGEMENTS_FILE), ack);
+    }
+    return dirs;
+}
+
+test("npm run plan:diff exits 0 when the gate passes, 1 when it fails, 2 with one line for bad arguments or files", async () => {
+    const replaced = clone();
+    byName(replaced, "host-ip").inputs.region = "ams3";
+    const ack = "- stack: staging\n  resource: host-ip\n  reason: moving region\n";
+    const [ok, failed, acknowledged, noArgs, noDir, badAck, unknownFlag] = await Promise.all([
+        planDiffCli(["--base", planDirs(clone()).base, "--head", planDirs(clone()).head, "--stacks", "staging"]),
+        (async () => { const d = planDirs(replaced); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
+        (async () => { const d = planDirs(replaced, { head: ack }); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
+        planDiffCli([]),
+        planDiffCli(["--base", "/nonexistent-plans", "--head", "plans"]),
+        (async () => { const d = planDirs(replaced, { head: "- stack: staging\n" }); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
+        planDiffCli(["--base", "plans", "--head", "plans", "--frobnicate"]),
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Data-loss gate: passed/);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stdout, /Data-loss gate: failed.*\n> - staging: host-ip \(the reserved \/ elastic IP that DNS and SSH point at\) would be REPLACED \(region\)/);
+    assert.equal(acknowledged.code, 0, acknowledged.stderr);
+    assert.match(acknowledged.stdout, /acknowledged: moving region/);
+    for (const [run, message] of [[noArgs, /^plan:diff: name both plan directories/], [noDir, /^plan:diff: \/nonexistent-plans is not a directory$/m],
+        [badAck, /^plan:diff: .*data-loss-acknowledgements\.yaml: entry 1 must have/], [unknownFlag, /^plan:diff: unknown argument --frobnicate$/m]] as const) {
+        assert.equal(run.code, 2, run.stderr);
+        assert.match(run.stderr, message);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+    }
 });

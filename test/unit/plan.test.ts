@@ -170,7 +170,7 @@ test("the committed golden plans match the program (run `npm run plan:update` af
     }
 });
 
-// Other test files plan their variant configs in one process with planBatch (test/unit/planBatch.ts),
+// Other test files plan their variant configs in one process with planBatch (tools/planBatch.ts),
 // which runs the program under mocks several times in a row, and read the golden plans for the
 // stacks themselves. Here: a batch prints exactly what the CLI prints (the fresh golden runs
 // above), whatever ran before it in that process (another provider, another layout).

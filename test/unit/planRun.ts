@@ -5,13 +5,13 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
-import type { BatchResult } from "./planBatch";
+import type { BatchResult, PlanJob } from "../../tools/planBatch";
 import { PORTABLE_ROOT } from "../../tools/planArgs";
 import { subtree } from "../../tools/planGraph";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const PLAN = path.join(PROJECT_DIR, "tools", "plan.ts");
-const BATCH = path.join(__dirname, "planBatch.ts");
+const BATCH = path.join(PROJECT_DIR, "tools", "planBatch.ts");
 
 export interface PlanRun {
     readonly code: number;
@@ -37,10 +37,10 @@ export async function planJson(args: readonly string[]): Promise<PlanDocument> {
 
 /**
  * Plans several argument lists (--stack NAME | --config-file FILE, --set key=value) one after the
- * other in one child process: each result is the text `tools/plan.ts ... --json` prints, or the
- * problems it would print for bad config. One runtime load for the whole batch.
+ * other in one child process (tools/planBatch.ts): each result is the text `tools/plan.ts ... --json`
+ * prints, or the problems it would print for bad config. One runtime load for the whole batch.
  */
-export function planBatchRaw(argsList: readonly (readonly string[])[]): Promise<BatchResult[]> {
+export function planBatchRaw(argsList: readonly PlanJob[]): Promise<BatchResult[]> {
     return new Promise((resolve, reject) => {
         execFile(process.execPath, ["--import", "tsx", BATCH, JSON.stringify(argsList)], { cwd: PROJECT_DIR, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
             if (err) reject(new Error(`planBatch exited ${err.code}: ${stderr}`));

@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { PlanDocument, PlannedResource } from "../../tools/planner";
-import { fakeDigest } from "../../tools/planMocks";
+import { fakePassword } from "../../tools/planMocks";
+import { diffPlans } from "../../tools/planDiff";
 import { renderNginxConfig } from "../../components/nginxConfig";
 import { readHostFile } from "../../components/hostFiles";
 import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
@@ -197,12 +198,16 @@ test("every container is limited in memory (no swap beyond it) and CPUs, never g
     assert.ok(2 * perInstance <= 4096 - 200 && 3 * perInstance <= 8192 - 200, `${perInstance} MB per instance`);
 });
 
-test("an instance's own resources change only its own container's limits", async () => {
+test("an instance's own resources change only its own container: a new CPU limit replaces it, and its database login runs again", async () => {
     const { dataVolume, biggerDatabase } = await plans;
     const pg = byName(biggerDatabase, "peru-postgis");
     assert.deepEqual([pg.inputs.memory, pg.inputs.memorySwap, pg.inputs.cpus], [3072, 3072, "2"]);
     const changed = biggerDatabase.resources.filter((r) => JSON.stringify(r) !== JSON.stringify(dataVolume.resources.find((b) => b.urn === r.urn)));
-    assert.deepEqual(changed.map((r) => r.name), ["peru-postgis"]);
+    assert.deepEqual(changed.map((r) => r.name).sort(), ["peru-db-login", "peru-postgis"]);
+    // cpus is ForceNew in the Docker provider (memory is not): the container is replaced, gets a
+    // new id, and the login command triggered by that id runs again on the new container.
+    const diff = diffPlans(dataVolume, biggerDatabase);
+    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.reasons]).sort(), [["peru-db-login", ["triggers"]], ["peru-postgis", ["cpus"]]]);
 });
 
 test("the database password is generated, secret, and reaches the containers only through their environment", async () => {
@@ -211,7 +216,9 @@ test("the database password is generated, secret, and reaches the containers onl
     for (const inst of ["colombia", "peru"]) {
         assert.ok(byName(dataVolume, `${inst}-db-password`).type === "random:index/randomPassword:RandomPassword");
         // The value the plan's mock generates must appear nowhere, not even inside a longer string.
-        assert.ok(!text.includes(fakeDigest("password", `${inst}-db-password`).slice(0, 32)), "password leaked");
+        const generated = fakePassword(`${inst}-db-password`, byName(dataVolume, `${inst}-db-password`).inputs);
+        assert.equal(generated.length, 32);
+        assert.ok(!text.includes(generated), "password leaked");
         for (const role of ["postgis", "backend"]) {
             const envs = container(dataVolume, inst, role).inputs.envs as string[];
             assert.ok(envs.includes("[secret]"), `${role} gets the password as a secret`);
