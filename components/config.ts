@@ -308,12 +308,12 @@ const SYSTEM_DIRECTORIES = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /** The namespaces of the providers' own settings (aws:region, ...): Pulumi reads those, not this program. */
 export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", "random", "pulumi"] as const;
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
-const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv", "resources"]);
+export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv", "resources"]);
 const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
-const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
-const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
-const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "address">>()([
+export const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
+export const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
+export const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "address">>()([
     "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address",
 ]);
 /** Keys that only cloud stacks use. */

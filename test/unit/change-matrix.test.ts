@@ -1,0 +1,145 @@
+// The change-impact matrix (tools/changeMatrix.ts): each typical change, planned against its
+// stack's golden plan, adds, updates, replaces and deletes exactly the expected resources, its
+// cascade included, and gets the expected verdict from the data-loss gate. docs/changes.md is
+// what tools/changesDoc.ts makes of these plans.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { CHANGE_IDS, CHANGE_MATRIX, ChangeId, KEY_EFFECTS, configKeyPaths, matrixJobs } from "../../tools/changeMatrix";
+import { CHANGES_DOC, MatrixResult, matrixResults, renderChangesDoc } from "../../tools/changesDoc";
+import { cascadeLine, plannedActions, renderDiffComment } from "../../tools/planDiff";
+import { nodesOf } from "../../tools/planCascade";
+import { planBatchRaw } from "./planRun";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hp-matrix-test-"));
+process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+const results = planBatchRaw(matrixJobs(dir)).then(matrixResults);
+const resultOf = async (id: ChangeId): Promise<MatrixResult> => (await results).find((r) => r.id === id)!;
+
+const each = (instances: readonly string[], parts: readonly string[]) => instances.flatMap((i) => parts.map((p) => `${i}-${p}`));
+/** What an instance has on the host's engine and as host commands that a new machine makes again. */
+const ON_A_NEW_ENGINE = ["dirs", "network", "postgis-image", "backend-image", "nginx-image", "postgis", "backend", "nginx", "db-login"];
+/** An instance's every resource, its component and its firewall included. */
+const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password"]), `host-port-${name}`];
+const STAGING = ["colombia", "peru"];
+const PRODUCTION = ["colombia", "paraguay", "peru"];
+/** A replaced Droplet and everything that follows from it. */
+const DROPLET_REPLACED = ["host-droplet", "data-attachment", "host-ip-assignment", "host-ready", "host-tools", "host-settings", "host-release-volume",
+    "host-grow-volume", "snapshots-api-token", ...each(STAGING, ON_A_NEW_ENGINE)];
+/** A replaced EC2 instance and everything that follows from it. */
+const INSTANCE_REPLACED = ["host-instance", "data-attachment", "host-eip-association", "host-ready", "host-tools", "host-settings", "host-release-volume",
+    "host-grow-volume", ...each(PRODUCTION, ON_A_NEW_ENGINE)];
+
+interface Expected {
+    readonly added?: readonly string[];
+    readonly updated?: readonly string[];
+    readonly replaced?: readonly string[];
+    readonly deleted?: readonly string[];
+    /** The causes of the cascade: the changes nothing else changed explains. */
+    readonly causes: readonly string[];
+    /** The gate's verdict: what it blocks (empty: it passes) and what it says is retained. */
+    readonly blocked?: readonly string[];
+    readonly retained?: readonly string[];
+}
+
+const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
+    "snapshots-retain": { updated: ["host-settings"], causes: ["host-settings"] },
+    "snapshots-schedule": { updated: ["host-settings"], causes: ["host-settings"] },
+    "snapshots-dump-retain": { updated: ["host-settings"], causes: ["host-settings"] },
+    "snapshots-copy": { updated: ["snapshots-policy"], deleted: ["snapshots-copy-failed"], causes: ["snapshots-policy"] },
+    "volume-size": { updated: ["data-volume", "host-grow-volume"], causes: ["data-volume"] },
+    // The device path on DigitalOcean carries the volume's name: the first boot changes, so the machine is replaced too.
+    "volume-name": { replaced: [...DROPLET_REPLACED, "data-volume"], causes: ["data-volume", "host-droplet"], blocked: ["data-volume"] },
+    // On AWS the device path carries the volume's id: a new volume means a new machine.
+    "volume-from-snapshot": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
+    "volume-kms-key": { added: ["snapshots-dlm-kms"], replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
+    "host-size": { updated: ["host-droplet"], causes: ["host-droplet"] },
+    "host-size-aws": { updated: ["host-instance"], causes: ["host-instance"] },
+    "host-image": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+    "host-image-aws": { replaced: INSTANCE_REPLACED, causes: ["host-instance"] },
+    "host-region": { updated: ["host-docker"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"] },
+    "host-zone-aws": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
+    // A non-root user is added to the docker group at first boot: a new machine; every command line gains sudo.
+    "host-ssh-user": { updated: ["host-docker", "colombia-registration", "peru-registration"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+    "host-ssh-keys": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+    "host-ssh-cidrs": { updated: ["host-firewall"], causes: ["host-firewall"] },
+    "host-ssh-cidrs-aws": { updated: ["host-ingress-ssh-0"], causes: ["host-ingress-ssh-0"] },
+    "instance-added": { added: instance("chile"), causes: [] },
+    "instance-removed": { deleted: instance("peru"), causes: [], retained: ["peru-postgis-data"] },
+    "instance-renamed": { added: instance("lima"), deleted: instance("peru"), causes: [], retained: ["peru-postgis-data"] },
+    "instance-domain": { replaced: ["peru-nginx"], causes: ["peru-nginx"] },
+    "instance-port": { updated: ["host-port-peru"], replaced: ["peru-nginx"], causes: ["host-port-peru", "peru-nginx"] },
+    "instance-image": { replaced: ["peru-backend-image", "peru-backend"], causes: ["peru-backend-image"] },
+    "instance-backend-env": { replaced: ["peru-backend"], causes: ["peru-backend"] },
+    "instance-memory": { updated: ["peru-postgis"], causes: ["peru-postgis"] },
+    "instance-cpus": { replaced: ["peru-postgis", "peru-db-login"], causes: ["peru-postgis"] },
+    "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "peru-backend-image", "peru-backend"], causes: ["colombia-backend-image", "peru-backend-image"] },
+    "program-host-script": { updated: ["host-settings"], causes: ["host-settings"] },
+    "program-first-boot-script": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+};
+
+const sorted = (names: readonly string[] | undefined) => [...(names ?? [])].sort();
+
+test("the matrix holds at least 15 typical changes, and every config key says what a change to it does", () => {
+    assert.ok(CHANGE_IDS.length >= 15, `${CHANGE_IDS.length} changes`);
+    assert.deepEqual(Object.keys(KEY_EFFECTS).sort(), configKeyPaths().sort(), "every key of the config's own key lists, and no other");
+    const referenced = new Set(Object.values(KEY_EFFECTS).flatMap((e) => ("rows" in e ? e.rows : [])));
+    for (const id of CHANGE_IDS) assert.ok(referenced.has(id) || CHANGE_MATRIX[id].key === "program version", `${id} is under no key`);
+});
+
+for (const id of CHANGE_IDS) {
+    test(`${id}: ${CHANGE_MATRIX[id].change} (${CHANGE_MATRIX[id].stack}) adds, updates, replaces and deletes exactly what is expected; the gate agrees`, async () => {
+        const { diff, gate } = await resultOf(id);
+        const expected = EXPECTED[id];
+        assert.deepEqual({
+            added: sorted(diff.added.map((r) => r.name)),
+            updated: sorted(diff.changed.filter((c) => !c.replaced).map((c) => c.resource.name)),
+            replaced: sorted(diff.changed.filter((c) => c.replaced).map((c) => c.resource.name)),
+            deleted: sorted(diff.removed.map((r) => r.name)),
+        }, { added: sorted(expected.added), updated: sorted(expected.updated), replaced: sorted(expected.replaced), deleted: sorted(expected.deleted) });
+        assert.deepEqual(sorted(diff.cascades.map((r) => r.change.resource.name)), sorted(expected.causes), "the causes");
+        const changedCount = diff.changed.length;
+        assert.equal(diff.cascades.flatMap(nodesOf).length, changedCount, "every change sits in exactly one cascade");
+        assert.deepEqual(sorted(gate.findings.filter((f) => f.verdict === "blocked").map((f) => f.resource.name)), sorted(expected.blocked));
+        assert.deepEqual(sorted(gate.findings.filter((f) => f.verdict === "retained").map((f) => f.resource.name)), sorted(expected.retained));
+        assert.equal(gate.passed, (expected.blocked ?? []).length === 0);
+    });
+}
+
+test("the host-image change prints its full cascade from the replaced Droplet; the gate fails on nothing", async () => {
+    const { diff, head, gate } = await resultOf("host-image");
+    assert.equal(cascadeLine(head, diff.cascades[0]),
+        "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready, host-tools, host-settings, host-grow-volume, "
+        + "host-release-volume, snapshots-api-token run again → per portal instance (colombia, peru): 3 images pulled again, 2 commands run again, "
+        + "1 network recreated, 3 containers recreated");
+    const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
+    assert.match(comment, /\*\*Data-loss gate: passed\.\*\* Nothing that holds data or identity is deleted or replaced\./);
+    assert.match(comment, /<details><summary>The cascade from host-droplet \(27 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
+    assert.match(comment, /- on host-droplet's new engine, kept as they are: colombia-postgis-data, peru-postgis-data \(a record of a directory on the data volume/);
+    assert.deepEqual(diff.warnings, [], "every engine object is made again or recreated");
+});
+
+test("a retention change prints one update and no replacement", async () => {
+    const { diff, head } = await resultOf("snapshots-retain");
+    const comment = renderDiffComment([{ stack: "staging", diff, plan: head }]);
+    assert.match(comment, /### staging: 0 to add, 1 to change, 0 to replace, 0 to remove\n\nWhat follows from each change:\n\n- host-settings runs again in place \(stdin\)\n/);
+    assert.doesNotMatch(comment, /`\+-`/);
+});
+
+test("what a realiser must do with each resource is exactly the diff's prediction (the host-replacement and image-update drills)", async () => {
+    for (const id of ["host-image", "instance-image"] as const) {
+        const { base, head } = await resultOf(id);
+        const actions = plannedActions(base, head);
+        assert.deepEqual(sorted([...actions].filter(([, a]) => a === "replace").map(([urn]) => head.resources.find((r) => r.urn === urn)!.name)), sorted(EXPECTED[id].replaced), id);
+        assert.deepEqual([...actions.values()].filter((a) => a === "update" || a === "create" || a === "delete"), [], `${id}: nothing else changes`);
+    }
+});
+
+test("docs/changes.md is what tools/changesDoc.ts generates from these plans (npm run changes:update)", async () => {
+    const expected = renderChangesDoc(await results);
+    assert.equal(fs.readFileSync(CHANGES_DOC, "utf8"), expected, "docs/changes.md is stale: run npm run changes:update");
+    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-27 -0: host-droplet replaced \(image\)/);
+    assert.match(expected, /\| <a id="instance-removed"><\/a>.*\| passes \(`peru-postgis-data` retained\) \|/);
+});
