@@ -222,3 +222,9 @@ test("npm run plan:diff exits 0 when the gate passes, 1 when it fails, 2 with on
         assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
     }
 });
+
+test("the committed acknowledgements file reads, and says how to write an entry", () => {
+    const text = fs.readFileSync(path.join(PROJECT_DIR, "plans", ACKNOWLEDGEMENTS_FILE), "utf8");
+    assert.ok(Array.isArray(parseAcknowledgements(text, ACKNOWLEDGEMENTS_FILE)));
+    assert.match(text, /# - stack: staging\n# {3}resource: host-ip\n# {3}reason: /);
+});

@@ -38,17 +38,28 @@ test("pull requests: a preview per cloud stack with the policy pack, cancelled w
     );
 });
 
-test("pull requests: an offline job without credentials runs the tests and posts one plan diff comment", () => {
+test("pull requests: an offline job without credentials runs the tests, posts one plan diff comment and runs the data-loss gate", () => {
     const wf = YAML.parse(read("pull-request.yml"));
     const offline = wf.jobs.offline;
     assert.equal(offline.if, undefined, "runs for forks too");
     const runs = offline.steps.map((s: any) => s.run ?? s.uses);
     assert.ok(runs.includes("npm ci") && runs.includes("npm test"));
-    assert.ok(offline.steps.some((s: any) => /plan:diff -- --base/.test(s.run ?? "")));
     assert.ok(!JSON.stringify(offline).includes("secrets."), "no secrets in the offline job");
+    const names = offline.steps.map((s: any) => s.name ?? s.run ?? s.uses);
+    const diff = offline.steps.find((s: any) => /plan:diff -- --base/.test(s.run ?? ""));
+    assert.ok(diff, "the plan diff runs");
+    // The base branch's acknowledgements go with its plans: only those the change adds count.
+    assert.match(diff.run, /for file in staging\.json production\.json data-loss-acknowledgements\.yaml/);
+    assert.match(diff.run, /\|\| status=\$\?/, "the gate's verdict does not stop the comment");
+    assert.match(diff.run, /gate-status=\$status" >> "\$GITHUB_OUTPUT"/);
     const comment = offline.steps.find((s: any) => String(s.uses).startsWith("actions/github-script@"));
     assert.match(comment.with.script, /updateComment/);
     assert.match(comment.with.script, /marker/);
+    const gate = offline.steps.find((s: any) => s.name === "Data-loss gate");
+    assert.ok(gate, "a gate step");
+    assert.equal(gate.env.GATE_STATUS, `\${{ steps.${diff.id}.outputs.gate-status }}`);
+    assert.match(gate.run, /if \[ "\$GATE_STATUS" != 0 \]; then[\s\S]*exit 1/);
+    assert.ok(names.indexOf(gate.name) > names.indexOf(comment.name ?? comment.uses), "the comment is posted before the gate fails the job");
 });
 
 test("push to main: pulumi up per stack behind an environment named after it", () => {
@@ -71,4 +82,23 @@ test("previews and deploys first refuse what the data volume cannot take in plac
         assert.match(steps[check].run, /pulumi stack output --json --stack "\$STACK" > "\$RUNNER_TEMP\/deployed\.json"/);
         assert.equal(steps[check].env.STACK, "${{ matrix.stack }}");
     }
+});
+
+test("push to main: a previewed host replacement makes the backups fresh before pulumi up", () => {
+    const steps: any[] = YAML.parse(read("deploy.yml")).jobs.up.steps;
+    const at = (pred: (s: any) => boolean) => steps.findIndex(pred);
+    const preview = steps[at((s) => /pulumi preview .*--json/.test(s.run ?? ""))];
+    assert.ok(preview?.id, "a preview step with an id");
+    // The decision is tools/hostReplacement.ts's (unit-tested), not shell.
+    assert.match(preview.run, /npx tsx tools\/hostReplacement\.ts "\$RUNNER_TEMP\/preview\.json" >> "\$GITHUB_OUTPUT"/);
+    const fresh = steps[at((s) => s.name === "Fresh backups before the host is replaced")];
+    assert.equal(fresh.if, `steps.${preview.id}.outputs.host-replaced == 'true'`);
+    assert.equal(fresh.env.CLOUD, `\${{ steps.${preview.id}.outputs.cloud }}`);
+    assert.match(fresh.run, /on_host systemctl start housing-portal-backup-status\.service/, "the host's freshness check");
+    assert.match(fresh.run, /on_host systemctl start housing-portal-dump\.service/);
+    assert.match(fresh.run, /"\$CLOUD" = digitalocean \]; then on_host systemctl start housing-portal-snapshot\.service/);
+    assert.match(fresh.run, /aws ec2 create-snapshot --volume-id "\$volume"[\s\S]*aws ec2 wait snapshot-completed/);
+    const ssh = at((s) => String(s.uses).startsWith("webfactory/ssh-agent@"));
+    const up = at((s) => String(s.uses).startsWith("pulumi/actions@") && s.with.command === "up");
+    assert.ok(ssh < steps.indexOf(fresh) && steps.indexOf(preview) < steps.indexOf(fresh) && steps.indexOf(fresh) < up, "preview, then backups over SSH, then up");
 });
