@@ -62,7 +62,7 @@ export interface ChangedExisting {
     readonly type: string;
     /** Changed input keys, and changed options in parentheses (as tools/planDiff.ts reports them). */
     readonly fields: string[];
-    /** Whether the provider would replace it rather than update it (tools/planDiff.ts REPLACING_INPUTS). */
+    /** Whether the provider would replace it rather than update it (tools/replacementRules.ts). */
     readonly replaced: boolean;
 }
 

@@ -59,19 +59,24 @@ export function stepOutputs(replaced: readonly MachineReplacement[]): string {
     return `host-replaced=true\ncloud=${clouds[0]}\nmachines=${replaced.map((m) => m.name).join(",")}\n`;
 }
 
-if (require.main === module) {
-    const file = process.argv[2];
+/** The command: the step outputs for a preview file; a PreviewError for anything else. */
+export function runHostReplacement(argv: readonly string[], log: (line: string) => void = () => undefined): string {
+    const file = argv[0];
+    if (!file || argv.length > 1) throw new PreviewError("usage: tsx tools/hostReplacement.ts PREVIEW.json (the output of pulumi preview --json)");
+    let doc: unknown;
     try {
-        if (!file || process.argv.length > 3) throw new PreviewError("usage: tsx tools/hostReplacement.ts PREVIEW.json (the output of pulumi preview --json)");
-        let doc: unknown;
-        try {
-            doc = JSON.parse(fs.readFileSync(file, "utf8"));
-        } catch (e) {
-            throw new PreviewError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not JSON"}`);
-        }
-        const replaced = machineReplacements(doc);
-        for (const m of replaced) process.stderr.write(`the preview replaces ${m.name} (${m.type})${m.reasons.length ? ` for ${m.reasons.join(", ")}` : ""}\n`);
-        process.stdout.write(stepOutputs(replaced));
+        doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (e) {
+        throw new PreviewError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not JSON"}`);
+    }
+    const replaced = machineReplacements(doc);
+    for (const m of replaced) log(`the preview replaces ${m.name} (${m.type})${m.reasons.length ? ` for ${m.reasons.join(", ")}` : ""}`);
+    return stepOutputs(replaced);
+}
+
+if (require.main === module) {
+    try {
+        process.stdout.write(runHostReplacement(process.argv.slice(2), (line) => process.stderr.write(`${line}\n`)));
     } catch (err) {
         if (!(err instanceof PreviewError)) throw err;
         process.stderr.write(`hostReplacement: ${err.message}\n`);

@@ -274,21 +274,21 @@ export function renderDiffComment(diffs: ReadonlyArray<{ stack: string; diff: Pl
 // ---- command line ------------------------------------------------------------------------------
 
 /** Bad arguments or files: one line, exit status 2. */
-class UsageError extends Error {}
+export class PlanDiffUsageError extends Error {}
 
 const USAGE = "usage: npm run plan:diff -- --base DIR --head DIR [--stacks staging,production]";
 
 function readPlan(dir: string, stack: string, required: boolean): PlanDocument {
     const file = path.join(dir, `${stack}.json`);
     if (!fs.existsSync(file)) {
-        if (required) throw new UsageError(`no plan at ${file}`);
+        if (required) throw new PlanDiffUsageError(`no plan at ${file}`);
         // A stack that is new on this branch has no base plan: everything in it is added.
         return { project: "housing-portal", stack, resources: [], outputs: {} };
     }
     try {
         return JSON.parse(fs.readFileSync(file, "utf8")) as PlanDocument;
     } catch {
-        throw new UsageError(`${file} is not a plan (JSON from npm run plan -- --json)`);
+        throw new PlanDiffUsageError(`${file} is not a plan (JSON from npm run plan -- --json)`);
     }
 }
 
@@ -303,15 +303,15 @@ export function runPlanDiff(argv: readonly string[]): { text: string; status: 0 
         const i = argv.indexOf(name);
         if (i < 0) return undefined;
         const v = argv[i + 1];
-        if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
+        if (v === undefined || v.startsWith("--")) throw new PlanDiffUsageError(`${name} needs a value`);
         return v;
     };
     const unknown = argv.filter((a, i) => a.startsWith("--") && !["--base", "--head", "--stacks"].includes(a) && !["--base", "--head", "--stacks"].includes(argv[i - 1]));
-    if (unknown.length) throw new UsageError(`unknown argument ${unknown[0]}`);
+    if (unknown.length) throw new PlanDiffUsageError(`unknown argument ${unknown[0]}`);
     const base = arg("--base");
     const head = arg("--head");
-    if (!base || !head) throw new UsageError("name both plan directories, --base and --head");
-    for (const dir of [base, head]) if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+    if (!base || !head) throw new PlanDiffUsageError("name both plan directories, --base and --head");
+    for (const dir of [base, head]) if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new PlanDiffUsageError(`${dir} is not a directory`);
     const stacks = (arg("--stacks") ?? "staging,production").split(",");
     const diffs = stacks.map((stack) => {
         const plan = readPlan(head, stack, true);
@@ -328,8 +328,8 @@ if (require.main === module) {
         process.stdout.write(text);
         process.exit(status);
     } catch (err) {
-        if (err instanceof UsageError || err instanceof AcknowledgementsError) {
-            process.stderr.write(`plan:diff: ${err.message}\n${err instanceof UsageError ? `${USAGE}\n` : ""}`);
+        if (err instanceof PlanDiffUsageError || err instanceof AcknowledgementsError) {
+            process.stderr.write(`plan:diff: ${err.message}\n${err instanceof PlanDiffUsageError ? `${USAGE}\n` : ""}`);
             process.exit(2);
         }
         throw err;

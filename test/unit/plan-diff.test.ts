@@ -7,7 +7,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { COMMENT_MARKER, diffPlans, renderDiffComment } from "../../tools/planDiff";
+import { COMMENT_MARKER, PlanDiffUsageError, diffPlans, renderDiffComment, runPlanDiff } from "../../tools/planDiff";
 import { cascadeForest, keptOnNewEngines, nodesOf } from "../../tools/planCascade";
 import { ACKNOWLEDGEMENTS_FILE, AcknowledgementsError, dataLossGate, newAcknowledgements, parseAcknowledgements } from "../../tools/dataLossGate";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
@@ -196,30 +196,43 @@ function planDirs(head: PlanDocument, acks?: { base?: string; head?: string }): 
     return dirs;
 }
 
-test("npm run plan:diff exits 0 when the gate passes, 1 when it fails, 2 with one line for bad arguments or files", async () => {
+test("npm run plan:diff exits 0 when the gate passes, 1 when it fails, 2 with one line for bad arguments", async () => {
     const replaced = clone();
     byName(replaced, "host-ip").inputs.region = "ams3";
-    const ack = "- stack: staging\n  resource: host-ip\n  reason: moving region\n";
-    const [ok, failed, acknowledged, noArgs, noDir, badAck, unknownFlag] = await Promise.all([
-        planDiffCli(["--base", planDirs(clone()).base, "--head", planDirs(clone()).head, "--stacks", "staging"]),
-        (async () => { const d = planDirs(replaced); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
-        (async () => { const d = planDirs(replaced, { head: ack }); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
+    const same = planDirs(clone());
+    const changed = planDirs(replaced);
+    const [ok, failed, noArgs] = await Promise.all([
+        planDiffCli(["--base", same.base, "--head", same.head, "--stacks", "staging"]),
+        planDiffCli(["--base", changed.base, "--head", changed.head, "--stacks", "staging"]),
         planDiffCli([]),
-        planDiffCli(["--base", "/nonexistent-plans", "--head", "plans"]),
-        (async () => { const d = planDirs(replaced, { head: "- stack: staging\n" }); return planDiffCli(["--base", d.base, "--head", d.head, "--stacks", "staging"]); })(),
-        planDiffCli(["--base", "plans", "--head", "plans", "--frobnicate"]),
     ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /Data-loss gate: passed/);
     assert.equal(failed.code, 1, failed.stderr);
     assert.match(failed.stdout, /Data-loss gate: failed.*\n> - staging: host-ip \(the reserved \/ elastic IP that DNS and SSH point at\) would be REPLACED \(region\)/);
-    assert.equal(acknowledged.code, 0, acknowledged.stderr);
-    assert.match(acknowledged.stdout, /acknowledged: moving region/);
-    for (const [run, message] of [[noArgs, /^plan:diff: name both plan directories/], [noDir, /^plan:diff: \/nonexistent-plans is not a directory$/m],
-        [badAck, /^plan:diff: .*data-loss-acknowledgements\.yaml: entry 1 must have/], [unknownFlag, /^plan:diff: unknown argument --frobnicate$/m]] as const) {
-        assert.equal(run.code, 2, run.stderr);
-        assert.match(run.stderr, message);
-        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(noArgs.code, 2);
+    assert.match(noArgs.stderr, /^plan:diff: name both plan directories, --base and --head\nusage: npm run plan:diff -- /);
+    assert.doesNotMatch(noArgs.stderr, /\n\s+at /, "no stack trace");
+});
+
+test("plan:diff reads the head's acknowledgements against the base's, and refuses bad arguments and files by name", () => {
+    const replaced = clone();
+    byName(replaced, "host-ip").inputs.region = "ams3";
+    const ack = "- stack: staging\n  resource: host-ip\n  reason: moving region\n";
+    const acknowledged = planDirs(replaced, { head: ack });
+    const run = runPlanDiff(["--base", acknowledged.base, "--head", acknowledged.head, "--stacks", "staging"]);
+    assert.equal(run.status, 0);
+    assert.match(run.text, /acknowledged: moving region/);
+    const inheritedAck = planDirs(replaced, { base: ack, head: ack });
+    assert.equal(runPlanDiff(["--base", inheritedAck.base, "--head", inheritedAck.head, "--stacks", "staging"]).status, 1, "the base's entry counts for nothing");
+    const badAck = planDirs(replaced, { head: "- stack: staging\n" });
+    for (const [args, message] of [
+        [["--base", "/nonexistent-plans", "--head", "plans"], /^\/nonexistent-plans is not a directory$/],
+        [["--base", badAck.base, "--head", badAck.head, "--stacks", "staging"], /data-loss-acknowledgements\.yaml: entry 1 must have/],
+        [["--base", "plans", "--head", "plans", "--frobnicate"], /^unknown argument --frobnicate$/],
+        [["--base", "plans", "--head", acknowledged.base, "--stacks", "production"], /^no plan at .*production\.json$/],
+    ] as const) {
+        assert.throws(() => runPlanDiff(args), (e: unknown) => (e instanceof PlanDiffUsageError || e instanceof AcknowledgementsError) && message.test(e.message));
     }
 });
 
