@@ -46,7 +46,7 @@ export const CHANGE_IDS = [
     "host-size", "host-size-aws", "host-image", "host-image-aws", "host-region", "host-zone-aws", "host-ssh-user", "host-ssh-keys",
     "host-ssh-cidrs", "host-ssh-cidrs-aws",
     "instance-added", "instance-removed", "instance-renamed", "instance-domain", "instance-port", "instance-image",
-    "instance-backend-env", "instance-memory", "instance-cpus", "stack-images",
+    "instance-backend-env", "instance-backend-secret", "instance-memory", "instance-cpus", "stack-images",
     "program-host-script", "program-first-boot-script",
 ] as const;
 export type ChangeId = (typeof CHANGE_IDS)[number];
@@ -101,6 +101,10 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
         stack: "staging", key: "instances[].backendEnv", change: "a backend variable for peru",
         edit: config(withInstance("peru", (i) => ({ ...i, backendEnv: { DJANGO_LOG_LEVEL: "INFO" } }))),
     },
+    "instance-backend-secret": {
+        stack: "staging", key: "backendSecrets", change: "a new backend secret for peru",
+        edit: config((keys) => ({ ...keys, backendSecrets: { peru: { DJANGO_SECRET_KEY: { secure: "v1:AAAAmatrixAAAA" } } } })),
+    },
     "instance-memory": {
         stack: "staging", key: "instances[].resources", change: "more memory for peru's PostGIS",
         edit: config(withInstance("peru", (i) => ({ ...i, resources: { postgis: { memoryMb: 2048 } } }))),
@@ -138,6 +142,7 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     dataRoot: { note: "local stacks only (the e2e tier); on cloud stacks the data root is fixed at /mnt/data" },
     images: { rows: ["stack-images"] },
     snapshotApiToken: { note: "a secret: snapshots-api-token writes the new token to the host (updated in place, it runs again); the plan masks secrets, so the diff cannot show it" },
+    backendSecrets: { rows: ["instance-backend-secret"] },
     sshPrivateKey: { note: "a secret: every SSH command's connection changes, so each is updated in place and runs its create command again; the plan masks it, so the diff cannot show it" },
     instances: { rows: ["instance-added", "instance-removed"] },
     "instances[].name": { rows: ["instance-renamed"] },

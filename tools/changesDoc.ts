@@ -15,6 +15,7 @@ import type { BatchResult } from "./planBatch";
 import { PlanDiff, cascadeLine, diffPlans } from "./planDiff";
 import type { PlanDocument, PlannedResource } from "./planner";
 import { isMachineType } from "./replacementRules";
+import { VolumeRecord, deployedVolumeOf, volumeChangeProblems } from "../components/volumeRecord";
 
 export const CHANGES_DOC = path.join(PROJECT_DIR, "docs", "changes.md");
 
@@ -25,6 +26,15 @@ export interface MatrixResult {
     readonly head: PlanDocument;
     readonly diff: PlanDiff;
     readonly gate: GateVerdict;
+    /** The keys whose change `npm run plan -- --deployed` refuses before any plan (the data volume cannot take it in place). */
+    readonly refusedBeforePlan: string[];
+}
+
+/** What the deployed-volume check (components/volumeRecord.ts) refuses when the base plan's stack is the deployed one. */
+function refusedKeys(base: PlanDocument, head: PlanDocument): string[] {
+    const deployed = deployedVolumeOf(base.outputs);
+    if (deployed === undefined || typeof deployed === "string") return [];
+    return volumeChangeProblems(deployed, head.outputs.dataVolume as VolumeRecord | undefined).map((p) => p.path);
 }
 
 /** The committed golden plan of a stack, with this checkout's path put back where --portable replaced it. */
@@ -46,7 +56,7 @@ export function matrixResults(batch: readonly BatchResult[]): MatrixResult[] {
         const head = JSON.parse(result.json) as PlanDocument;
         const diff = diffPlans(base, head);
         const gate = dataLossGate([{ stack: change.stack, removed: diff.removed, replaced: diff.changed.filter((c) => c.replaced) }], []);
-        return { id, change, base, head, diff, gate };
+        return { id, change, base, head, diff, gate, refusedBeforePlan: refusedKeys(base, head) };
     });
 }
 
@@ -98,6 +108,9 @@ function portals(r: MatrixResult): string {
     const machine = replaced.find((c) => isMachineType(c.resource.type));
     const restart = r.diff.changed.find((c) => !c.replaced && c.restart && isMachineType(c.resource.type));
     const refused = refusedBy(r);
+    if (r.refusedBeforePlan.length) {
+        return `keep serving: the preview and deploy workflows refuse it before any plan (${list(r.refusedBeforePlan)}: the volume cannot take it in place; see below)`;
+    }
     let effect: string;
     if (machine) {
         effect = "every portal of the host is down from the old machine's release of the volume until its containers answer on the new machine (host-replacement.md)";
@@ -192,9 +205,28 @@ export function renderChangesDoc(results: readonly MatrixResult[]): string {
         "|---|---|",
         ...keyRows,
         "",
-        "Not planned here: a smaller `volume.sizeGb` (the providers refuse to shrink a volume; restore",
-        "into a new, smaller one instead, [restore.md](restore.md)), and the edge's ACME CA, which does",
-        "not exist yet.",
+        "Not planned here: a smaller `volume.sizeGb` (refused before any plan, below; restore into a",
+        "new, smaller volume instead, [restore.md](restore.md)), and the edge's ACME CA, which does not",
+        "exist yet.",
+        "",
+        "## Changes the data volume cannot take",
+        "",
+        "A cloud cannot rename a DigitalOcean volume, move a volume to another region or zone, change its",
+        "encryption key or the snapshot it was made from, or shrink it, without replacing it, and a replaced",
+        "volume is a new disk without the portal's data. The stack exports the facts of its volume",
+        "(output `dataVolume`), and the preview and deploy workflows compare the new config with them",
+        "before anything is planned (the rows above that say so were planned without this check, to show",
+        "what would follow):",
+        "",
+        "```bash",
+        "npx pulumi stack output --json --stack staging > deployed.json",
+        "npm run plan -- --stack staging --deployed deployed.json",
+        "```",
+        "",
+        "Each refused change is one line at the key that makes it, exit status 2, for example",
+        "`volume.name: the deployed volume's name is \"housing-portal-staging-data\"; DigitalOcean cannot change it to \"portal-data\" without replacing the volume, …`.",
+        "A stack deployed before this output existed gets it at its next `pulumi up`, and is compared from",
+        "then on. To move data anyway, restore a snapshot into a new stack ([restore.md](restore.md)).",
         "",
         "## Acknowledging data loss",
         "",

@@ -148,6 +148,23 @@ export function usePlanProcessSettings(): () => void {
     };
 }
 
+/** The secret strings a config value holds: the value, or each string of a map of secrets (backendSecrets). */
+function secretLeaves(value: string): string[] {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(value);
+    } catch {
+        return [value];
+    }
+    const leaves: string[] = [];
+    const walk = (v: unknown) => {
+        if (typeof v === "string") leaves.push(v);
+        else if (v !== null && typeof v === "object") Object.values(v).forEach(walk);
+    };
+    walk(parsed);
+    return parsed !== null && typeof parsed === "object" ? leaves : [value];
+}
+
 /** Runs the program under mocks with the stack's config and returns the plan. */
 export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
     const restore = usePlanProcessSettings();
@@ -160,7 +177,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanDocument> {
 
 async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
-    setConfigSecrets(options.config.secretKeys.map((key) => options.config.values[key]));
+    setConfigSecrets(options.config.secretKeys.flatMap((key) => secretLeaves(options.config.values[key])));
     // Not a preview: ids and computed outputs resolve to the mocks' deterministic values.
     await pulumi.runtime.setMocks(planMocks, PROJECT, options.stack, false);
     const registrations: Registration[] = [];

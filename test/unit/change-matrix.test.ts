@@ -22,7 +22,7 @@ const each = (instances: readonly string[], parts: readonly string[]) => instanc
 /** What an instance has on the host's engine and as host commands that a new machine makes again. */
 const ON_A_NEW_ENGINE = ["dirs", "network", "postgis-image", "backend-image", "nginx-image", "postgis", "backend", "nginx", "db-login"];
 /** An instance's every resource, its component and its firewall included. */
-const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password"]), `host-port-${name}`];
+const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password", "db-superuser-password"]), `host-port-${name}`];
 const STAGING = ["colombia", "peru"];
 const PRODUCTION = ["colombia", "paraguay", "peru"];
 /** A replaced Droplet and everything that follows from it. */
@@ -42,6 +42,8 @@ interface Expected {
     /** The gate's verdict: what it blocks (empty: it passes) and what it says is retained. */
     readonly blocked?: readonly string[];
     readonly retained?: readonly string[];
+    /** The keys the deployed-volume check refuses before any plan (components/volumeRecord.ts). */
+    readonly refused?: readonly string[];
 }
 
 const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
@@ -51,16 +53,16 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "snapshots-copy": { updated: ["snapshots-policy"], deleted: ["snapshots-copy-failed"], causes: ["snapshots-policy"] },
     "volume-size": { updated: ["data-volume", "host-grow-volume"], causes: ["data-volume"] },
     // The device path on DigitalOcean carries the volume's name: the first boot changes, so the machine is replaced too.
-    "volume-name": { replaced: [...DROPLET_REPLACED, "data-volume"], causes: ["data-volume", "host-droplet"], blocked: ["data-volume"] },
+    "volume-name": { replaced: [...DROPLET_REPLACED, "data-volume"], causes: ["data-volume", "host-droplet"], blocked: ["data-volume"], refused: ["volume.name"] },
     // On AWS the device path carries the volume's id: a new volume means a new machine.
-    "volume-from-snapshot": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
-    "volume-kms-key": { added: ["snapshots-dlm-kms"], replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
+    "volume-from-snapshot": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"], refused: ["volume.fromSnapshot"] },
+    "volume-kms-key": { added: ["snapshots-dlm-kms"], replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"], refused: ["volume.kmsKeyId"] },
     "host-size": { updated: ["host-droplet"], causes: ["host-droplet"] },
     "host-size-aws": { updated: ["host-instance"], causes: ["host-instance"] },
     "host-image": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-image-aws": { replaced: INSTANCE_REPLACED, causes: ["host-instance"] },
-    "host-region": { updated: ["host-docker"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"] },
-    "host-zone-aws": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"] },
+    "host-region": { updated: ["host-docker"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"], refused: ["host.region"] },
+    "host-zone-aws": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"], refused: ["host.availabilityZone"] },
     // A non-root user is added to the docker group at first boot: a new machine; every command line gains sudo.
     "host-ssh-user": { updated: ["host-docker", "colombia-registration", "peru-registration"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-keys": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
@@ -73,6 +75,8 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "instance-port": { updated: ["host-port-peru"], replaced: ["peru-nginx"], causes: ["host-port-peru", "peru-nginx"] },
     "instance-image": { replaced: ["peru-backend-image", "peru-backend"], causes: ["peru-backend-image"] },
     "instance-backend-env": { replaced: ["peru-backend"], causes: ["peru-backend"] },
+    // A secret's value is masked in the plan; a new secret name shows, and recreates the backend with it.
+    "instance-backend-secret": { replaced: ["peru-backend"], causes: ["peru-backend"] },
     "instance-memory": { updated: ["peru-postgis"], causes: ["peru-postgis"] },
     "instance-cpus": { replaced: ["peru-postgis", "peru-db-login"], causes: ["peru-postgis"] },
     "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "peru-backend-image", "peru-backend"], causes: ["colombia-backend-image", "peru-backend-image"] },
@@ -91,7 +95,7 @@ test("the matrix holds at least 15 typical changes, and every config key says wh
 
 for (const id of CHANGE_IDS) {
     test(`${id}: ${CHANGE_MATRIX[id].change} (${CHANGE_MATRIX[id].stack}) adds, updates, replaces and deletes exactly what is expected; the gate agrees`, async () => {
-        const { diff, gate } = await resultOf(id);
+        const { diff, gate, refusedBeforePlan } = await resultOf(id);
         const expected = EXPECTED[id];
         assert.deepEqual({
             added: sorted(diff.added.map((r) => r.name)),
@@ -105,6 +109,7 @@ for (const id of CHANGE_IDS) {
         assert.deepEqual(sorted(gate.findings.filter((f) => f.verdict === "blocked").map((f) => f.resource.name)), sorted(expected.blocked));
         assert.deepEqual(sorted(gate.findings.filter((f) => f.verdict === "retained").map((f) => f.resource.name)), sorted(expected.retained));
         assert.equal(gate.passed, (expected.blocked ?? []).length === 0);
+        assert.deepEqual(sorted(refusedBeforePlan), sorted(expected.refused), "refused before any plan");
     });
 }
 

@@ -532,6 +532,8 @@ test("the mocks' generated password is the one fakePassword names (so the leak c
     const { stagingRevealed } = await plans;
     for (const inst of ["colombia", "peru"]) {
         const password = fakePassword(`${inst}-db-password`, byName(stagingRevealed, `${inst}-db-password`).inputs);
-        assert.ok((byName(stagingRevealed, `${inst}-postgis`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${password}`), inst);
+        assert.ok((byName(stagingRevealed, `${inst}-backend`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${password}`), inst);
+        const superuser = fakePassword(`${inst}-db-superuser-password`, byName(stagingRevealed, `${inst}-db-superuser-password`).inputs);
+        assert.ok((byName(stagingRevealed, `${inst}-postgis`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${superuser}`), inst);
     }
 });

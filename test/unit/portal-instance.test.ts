@@ -216,9 +216,11 @@ test("the database password is generated, secret, and reaches the containers onl
     for (const inst of ["colombia", "peru"]) {
         assert.ok(byName(dataVolume, `${inst}-db-password`).type === "random:index/randomPassword:RandomPassword");
         // The value the plan's mock generates must appear nowhere, not even inside a longer string.
-        const generated = fakePassword(`${inst}-db-password`, byName(dataVolume, `${inst}-db-password`).inputs);
-        assert.equal(generated.length, 32);
-        assert.ok(!text.includes(generated), "password leaked");
+        for (const password of [`${inst}-db-password`, `${inst}-db-superuser-password`]) {
+            const generated = fakePassword(password, byName(dataVolume, password).inputs);
+            assert.equal(generated.length, 32);
+            assert.ok(!text.includes(generated), `${password} leaked`);
+        }
         for (const role of ["postgis", "backend"]) {
             const envs = container(dataVolume, inst, role).inputs.envs as string[];
             assert.ok(envs.includes("[secret]"), `${role} gets the password as a secret`);
