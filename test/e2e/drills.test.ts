@@ -11,7 +11,7 @@ import { FakeDoApi } from "../host/fake-do-api";
 import { isFrozen, isImmutable, isMountPoint, runScript } from "../host/helpers";
 import type { PlanDocument } from "../../tools/planner";
 import {
-    checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
+    assertAsPredicted, checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
     removeContainers, removeLabelled, resource, seed, Seeded, verifySeeded, waitDatabase, WaitAborted, waitFor, type Keys,
 } from "./harness";
 import { RealiseError } from "./realise";
@@ -59,6 +59,7 @@ test("drill 2: an instance removed from config keeps its database volume; re-add
     const full = stack.plan!;
     const without = await stack.planOf(withoutInstance(stack.keys, B));
     const removed = await stack.realisePlan(without, full);
+    assertAsPredicted(removed, full, without);
     const mine = removed.filter((a) => a.name.startsWith(`${B}-`));
     assert.deepEqual(mine.filter((a) => a.action === "retained").map((a) => a.name), [`${B}-postgis-data`]);
     assert.ok(mine.some((a) => a.name === `${B}-postgis` && a.action === "deleted"));
@@ -70,7 +71,8 @@ test("drill 2: an instance removed from config keeps its database volume; re-add
     await verifySeeded(stack, seeded.filter((s) => s.instance === A));
 
     const readded = await stack.realisePlan(full, without);
-    assert.ok(readded.some((a) => a.name === `${B}-postgis-data` && a.action === "kept"), "the re-added instance did not get its old volume back");
+    assertAsPredicted(readded, without, full);
+    assert.ok(readded.some((a) => a.name === `${B}-postgis-data` && a.action === "adopted"), "the re-added instance did not get its old volume back");
     assert.ok(readded.some((a) => a.name === `${B}-db-login` && a.action === "ran"));
     await stack.waitReady();
     await verifySeeded(stack, seeded);
@@ -297,4 +299,32 @@ test("drill 6: a stopped instance fails the dump by name; a dump from host/dump-
     await stack.realisePlan(before, plan);
     stack.plan = before;
     await verifySeeded(stack, seeded);
+});
+
+test("drill 7: a new backend image for one instance changes exactly what the plan diff predicts; every other container keeps its id and rows", { timeout: 600_000 }, async () => {
+    await seedAll("d7");
+    // A second tag of the stand-in image: a new reference, as a new release would be.
+    const next = { repo: IMAGES.backend.split(":")[0], tag: "1-next" };
+    await engine.request("POST", `/images/${encodeURIComponent(IMAGES.backend)}/tag?repo=${encodeURIComponent(next.repo)}&tag=${next.tag}`);
+    const ids = async (plan: PlanDocument) => new Map(await Promise.all(plan.resources.filter((r) => r.type === "docker:index/container:Container")
+        .map(async (r) => [String(r.inputs.name), (await engine.find(`/containers/${encodeURIComponent(String(r.inputs.name))}/json`))?.Id as string] as const)));
+    const before = stack.plan!;
+    const idsBefore = await ids(before);
+    const keys = { ...stack.keys, instances: stack.keys.instances.map((i: { name: string }) => (i.name === A ? { ...i, images: { backend: `${next.repo}:${next.tag}` } } : i)) };
+    const plan = await stack.planOf(keys);
+    const updated = await stack.realisePlan(plan, before);
+    assertAsPredicted(updated, before, plan);
+    const idsAfter = await ids(plan);
+    for (const [name, id] of idsBefore) {
+        if (name === containerName(A, "backend")) assert.notEqual(idsAfter.get(name), id, `${name} still runs the old image`);
+        else assert.equal(idsAfter.get(name), id, `${name} was recreated, though only ${containerName(A, "backend")}'s image changed`);
+    }
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+    // And back to the committed image, again exactly as predicted.
+    const back = await stack.realisePlan(before, plan);
+    assertAsPredicted(back, plan, before);
+    await stack.waitReady();
+    await verifySeeded(stack, seeded);
+    await engine.remove(`/images/${encodeURIComponent(`${next.repo}:${next.tag}`)}`);
 });

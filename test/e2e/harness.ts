@@ -14,6 +14,7 @@ import { LABEL_INSTANCE } from "../../components/naming";
 import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
 import { Machine, releaseClaims } from "./machine";
 import { Engine, realise, type Action } from "./realise";
+import { plannedActions } from "../../tools/planDiff";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 export const STACK_FILE = path.join(__dirname, "Pulumi.e2e.yaml");
@@ -83,6 +84,25 @@ export function passwordOf(plan: PlanDocument, instance: string): string {
 }
 
 export const containerName = (instance: string, role: "postgis" | "backend" | "nginx") => `housing-portal-${instance}-${role}`;
+
+/** The resource types whose realised actions are compared with the plan diff's prediction (images are only checked, never pulled). */
+const PREDICTED_TYPES = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", "command:local:Command", "command:remote:Command"];
+const CHANGING = new Set<Action["action"]>(["created", "adopted", "replaced", "ran", "updated", "deleted", "retained"]);
+
+/**
+ * Fails unless the realiser changed exactly what the plan diff predicts for `previous` → `plan`
+ * (tools/planDiff.ts plannedActions, from the providers' replacement table), naming every difference.
+ */
+export function assertAsPredicted(actions: readonly Action[], previous: PlanDocument, plan: PlanDocument): void {
+    const predicted = [...plannedActions(previous, plan)].filter(([urn, a]) => a !== "same" && PREDICTED_TYPES.includes(urn.split("::")[2].split("$").pop()!));
+    const want = new Map(predicted);
+    const did = new Map(actions.filter((a) => PREDICTED_TYPES.includes(a.type) && CHANGING.has(a.action)).map((a) => [a.urn, a.action]));
+    const lines = [
+        ...[...want].filter(([urn]) => !did.has(urn)).map(([urn, a]) => `predicted ${a}, realiser kept: ${urn}`),
+        ...[...did].filter(([urn]) => !want.has(urn)).map(([urn, a]) => `realiser ${a}, not predicted: ${urn}`),
+    ];
+    if (lines.length) throw new Error(`the realiser did other than the plan diff predicts:\n${lines.join("\n")}`);
+}
 
 // ---- commands -------------------------------------------------------------------------------
 

@@ -12,10 +12,13 @@
 // namespace); a connection to any other host fails before anything is touched.
 //
 // Given the plan realised before (`previous`), it also does what `pulumi up` does for a config
-// change: resources that left the plan are deleted, dependents first (containers, networks; a
-// volume only when it is not retainOnDelete; a remote command runs its `delete`), unchanged ones
-// are kept, changed ones replaced (a command runs its `create` again). Like `up --refresh`, a
-// container that is missing or not running is created again.
+// change, resource by resource exactly as the plan diff predicts it (`plannedActions`, from the
+// providers' replacement table): resources that left the plan are deleted, dependents first
+// (containers, networks; a volume only when it is not retainOnDelete; a remote command runs its
+// `delete`); "same" ones are kept; "update" updates a container in place (its limits, restart
+// policy) and runs a command's `create` again; "replace" removes and creates. Like
+// `up --refresh`, a resource that is missing or not running on the engine although the plan keeps
+// it is created again, and the commands that depend on it run again.
 //
 // Test code, not a second deployment path: it knows only what the program declares today.
 //
@@ -23,6 +26,7 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
+import { type PlannedAction, plannedActions } from "../../tools/planDiff";
 import { run, type RunResult } from "../host/helpers";
 
 type Inputs = Record<string, any>;
@@ -35,7 +39,8 @@ export interface Action {
     type: string;
     name: string;
     /** "updated": a command without a `create` whose inputs changed (nothing runs). */
-    action: "created" | "kept" | "replaced" | "updated" | "deleted" | "retained" | "skipped" | "checked" | "ran";
+    /** "adopted": new to the stack, but the engine already has it (a retained database volume, re-added). */
+    action: "created" | "adopted" | "kept" | "replaced" | "updated" | "deleted" | "retained" | "skipped" | "checked" | "ran";
 }
 
 /** The one machine a plan's SSH connections may lead to, and how a command line runs on it. */
@@ -302,9 +307,8 @@ const HANDLED = new Set([
 ]);
 const REMOTE = "command:remote:Command";
 
-function sameInputs(a: PlannedResource | undefined, b: PlannedResource): boolean {
-    return a !== undefined && JSON.stringify(a.inputs) === JSON.stringify(b.inputs);
-}
+/** Container inputs the Engine API updates on a running container (POST /containers/{id}/update). */
+const CONTAINER_UPDATABLE = ["memory", "memorySwap", "restart"];
 
 async function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
     known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
@@ -346,9 +350,13 @@ async function runRemote(r: PlannedResource, machine: RemoteMachine, commandLine
 export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Promise<Action[]> {
     const log = opts.log ?? (() => undefined);
     const actions: Action[] = [];
-    const recreated = new Set<string>();
+    // Without a previous plan everything is new: what the engine already has is replaced.
+    const predicted = opts.previous === undefined ? undefined : plannedActions(opts.previous, plan);
+    const planned = (r: PlannedResource): PlannedAction => predicted?.get(r.urn) ?? "create";
+    // Kept by the plan but missing on the engine, and so created again (a refresh's finding).
+    const restored = new Set<string>();
     const act = (r: PlannedResource, action: Action["action"]) => {
-        if (action === "created" || action === "replaced") recreated.add(r.urn);
+        if (planned(r) === "same" && (action === "created" || action === "replaced")) restored.add(r.urn);
         actions.push({ urn: r.urn, type: r.type, name: r.name, action });
         log(`${action.padEnd(8)} ${r.type} ${r.name}`);
     };
@@ -390,7 +398,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         return p;
     };
     const destroy = async (r: PlannedResource): Promise<void> => {
-        const deletable = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", REMOTE];
+        // A local command has nothing to undo (the program declares no `delete` for one): it leaves the state.
+        const deletable = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", REMOTE, "command:local:Command"];
         if (!deletable.includes(r.type)) return;
         if (r.retainOnDelete) return act(r, "retained");
         const i = r.inputs as Inputs;
@@ -419,19 +428,20 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         return p;
     };
 
+    // A command the plan keeps runs again only when something it depends on had to be restored.
+    const keepCommand = (r: PlannedResource) => planned(r) === "same" && !r.dependsOn.some((d) => restored.has(d));
     const create = async (r: PlannedResource): Promise<void> => {
         const prev = before.get(r.urn);
         const i = r.inputs as Inputs;
         switch (r.type) {
             case "command:local:Command":
-                // Like a trigger on a resource's id: it runs again when something it depends on was (re)created.
-                if (sameInputs(prev, r) && !r.dependsOn.some((d) => recreated.has(d))) return act(r, "kept");
+                if (keepCommand(r)) return act(r, "kept");
                 await runCommand(r, log);
                 return act(r, "ran");
             case REMOTE:
-                // The same rules on the machine. A command with only a `delete` runs nothing now.
-                if (sameInputs(prev, r) && !r.dependsOn.some((d) => recreated.has(d))) return act(r, "kept");
-                if (i.create === undefined) return act(r, prev === undefined ? "created" : sameInputs(prev, r) ? "kept" : "updated");
+                // A command with only a `delete` runs nothing now.
+                if (keepCommand(r)) return act(r, "kept");
+                if (i.create === undefined) return act(r, planned(r) === "create" ? "created" : planned(r) === "same" ? "kept" : "updated");
                 await runRemote(r, opts.machine!, i.create, log);
                 return act(r, "ran");
             case "docker:index/remoteImage:RemoteImage": {
@@ -447,7 +457,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 const want = { Name: i.name, Driver: i.driver ?? "bridge", Labels: labelMap(r, i.labels), Internal: i.internal === true, Attachable: i.attachable === true, CheckDuplicate: true };
                 const found = await engine.find(`/networks/${encodeURIComponent(i.name)}`);
                 if (found && found.Name === i.name) {
-                    if (found.Driver === want.Driver && JSON.stringify(found.Labels ?? {}) === JSON.stringify(want.Labels)) return act(r, "kept");
+                    const same = found.Driver === want.Driver && JSON.stringify(found.Labels ?? {}) === JSON.stringify(want.Labels);
+                    if (same && planned(r) !== "replace") return act(r, "kept");
                     await engine.remove(`/networks/${encodeURIComponent(i.name)}`);
                     await engine.request("POST", "/networks/create", want);
                     return act(r, "replaced");
@@ -464,7 +475,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                     if (found.Driver !== want.Driver || JSON.stringify(found.Options ?? {}) !== JSON.stringify(want.DriverOpts)) {
                         fail(r, `volume ${i.name} exists with driver ${found.Driver} and options ${JSON.stringify(found.Options)}, not the declared ${want.Driver} ${JSON.stringify(want.DriverOpts)}`);
                     }
-                    return act(r, "kept");
+                    // Docker's create hands back an existing volume of that name, as pulumi up would get it.
+                    return act(r, planned(r) === "create" ? "adopted" : "kept");
                 }
                 await engine.request("POST", "/volumes/create", want);
                 return act(r, "created");
@@ -473,7 +485,17 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 const { body, networks } = containerSpec(r);
                 const name = encodeURIComponent(i.name);
                 const found = await engine.find(`/containers/${name}/json`);
-                if (found && found.State?.Running && sameInputs(prev, r)) return act(r, "kept");
+                const running = found?.State?.Running === true;
+                if (running && planned(r) === "same") return act(r, "kept");
+                if (running && planned(r) === "update") {
+                    const changed = Object.keys({ ...prev!.inputs, ...i }).filter((k) => JSON.stringify(prev!.inputs[k]) !== JSON.stringify(i[k]));
+                    const notInPlace = changed.filter((k) => !CONTAINER_UPDATABLE.includes(k));
+                    if (notInPlace.length) fail(r, `the diff updates it in place, but ${notInPlace.join(", ")} cannot change on a running container`);
+                    await engine.request("POST", `/containers/${name}/update`, {
+                        Memory: body.HostConfig.Memory, MemorySwap: body.HostConfig.MemorySwap, RestartPolicy: body.HostConfig.RestartPolicy,
+                    });
+                    return act(r, "updated");
+                }
                 if (found) await engine.remove(`/containers/${name}?force=true&v=true`);
                 await engine.request("POST", `/containers/create?name=${name}`, body);
                 for (const n of networks.slice(1)) {
