@@ -11,7 +11,7 @@ import { FakeDoApi } from "../host/fake-do-api";
 import { isFrozen, isImmutable, isMountPoint, runScript } from "../host/helpers";
 import type { PlanDocument } from "../../tools/planner";
 import {
-    assertAsPredicted, checksumsIn, containerName, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
+    assertAsPredicted, checksumsIn, containerName, e2eKeys, predictedChanges, PROJECT_DIR, realisedChanges, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
     removeContainers, removeLabelled, resource, seed, Seeded, verifySeeded, waitDatabase, WaitAborted, waitFor, type Keys,
 } from "./harness";
 import { RealiseError } from "./realise";
@@ -106,7 +106,20 @@ test("drill 3: host replacement: released by the old host, detached, attached ag
     assert.match(mounted.stderr, /mounted /);
     assert.ok(isMountPoint(stack.dataRoot));
     assert.ok(oldDevice !== "" && stack.volume.device !== "");
-    stack.plan = await stack.realise(stack.keys);
+    const onNewEngine = await stack.realisePlan(await stack.planOf(stack.keys));
+    // What the new engine got is what the plan diff predicts a replaced machine gets, instance by
+    // instance: staging's host image changed, planned as this stack (the instances are the same).
+    const staging = e2eKeys(path.join(PROJECT_DIR, "Pulumi.staging.yaml"));
+    const [oldMachine, newMachine] = await Promise.all([stack.planOf(staging), stack.planOf({ ...staging, host: { ...staging.host, image: "ubuntu-22-04-x64" } })]);
+    const predicted = predictedChanges(oldMachine, newMachine);
+    const names = (urns: Iterable<string>, instance: string) => [...urns].map((u) => u.split("::").pop()!).filter((n) => n.startsWith(`${instance}-`)).sort();
+    const realised = [...realisedChanges(onNewEngine)].filter(([urn]) => !urn.includes("docker:index/volume:Volume")).map(([urn]) => urn);
+    for (const instance of stack.instances()) {
+        assert.deepEqual(names(realised, instance), names(predicted.keys(), instance), `${instance}: the new engine got other than a replaced machine gets`);
+        // The database volume is not among them: the diff keeps it, and the new engine adopts its record.
+        assert.ok(!names(predicted.keys(), instance).includes(`${instance}-postgis-data`));
+        assert.ok(onNewEngine.some((a) => a.name === `${instance}-postgis-data` && a.action === "adopted"));
+    }
     // Each database volume is back on the new engine, bound to the data volume: made by the
     // instance's -dirs step (host/prepare-instance-dirs.sh) before anything could mount it.
     for (const instance of stack.instances()) {

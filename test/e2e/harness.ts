@@ -89,14 +89,25 @@ export const containerName = (instance: string, role: "postgis" | "backend" | "n
 const PREDICTED_TYPES = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", "command:local:Command", "command:remote:Command"];
 const CHANGING = new Set<Action["action"]>(["created", "adopted", "replaced", "ran", "updated", "deleted", "retained"]);
 
+const typeOfUrn = (urn: string) => urn.split("::")[2].split("$").pop()!;
+
+/** What the plan diff predicts for `previous` → `plan`, by URN, for the types a realiser acts on (not "same"). */
+export function predictedChanges(previous: PlanDocument, plan: PlanDocument): Map<string, string> {
+    return new Map([...plannedActions(previous, plan)].filter(([urn, a]) => a !== "same" && PREDICTED_TYPES.includes(typeOfUrn(urn))));
+}
+
+/** What the realiser changed, by URN, for the same types. */
+export function realisedChanges(actions: readonly Action[]): Map<string, string> {
+    return new Map(actions.filter((a) => PREDICTED_TYPES.includes(a.type) && CHANGING.has(a.action)).map((a) => [a.urn, a.action]));
+}
+
 /**
  * Fails unless the realiser changed exactly what the plan diff predicts for `previous` → `plan`
  * (tools/planDiff.ts plannedActions, from the providers' replacement table), naming every difference.
  */
 export function assertAsPredicted(actions: readonly Action[], previous: PlanDocument, plan: PlanDocument): void {
-    const predicted = [...plannedActions(previous, plan)].filter(([urn, a]) => a !== "same" && PREDICTED_TYPES.includes(urn.split("::")[2].split("$").pop()!));
-    const want = new Map(predicted);
-    const did = new Map(actions.filter((a) => PREDICTED_TYPES.includes(a.type) && CHANGING.has(a.action)).map((a) => [a.urn, a.action]));
+    const want = predictedChanges(previous, plan);
+    const did = realisedChanges(actions);
     const lines = [
         ...[...want].filter(([urn]) => !did.has(urn)).map(([urn, a]) => `predicted ${a}, realiser kept: ${urn}`),
         ...[...did].filter(([urn]) => !want.has(urn)).map(([urn, a]) => `realiser ${a}, not predicted: ${urn}`),
