@@ -14,13 +14,31 @@ import { DOCKER_MOUNT_DROP_IN, installedScriptPath } from "./naming";
  */
 export const BASE_SCRIPTS = ["mount-data-volume.sh"];
 
+/** Who the program logs in as, and how that user comes to exist on the machine. */
+export type SshLogin =
+    /** root, with the cloud's keys. */
+    | { readonly kind: "root" }
+    /** The image's own default user (an AMI's "ubuntu"), with the key pair's key. */
+    | { readonly kind: "image-user"; readonly user: string }
+    /**
+     * A user cloud-init creates as its default user: the cloud's keys (DigitalOcean's registered
+     * ones) go to it instead of root, with passwordless sudo; root's SSH login is disabled.
+     */
+    | { readonly kind: "deploy-user"; readonly user: string };
+
 export interface CloudInitArgs {
     /** The volume's stable device path (by-id). */
     readonly devicePath: string;
     /** Where the volume is mounted. */
     readonly dataRoot: string;
-    /** The SSH user that drives Docker; added to the docker group unless it is root. */
-    readonly sshUser: string;
+    /** The SSH user that drives Docker; a non-root one is added to the docker group. */
+    readonly login: SshLogin;
+}
+
+/** The login for a cloud's machine: DigitalOcean creates a non-root user; an AMI brings its own. */
+export function sshLoginFor(provider: "digitalocean" | "aws", sshUser: string): SshLogin {
+    if (sshUser === "root") return { kind: "root" };
+    return provider === "digitalocean" ? { kind: "deploy-user", user: sshUser } : { kind: "image-user", user: sshUser };
 }
 
 /** Renders `#cloud-config` user-data: built as data and serialised by the yaml library, so no value can change its structure. */
@@ -45,9 +63,17 @@ export function renderCloudInit(args: CloudInitArgs): string {
         ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "docker.service"],
-        ...(args.sshUser === "root" ? [] : [["usermod", "-aG", "docker", args.sshUser]]),
+        ...(args.login.kind === "root" ? [] : [["usermod", "-aG", "docker", args.login.user]]),
     ];
+    const deployUser = args.login.kind === "deploy-user" ? {
+        system_info: { default_user: { name: args.login.user, gecos: "housing-portal deploy", shell: "/bin/bash", lock_passwd: true, sudo: "ALL=(ALL) NOPASSWD:ALL" } },
+        users: ["default"],
+        // Root's authorized keys then only say to log in as the deploy user; no password logins.
+        disable_root: true,
+        ssh_pwauth: false,
+    } : {};
     const doc = new YAML.Document({
+        ...deployUser,
         write_files: files.map((f) => ({
             path: f.path, permissions: f.permissions, owner: "root:root", encoding: "b64", content: Buffer.from(f.content, "utf8").toString("base64"),
         })),

@@ -268,7 +268,8 @@ export const VOLUME_SIZE_LIMITS: Readonly<Record<CloudProvider, { min: number; m
 };
 export const MAX_SNAPSHOT_RETAIN: Readonly<Record<CloudProvider, number>> = { digitalocean: 1000, aws: 1000 };
 const HOST_DEFAULTS: Readonly<Record<CloudProvider, Pick<HostCommonSettings, "region" | "size" | "image" | "sshUser">>> = {
-    digitalocean: { region: "fra1", size: "s-2vcpu-4gb", image: "ubuntu-24-04-x64", sshUser: "root" },
+    // Not root: cloud-init creates the deploy user with DigitalOcean's keys and disables root's login.
+    digitalocean: { region: "fra1", size: "s-2vcpu-4gb", image: "ubuntu-24-04-x64", sshUser: "deploy" },
     aws: { region: "eu-central-1", size: "t3.medium", image: "", sshUser: "ubuntu" },
 };
 /** The whole internet, IPv4 and IPv6. */

@@ -10,7 +10,7 @@ import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as docker from "@pulumi/docker";
 import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
-import { renderCloudInit } from "./cloudInit";
+import { renderCloudInit, sshLoginFor } from "./cloudInit";
 import { APPLY_SCRIPT, HostFileSet, renderHostBundle } from "./hostSettings";
 import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
@@ -143,7 +143,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         if (isCreated(args)) {
             const volume = args.dataVolume;
             const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
-                devicePath, dataRoot: args.dataRoot, sshUser: args.host.sshUser,
+                devicePath, dataRoot: args.dataRoot, login: sshLoginFor(args.provider, args.host.sshUser),
             }));
             const built = args.provider === "digitalocean"
                 ? this.digitalOceanMachine(name, args, userData, volume)

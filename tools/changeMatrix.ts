@@ -78,7 +78,7 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
     "host-image-aws": { stack: "production", key: "host.image", change: "a newer AMI", edit: config(withKey("host", { image: "ami-0f1e2d3c4b5a69788" })) },
     "host-region": { stack: "staging", key: "host.region", change: "another region", edit: config(withKey("host", { region: "ams3" })) },
     "host-zone-aws": { stack: "production", key: "host.availabilityZone", change: "another availability zone", edit: config(withKey("host", { availabilityZone: "eu-central-1b" })) },
-    "host-ssh-user": { stack: "staging", key: "host.sshUser", change: "a non-root SSH user", edit: config(withKey("host", { sshUser: "deploy" })) },
+    "host-ssh-user": { stack: "staging", key: "host.sshUser", change: "another SSH user (operator instead of deploy)", edit: config(withKey("host", { sshUser: "operator" })) },
     "host-ssh-keys": {
         stack: "staging", key: "host.sshKeys", change: "another SSH key on the Droplet",
         edit: config(withKey("host", { sshKeys: ["9a:4e:0c:52:1d:36:2b:87:f1:60:ae:03:d5:c8:77:42"] })),

@@ -64,7 +64,7 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "host-region": { updated: ["host-docker"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"], refused: ["host.region"] },
     "host-zone-aws": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"], refused: ["host.availabilityZone"] },
     // A non-root user is added to the docker group at first boot: a new machine; every command line gains sudo.
-    "host-ssh-user": { updated: ["host-docker", "colombia-registration", "peru-registration"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+    "host-ssh-user": { updated: ["host-docker"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-keys": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-cidrs": { updated: ["host-firewall"], causes: ["host-firewall"] },
     "host-ssh-cidrs-aws": { updated: ["host-ingress-ssh-0"], causes: ["host-ingress-ssh-0"] },

