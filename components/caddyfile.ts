@@ -1,8 +1,9 @@
 // The edge's Caddyfile: one site per instance (its domain and aliases) proxied to that
 // instance's nginx, certificates by ACME HTTP-01. Caddy itself redirects HTTP to HTTPS (308,
-// path and query kept), answers the HTTP-01 challenges and renews. The seed's other settings
-// (X-Frame-Options, the 20 MB body limit, gzip, the 120 s read timeout to the backend) stay in
-// the instance's nginx (nginxConfig.ts), so each is set once. Pure.
+// path and query kept), answers the HTTP-01 challenges and renews; it sets HSTS and
+// X-Frame-Options on every response (nginx's add_header is lost in every location that adds its
+// own). The seed's other settings (the 20 MB body limit, gzip, the 120 s read timeout to the
+// backend) stay in the instance's nginx (nginxConfig.ts), so each is set once. Pure.
 
 /** Where the edge's container sees its files (the host side is edgeDirs() on the data volume). */
 export const EDGE_PATHS = {
@@ -15,6 +16,13 @@ export const EDGE_PATHS = {
 export const CADDYFILE = "Caddyfile";
 /** The extra CA root's file name in EDGE_PATHS.config (edge.caRootPem). */
 export const EDGE_CA_ROOT = "acme-ca-root.pem";
+/**
+ * The file in EDGE_PATHS.config that refuses requests from the instance networks, written by
+ * host/edge-routes.sh from their subnets (known only on the engine). The edge is on every
+ * instance's network to reach its nginx; without this, a container of one instance could ask
+ * the edge, over its own network, for another instance's portal.
+ */
+export const EDGE_INSTANCE_NETWORKS = "instance-networks.caddy";
 
 /** How long the edge holds a request while an instance's nginx is not accepting connections (being replaced). */
 export const UPSTREAM_TRY_SECONDS = 30;
@@ -50,7 +58,10 @@ export function renderCaddyfile(args: CaddyfileArgs): string {
     ];
     const sites = args.sites.map((s) => `# ${s.instance}
 ${s.names.join(", ")} {
+\t# Nothing on an instance network is a client of the edge (users come through the published ports).
+\timport ${EDGE_PATHS.config}/${EDGE_INSTANCE_NETWORKS}
 \theader Strict-Transport-Security "max-age=31536000"
+\theader X-Frame-Options DENY
 \treverse_proxy ${s.upstream} {
 \t\t# nginx being replaced or not up yet: the request waits for it instead of failing.
 \t\tlb_try_duration ${UPSTREAM_TRY_SECONDS}s

@@ -48,10 +48,16 @@ export const LABEL_SERVICE = `${PROJECT}.service`;
 /** The edge proxy: the host-level service that serves every instance at https://<domain>. */
 export const EDGE_SERVICE = "edge";
 
-/** The edge's Docker objects: its container, and the network it publishes its ports from. */
+/**
+ * The edge's Docker objects: its container, and the network it publishes its ports from. Docker
+ * gives a container on several networks its default route and published ports through the one
+ * whose name sorts first; connecting a network that sorts before it moves them, and the ports are
+ * closed for a moment. "--" sorts before every instance network (`housing-portal-<DNS label>-net`,
+ * a label never starts with "-"), so the edge's own network stays first as it joins instances'.
+ */
 export const EDGE_NAMES = {
     container: hostServiceDockerName(EDGE_SERVICE),
-    network: hostServiceDockerName(EDGE_SERVICE, "net"),
+    network: `${PROJECT}--${EDGE_SERVICE}-net`,
 } as const;
 
 /**

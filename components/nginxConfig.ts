@@ -1,7 +1,7 @@
 // The nginx config of one portal instance in the data-volume layout, modelled on the portal's
-// provision/files/nginx_site.conf. TLS, the HTTP → HTTPS redirect and HSTS are the host's edge
-// proxy's (caddyfile.ts), so this server listens on plain HTTP inside the container; the seed's
-// other settings (X-Frame-Options, the 20 MB body limit, gzip, 120 s to the backend) are here.
+// provision/files/nginx_site.conf. TLS, the HTTP → HTTPS redirect, HSTS and X-Frame-Options are
+// the host's edge proxy's (caddyfile.ts), so this server listens on plain HTTP inside the
+// container; the seed's other settings (the 20 MB body limit, gzip, 120 s to the backend) are here.
 import { MOUNT_TABLE } from "./layout";
 
 export interface NginxConfigArgs {
@@ -86,7 +86,6 @@ export function renderNginxServer(args: NginxConfigArgs): string {
     root /usr/share/nginx/html;
     index index.html;
 
-    add_header X-Frame-Options DENY;
     add_header X-Content-Type-Options nosniff;
 
     # frontend (its build is part of the nginx image)

@@ -7,7 +7,11 @@
 #      keys and the ACME account) and $CONFIG_DIR (the Caddyfile, bound read-only into the edge);
 #   2. writes the Caddyfile (and the ACME directory's CA root, when given) atomically, only when
 #      its content changed;
-#   3. when the edge's container runs: connects it to every instance network in NETWORKS that it
+#   3. writes instance-networks.caddy, which the Caddyfile imports in every site: requests from
+#      the containers on the NETWORKS (their subnets but for the gateways, which are this
+#      machine) are aborted: the edge is on each instance's network only to reach its nginx,
+#      never to serve that network's containers;
+#   4. when the edge's container runs: connects it to every instance network in NETWORKS that it
 #      is not on, disconnects it from every other network but its own ($EDGE_NETWORK), and has
 #      Caddy reload the Caddyfile. A reload keeps serving every site throughout; a Caddyfile
 #      that does not load is refused by Caddy, which keeps the routes it had (this run fails).
@@ -103,6 +107,28 @@ if [[ -n "$ca_root" ]]; then
 elif [[ -e "$CONFIG_DIR/acme-ca-root.pem" ]]; then
   rm -f "$CONFIG_DIR/acme-ca-root.pem"
   log "removed $CONFIG_DIR/acme-ca-root.pem"
+fi
+
+# ---- requests from the instance networks are refused ----------------------------------------
+# A network's gateway is this machine: what the published ports pass on (docker-proxy) comes from
+# there, so it stays allowed; every other address of an instance network is a container.
+subnets=() gateways=()
+for n in $NETWORKS; do
+  pairs="$("$DOCKER" network inspect -f '{{range .IPAM.Config}}{{.Subnet}},{{.Gateway}} {{end}}' "$n")" || die "cannot read the subnets of network $n"
+  for p in $pairs; do
+    subnets+=("${p%%,*}")
+    [[ -z "${p#*,}" ]] || gateways+=("${p#*,}")
+  done
+done
+if ((${#subnets[@]})); then
+  write_file "$CONFIG_DIR/instance-networks.caddy" "# Rendered by housing-portal edge-routes.sh: the instance networks' containers.
+@from_instance_networks {
+	remote_ip ${subnets[*]}${gateways[*]:+
+	not remote_ip ${gateways[*]}}
+}
+abort @from_instance_networks"
+else
+  write_file "$CONFIG_DIR/instance-networks.caddy" "# Rendered by housing-portal edge-routes.sh: no instance networks."
 fi
 
 # ---- the running edge: networks, then routes --------------------------------------------------

@@ -30,6 +30,7 @@ case "$1 $2" in
       "{{.State.Running}}") [[ -e "$s/running" ]] && echo true || echo false ;;
       *) tr '\\n' ' ' <"$s/networks"; echo ;;
     esac ;;
+  "network inspect") case "$5" in housing-portal-peru-net) echo "10.9.1.0/24,10.9.1.1 fd00:9:1::/64, " ;; *) echo "10.9.2.0/24,10.9.2.1 " ;; esac ;;
   "network connect") echo "$3" >>"$s/networks" ;;
   "network disconnect") grep -vxF "$3" "$s/networks" >"$s/n" || true; mv "$s/n" "$s/networks" ;;
   "exec housing-portal_edge")
@@ -71,8 +72,11 @@ esac
     assert.equal(fs.readFileSync(path.join(f.dataRoot, "edge/config/Caddyfile"), "utf8"), CADDYFILE);
     assert.match(fs.readFileSync(path.join(f.dataRoot, "edge/config/acme-ca-root.pem"), "utf8"), /BEGIN CERTIFICATE/);
     assert.equal(fs.statSync(path.join(f.dataRoot, "edge/storage")).mode & 0o777, 0o700, "certificates and keys are root's only");
+    // Requests from the instance networks' subnets are refused in every site.
+    assert.match(fs.readFileSync(path.join(f.dataRoot, "edge/config/instance-networks.caddy"), "utf8"),
+      /^@from_instance_networks \{\n\tremote_ip 10\.9\.1\.0\/24 fd00:9:1::\/64 10\.9\.2\.0\/24\n\tnot remote_ip 10\.9\.1\.1 10\.9\.2\.1\n\}\nabort @from_instance_networks\n$/m);
     assert.match(r.stderr, /housing-portal_edge is not running: it reads the Caddyfile when it starts/);
-    assert.deepEqual(f.read("events"), ["docker container inspect -f {{.State.Running}} housing-portal_edge"]);
+    assert.deepEqual(f.read("events").filter((e) => !e.startsWith("docker network inspect")), ["docker container inspect -f {{.State.Running}} housing-portal_edge"]);
   });
 
   test("a running edge: joins the declared networks, leaves a removed instance's, keeps its own, reloads; a second run changes nothing", async () => {
@@ -124,7 +128,7 @@ esac
     const f = fixture("bad", undefined);
     for (const more of <Record<string, string>[]>[
       { EDGE_CONTAINER: "" }, { EDGE_NETWORK: "bad name" }, { NETWORKS: "housing-portal_edge-net" }, { NETWORKS: "ok-net ../x" },
-      { CADDYFILE_B64: "" }, { DATA_ROOT: "relative" }, { ALLOW_UNMOUNTED: "yes" }, { RELOAD_WAIT_SECONDS: "soon" },
+      { CADDYFILE_B64: "" }, { NETWORKS: "" , CADDYFILE_B64: "%%%" }, { DATA_ROOT: "relative" }, { ALLOW_UNMOUNTED: "yes" }, { RELOAD_WAIT_SECONDS: "soon" },
     ]) {
       const r = await runScript("edge-routes.sh", f.env(more));
       assert.equal(r.code, 2, `${JSON.stringify(more)}: ${r.stderr}`);

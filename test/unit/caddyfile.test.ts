@@ -26,6 +26,8 @@ test("one site per instance, its domain and aliases, proxied to its own nginx wi
     for (const [i, b] of found.slice(1).entries()) {
         assert.match(b.body, new RegExp(`^\\treverse_proxy ${sites[i].upstream} \\{$`, "m"));
         assert.match(b.body, /^\theader Strict-Transport-Security "max-age=31536000"$/m);
+        assert.match(b.body, /^\theader X-Frame-Options DENY$/m);
+        assert.match(b.body, /^\timport \/etc\/caddy\/instance-networks\.caddy$/m, "requests from instance networks are refused");
         assert.equal((b.body.match(/reverse_proxy/g) ?? []).length, 1, "one upstream, the instance's own");
     }
     // No catch-all, no on-demand certificates: an unknown name matches no site and gets no certificate.

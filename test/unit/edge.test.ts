@@ -53,8 +53,8 @@ test("certificates and the Caddyfile live on the data volume; the edge's own net
             { readOnly: false, source: "/mnt/data/edge/storage", target: "/data", type: "bind" },
             { readOnly: true, source: "/mnt/data/edge/config", target: "/etc/caddy", type: "bind" },
         ]);
-        assert.deepEqual((c.inputs.networksAdvanced as { name: string }[]).map((n) => n.name), ["housing-portal_edge-net"]);
-        assert.equal(byName(plan, "edge-network").inputs.name, "housing-portal_edge-net");
+        assert.deepEqual((c.inputs.networksAdvanced as { name: string }[]).map((n) => n.name), ["housing-portal--edge-net"]);
+        assert.equal(byName(plan, "edge-network").inputs.name, "housing-portal--edge-net");
         const instances = ofType(plan, "housing-portal:portal:PortalInstance").map((r) => r.name);
         for (const step of ["edge-config", "edge-routes"]) {
             const env = envOf(String(byName(plan, step).inputs.create));

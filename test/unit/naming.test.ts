@@ -47,7 +47,9 @@ test("Docker names: an instance's from its name and part; a host-level service's
     ]);
     assert.equal(hostServiceDockerName("edge"), "housing-portal_edge");
     assert.equal(hostServiceDockerName("edge", "data"), "housing-portal_edge-data");
-    assert.deepEqual(EDGE_NAMES, { container: "housing-portal_edge", network: "housing-portal_edge-net" });
+    assert.deepEqual(EDGE_NAMES, { container: "housing-portal_edge", network: "housing-portal--edge-net" });
+    // Docker routes a container's ports through the network that sorts first: the edge's own, before any instance's.
+    for (const instance of ["0", "a", "aaa", "colombia", "z9"]) assert.ok(EDGE_NAMES.network < instanceDockerName(instance, "net"), instance);
     assert.deepEqual(edgeDirs("/mnt/data"), { root: "/mnt/data/edge", storage: "/mnt/data/edge/storage", config: "/mnt/data/edge/config" });
     // Instance names are DNS labels: no underscore, so even an instance named after the service differs.
     for (const instance of ["edge", "edge-data", "host"]) {
