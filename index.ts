@@ -8,6 +8,7 @@ import { DockerHost } from "./components/dockerHost";
 import { VolumeSnapshots, backupHostSetup } from "./components/backupSchedule";
 import { SnapshotPolicy } from "./components/snapshotPolicy";
 import { PortalInstance } from "./components/portalInstance";
+import { Edge } from "./components/edge";
 import { cloudNames } from "./components/naming";
 
 const settings = loadSettings(__dirname);
@@ -30,10 +31,7 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; s
     let volume: DataVolume | undefined;
     if (s.host.kind === "create") {
         volume = dataVolume(s.host.dataVolume);
-        host = new DockerHost("host", {
-            ...hostArgs(volume), host: s.host, dataVolume: volume,
-            instancePorts: s.instances.map((i) => ({ instance: i.name, port: i.port })),
-        });
+        host = new DockerHost("host", { ...hostArgs(volume), host: s.host, dataVolume: volume });
     } else {
         volume = s.host.dataVolume && dataVolume(s.host.dataVolume);
         if (volume === undefined) {
@@ -64,6 +62,16 @@ const instances = settings.instances.map((instance) => new PortalInstance(instan
     backendSecrets: Object.fromEntries(settings.backendSecretNames[instance.name].map((n) => [n, backendSecret(instance.name, n)])),
 }));
 
+// One edge per host, after the instances: it routes each one's domain (and aliases) to its nginx.
+const edge = settings.edge === undefined || settings.layout.kind !== "data-volume" ? undefined : new Edge("edge", {
+    host,
+    dataRoot: settings.layout.dataRoot,
+    settings: settings.edge,
+    routes: settings.instances.map((inst, i) => ({ instance: inst.name, names: [inst.domain, ...inst.aliases], web: instances[i].web })),
+    // A local data root (the e2e tier, a trial) need not be a mount point.
+    allowUnmounted: settings.provider === "local",
+}, host.serviceOptions);
+
 export const dockerEndpoint = host.dockerEndpoint;
 export const hostAddress = host.address;
 export const volumeId = volume?.volumeId;
@@ -72,8 +80,13 @@ export const devicePath = volume?.devicePath;
 export const dataVolume = volume?.record;
 /** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
 export const alertsTopicArn = snapshots?.alertsTopic?.arn;
+/** The edge's container, when the stack has one. */
+export const edgeContainer = edge?.containerName;
+/** The DNS records to create before the first `pulumi up`: each name an A record to the host's stable address. */
+export const dnsRecords = edge === undefined || host.address === undefined ? undefined
+    : host.address.apply((address) => settings.instances.flatMap((inst) => [inst.domain, ...inst.aliases].map((name) => ({ name, type: "A", value: address }))));
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
-    url: `http://${inst.domain}:${inst.port}`,
+    url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,
     containers: instances[i].containerNames,
     databaseVolume: instances[i].databaseVolume.name,
 }]));

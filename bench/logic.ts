@@ -121,14 +121,13 @@ export function spread(values: readonly number[]): { min: number; max: number } 
 export interface BenchInstance {
     name: string;
     domain: string;
-    port: number;
     images?: { backend?: string; postgis?: string; nginx?: string };
 }
 
-/** The i-th generated instance (1-based): country-001, its domain under the staging zone, port 8000 + i. */
+/** The i-th generated instance (1-based): country-001, its domain under the staging zone (a cloud stack: no port, the edge serves it). */
 export function benchInstance(i: number): BenchInstance {
     const name = `country-${String(i).padStart(3, "0")}`;
-    return { name, domain: `${name}.staging.housing-portal.org`, port: 8000 + i };
+    return { name, domain: `${name}.staging.housing-portal.org` };
 }
 
 /** N generated instances. */

@@ -228,7 +228,8 @@ async function main(): Promise<void> {
     const changedName = benchInstance(CHANGED_INSTANCE).name;
     const blast: [string, string, BlastRadius][] = [
         [`(a) add an instance: ${BLAST_BASE} → ${BLAST_BASE + 1} instances (${newName})`, newName,
-            blastRadius(base, readPlan(path.join(dir, "plan-added.json")), [newName])],
+            // The edge's routes (its two host-script runs, updated in place) belong to adding an instance; its container does not change.
+            blastRadius(base, readPlan(path.join(dir, "plan-added.json")), [newName, "edge-config", "edge-routes"])],
         [`(b) change one image: ${changedName}'s backend image → ${NEW_IMAGE}`, changedName,
             blastRadius(base, readPlan(path.join(dir, "plan-image.json")), [changedName])],
     ];

@@ -48,12 +48,14 @@ interface StackConfigKeys {
     readonly sshPrivateKey: unknown;
     /** Secret values: per instance, environment variables of its backend (a Django secret key). @default none */
     readonly backendSecrets: unknown;
+    /** The edge proxy's ACME settings: CA directory, contact email, extra CA root. @default Let's Encrypt production; none in dev */
+    readonly edge: unknown;
 }
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
-    "snapshotApiToken", "sshPrivateKey", "backendSecrets",
+    "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge",
 ]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 /** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
@@ -88,6 +90,25 @@ const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
 
 /** The image of each container of an instance. */
 export type ImageSettings = Readonly<Record<Role, string>>;
+
+/** Let's Encrypt's production directory: the edge's certificates by default. */
+export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
+/** Let's Encrypt's staging directory: for a first try (untrusted certificates, generous rate limits). */
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/** The edge proxy's image. @default for the `images.edge` key */
+export const DEFAULT_EDGE_IMAGE = "caddy:2";
+
+/** The edge proxy of a host: one Caddy that serves every instance at https://<domain>. */
+export interface EdgeSettings {
+    /** The ACME directory URL certificates are ordered from. @default LETS_ENCRYPT_PRODUCTION */
+    readonly caUrl: string;
+    /** The ACME account's contact email (expiry and incident notices). @default none */
+    readonly email?: string;
+    /** PEM of a root that signs the ACME directory's own TLS certificate (a private CA). @default the system's roots */
+    readonly caRootPem?: string;
+    /** The edge's image (stack-level `images.edge`). @default DEFAULT_EDGE_IMAGE */
+    readonly image: string;
+}
 
 export interface DatabaseSettings {
     /** The database's name. @default "portal" */
@@ -126,10 +147,12 @@ const CPUS = { min: 0.1, max: 64 };
 export interface InstanceSettings {
     /** Lowercase DNS label; part of every name the instance owns. */
     readonly name: string;
-    /** The domain nginx answers for. */
+    /** The domain the instance is served at (the edge's route and certificate, nginx's server_name). */
     readonly domain: string;
-    /** Host port nginx publishes. */
-    readonly port: number;
+    /** More names of the same portal: each gets its own certificate and route. @default [] */
+    readonly aliases: readonly string[];
+    /** local only: the host port nginx publishes (cloud stacks serve https://<domain> through the edge). @default none */
+    readonly port?: number;
     /** The image of each container. @default the stack's `images`, then DEFAULT_IMAGES */
     readonly images: ImageSettings;
     /** The instance's database. @default { name: "portal", user: "portal" } */
@@ -220,6 +243,8 @@ export type HostSettings = CreatedHostSettings | ExistingHostSettings;
 
 interface CommonSettings {
     readonly stack: string;
+    /** The edge proxy: always on cloud stacks; on local stacks only with the `edge` key and a dataRoot. @default none on local stacks */
+    readonly edge?: EdgeSettings;
     readonly instances: readonly InstanceSettings[];
     /** The names of each instance's backend secrets (`backendSecrets`); the values stay Outputs (settings.ts). @default {} */
     readonly backendSecretNames: Readonly<Record<string, readonly string[]>>;
@@ -234,6 +259,7 @@ export interface LocalSettings extends CommonSettings {
 /** digitalocean / aws: a cloud host with the block volume at the data root. */
 export interface CloudSettings extends CommonSettings {
     readonly provider: CloudProvider;
+    readonly edge: EdgeSettings;
     readonly layout: Extract<LayoutContext, { kind: "data-volume" }>;
     readonly host: HostSettings;
     readonly snapshots: SnapshotSettings;
@@ -309,7 +335,8 @@ const SYSTEM_DIRECTORIES = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /** The namespaces of the providers' own settings (aws:region, ...): Pulumi reads those, not this program. */
 export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", "random", "pulumi"] as const;
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
-export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "port", "images", "database", "backendEnv", "resources"]);
+export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "aliases", "port", "images", "database", "backendEnv", "resources"]);
+export const EDGE_KEYS = keysOf<Omit<EdgeSettings, "image">>()(["caUrl", "email", "caRootPem"]);
 const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
 export const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
@@ -475,13 +502,61 @@ function validateResources(raw: unknown, keyPath: string, problems: Problems): R
     });
 }
 
-function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
-    return validateByRole(raw, keyPath, base, `{${ROLES.join(", ")}}`, problems, (v, at) => {
-        const problem = typeof v === "string" ? imageReferenceProblem(v) : "it is not a string";
-        if (problem === undefined) return v as string;
-        problems.add(at, `must be an image reference such as "nginx:1.27", "ghcr.io/org/img:tag" or "img@sha256:<64 hex>" (${problem}), got ${describe(v)}`);
+function withoutKey(obj: Raw, key: string): Raw {
+    const { [key]: _dropped, ...rest } = obj;
+    return rest;
+}
+
+/** One image reference, or undefined with its problem reported. */
+function validateImage(v: unknown, at: string, problems: Problems): string | undefined {
+    const problem = typeof v === "string" ? imageReferenceProblem(v) : "it is not a string";
+    if (problem === undefined) return v as string;
+    problems.add(at, `must be an image reference such as "nginx:1.27", "ghcr.io/org/img:tag" or "img@sha256:<64 hex>" (${problem}), got ${describe(v)}`);
+    return undefined;
+}
+
+const EMAIL = /^[^\s@"'<>()]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
+/** The characters a value may have to be written into the Caddyfile as one plain token. */
+const CADDY_TOKEN = /^[^\s"'{}#`\\]+$/;
+
+/** The edge's ACME settings: a CA directory over https, a contact email, a PEM root; the image from `images.edge`. */
+export function validateEdge(raw: unknown, image: string, problems: Problems): EdgeSettings | undefined {
+    if (raw === undefined) return { caUrl: LETS_ENCRYPT_PRODUCTION, image };
+    if (!isObject(raw)) {
+        problems.add("edge", `must be an object {caUrl?, email?, caRootPem?}, got ${describe(raw)}`);
         return undefined;
-    });
+    }
+    rejectUnknown(raw, EDGE_KEYS, "edge", problems);
+    let caUrl = LETS_ENCRYPT_PRODUCTION;
+    if (raw.caUrl !== undefined) {
+        let url: URL | undefined;
+        try {
+            url = typeof raw.caUrl === "string" ? new URL(raw.caUrl) : undefined;
+        } catch {
+            url = undefined;
+        }
+        if (url === undefined || url.protocol !== "https:" || !CADDY_TOKEN.test(String(raw.caUrl))) {
+            problems.add("edge.caUrl", `must be an ACME directory URL over https, such as "${LETS_ENCRYPT_STAGING}" (Let's Encrypt staging), got ${describe(raw.caUrl)}`);
+        } else caUrl = String(raw.caUrl);
+    }
+    let email: string | undefined;
+    if (raw.email !== undefined) {
+        if (typeof raw.email !== "string" || !EMAIL.test(raw.email) || !CADDY_TOKEN.test(raw.email)) {
+            problems.add("edge.email", `must be an email address such as "ops@example.org" (the ACME account's contact), got ${describe(raw.email)}`);
+        } else email = raw.email;
+    }
+    let caRootPem: string | undefined;
+    if (raw.caRootPem !== undefined) {
+        if (typeof raw.caRootPem !== "string" || !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$/.test(raw.caRootPem.trim() + "\n")) {
+            problems.add("edge.caRootPem", "must be one PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----): the root that signs the ACME directory's TLS certificate");
+        } else caRootPem = `${raw.caRootPem.trim()}\n`;
+    }
+    if (problems.anyAt("edge")) return undefined;
+    return { caUrl, ...(email === undefined ? {} : { email }), ...(caRootPem === undefined ? {} : { caRootPem }), image };
+}
+
+function validateImages(raw: unknown, keyPath: string, base: ImageSettings, problems: Problems): ImageSettings {
+    return validateByRole(raw, keyPath, base, `{${ROLES.join(", ")}}`, problems, (v, at) => validateImage(v, at, problems));
 }
 
 const IMAGE_PATH_COMPONENT = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
@@ -521,24 +596,28 @@ export function imageReferenceProblem(ref: string): string | undefined {
     return undefined;
 }
 
-/** Validates the instances list: names, domains, ports, images, uniqueness. */
-export function validateInstances(raw: unknown, defaults: ImageSettings, problems: Problems): InstanceSettings[] {
+/**
+ * Validates the instances list: names, domains and aliases, ports, images, uniqueness. `publishesPorts`:
+ * "each" instance publishes its own host port (local stacks; required there), or "none" (cloud stacks:
+ * refused); "unknown" (no valid provider): a port is checked when given, never required.
+ */
+export function validateInstances(raw: unknown, defaults: ImageSettings, problems: Problems, publishesPorts: "each" | "none" | "unknown" = "each"): InstanceSettings[] {
     if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) {
-        problems.add("instances", "at least one portal instance is required: a list of objects with name, domain and port");
+        problems.add("instances", "at least one portal instance is required: a list of objects with name and domain (and port with provider local)");
         return [];
     }
     if (!Array.isArray(raw)) {
-        problems.add("instances", `must be a list of objects with name, domain and port, got ${describe(raw)}`);
+        problems.add("instances", `must be a list of objects with name and domain (and port with provider local), got ${describe(raw)}`);
         return [];
     }
     const out: InstanceSettings[] = [];
     const names = new Map<string, number>();
-    const ports = new Map<number, number>();
-    const domains = new Map<string, number>();
+    const ports = publishesPorts === "none" ? undefined : new Map<number, number>();
+    const domains = new Map<string, string>();
     raw.forEach((entry, i) => {
         const at = `instances[${i}]`;
         if (!isObject(entry)) {
-            problems.add(at, `must be an object with name, domain and port, got ${describe(entry)}`);
+            problems.add(at, `must be an object with name and domain (and port with provider local), got ${describe(entry)}`);
             return;
         }
         rejectUnknown(entry, INSTANCE_KEYS, at, problems);
@@ -551,23 +630,51 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             else names.set(name, i);
         }
         let domain: string | undefined;
+        // Every name the edge routes (domains and aliases) belongs to one instance only.
+        const claim = (name: string, keyPath: string) => {
+            const first = domains.get(name);
+            if (first !== undefined) problems.add(keyPath, `duplicate domain "${name}" (also ${first}); the edge and nginx tell instances apart by domain, every name belongs to one instance`);
+            else domains.set(name, keyPath);
+        };
         if (typeof entry.domain !== "string" || !DOMAIN.test(entry.domain)) {
             problems.add(`${at}.domain`, `must be a lowercase domain name such as "colombia.example.org", got ${describe(entry.domain)}`);
         } else {
             domain = entry.domain;
-            const first = domains.get(domain);
-            if (first !== undefined) problems.add(`${at}.domain`, `duplicate domain "${domain}" (also instances[${first}].domain); nginx tells instances apart by domain, every instance needs its own`);
-            else domains.set(domain, i);
+            claim(domain, `${at}.domain`);
         }
-        const port = integerIn(entry.port, `${at}.port`, 1, 65535, problems, "a TCP port");
-        if (port === SSH_PORT) {
-            problems.add(`${at}.port`, `${SSH_PORT} is SSH's port: the firewall would open it to the world; pick another host port`);
-        } else if (port !== undefined) {
-            const first = ports.get(port);
-            if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]; every instance needs its own port`);
-            else ports.set(port, i);
+        const aliases: string[] = [];
+        if (entry.aliases !== undefined) {
+            if (!Array.isArray(entry.aliases)) problems.add(`${at}.aliases`, `must be a list of domain names such as ["www.colombia.example.org"], got ${describe(entry.aliases)}`);
+            else {
+                entry.aliases.forEach((a: unknown, j: number) => {
+                    if (typeof a !== "string" || !DOMAIN.test(a)) problems.add(`${at}.aliases[${j}]`, `must be a lowercase domain name such as "www.colombia.example.org", got ${describe(a)}`);
+                    else {
+                        claim(a, `${at}.aliases[${j}]`);
+                        aliases.push(a);
+                    }
+                });
+            }
         }
-        const images = validateImages(entry.images, `${at}.images`, defaults, problems);
+        let port: number | undefined;
+        if (ports === undefined) {
+            // Cloud stacks: no instance publishes a host port; the edge serves it.
+            if (entry.port !== undefined) {
+                problems.add(`${at}.port`, `is only used with provider local: the edge serves the instance on 443 at https://${domain ?? "<domain>"} (and redirects port 80 there); remove it`);
+            }
+        } else if (publishesPorts === "each" || entry.port !== undefined) {
+            port = integerIn(entry.port, `${at}.port`, 1, 65535, problems, "a TCP port");
+            if (port === SSH_PORT) {
+                problems.add(`${at}.port`, `${SSH_PORT} is SSH's port: the firewall would open it to the world; pick another host port`);
+            } else if (port !== undefined) {
+                const first = ports.get(port);
+                if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]; every instance needs its own port`);
+                else ports.set(port, i);
+            }
+        }
+        if (isObject(entry.images) && entry.images.edge !== undefined) {
+            problems.add(`${at}.images.edge`, "the edge serves every instance of its host, so its image is the stack's: set images.edge, not an instance's");
+        }
+        const images = validateImages(isObject(entry.images) ? withoutKey(entry.images, "edge") : entry.images, `${at}.images`, defaults, problems);
         const database: { -readonly [K in keyof DatabaseSettings]: string } = { name: "portal", user: "portal" };
         if (entry.database !== undefined) {
             if (!isObject(entry.database)) problems.add(`${at}.database`, `must be an object {name, user}, got ${describe(entry.database)}`);
@@ -600,8 +707,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             }
         }
         const resources = validateResources(entry.resources, `${at}.resources`, problems);
-        if (name !== undefined && domain !== undefined && port !== undefined) {
-            out.push({ name, domain, port, images, database, backendEnv, resources });
+        if (name !== undefined && domain !== undefined && (publishesPorts !== "each" || port !== undefined)) {
+            out.push({ name, domain, aliases, ...(port === undefined ? {} : { port }), images, database, backendEnv, resources });
         }
     });
     return out;
@@ -945,8 +1052,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
     if (!PROVIDERS.includes(provider as ProviderKind)) {
         problems.add("provider", `must be one of ${PROVIDERS.join(", ")}, got ${describe(provider)}`);
     }
-    const defaults = validateImages(raw.images, "images", DEFAULT_IMAGES, problems);
-    const instances = validateInstances(raw.instances, defaults, problems);
+    // images.edge is the host's edge proxy; the other keys are the instances' roles.
+    const defaults = validateImages(isObject(raw.images) ? withoutKey(raw.images, "edge") : raw.images, "images", DEFAULT_IMAGES, problems);
+    const edgeImage = isObject(raw.images) && raw.images.edge !== undefined ? validateImage(raw.images.edge, "images.edge", problems) ?? DEFAULT_EDGE_IMAGE : DEFAULT_EDGE_IMAGE;
+    const instances = validateInstances(raw.instances, defaults, problems, provider === "local" ? "each" : PROVIDERS.includes(provider as ProviderKind) ? "none" : "unknown");
     const backendSecretNames = validateBackendSecrets(raw.backendSecrets, instances, problems);
 
     let settings: StackSettings | undefined;
@@ -956,7 +1065,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         }
         validateSecrets(raw, provider, problems);
         const layout = localLayout(raw, instances, ctx, problems);
-        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout };
+        // A local edge (the e2e tier, a trial) keeps its certificates under the data root.
+        const edge = raw.edge === undefined ? undefined : validateEdge(raw.edge, edgeImage, problems);
+        if (raw.edge !== undefined && layout?.kind === "checkout") {
+            problems.add("edge", "needs dataRoot with provider local: the edge keeps its certificates under the data root; dev serves the portals on http://localhost:<port> without it");
+        }
+        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout, ...(edge === undefined ? {} : { edge }) };
     } else if (provider === "digitalocean" || provider === "aws") {
         if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
         // The host's units and scripts mount and back up /mnt/data: cloud stacks keep it there.
@@ -973,8 +1087,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         const hostRegion = isObject(raw.host) && typeof raw.host.region === "string" ? raw.host.region : undefined;
         const snapshots = validateSnapshots(raw.snapshots, provider, problems, hostRegion);
         validateSecrets(raw, provider, problems);
-        if (host && snapshots) {
-            settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots };
+        const edge = validateEdge(raw.edge, edgeImage, problems);
+        if (host && snapshots && edge) {
+            settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots, edge };
         }
     }
     // Every part that could not be read has said why in a problem.

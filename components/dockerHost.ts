@@ -32,7 +32,7 @@ export interface InstanceHost {
     runOnRemoval(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions): pulumi.Resource | undefined;
 }
 
-/** Ports the host's firewall opens to the world besides the instances' own: HTTP and HTTPS. */
+/** The only ports the host's firewall opens to the world: HTTP and HTTPS, which the edge serves (SSH is open to host.sshAllowedCidrs only). */
 export const PUBLIC_WEB_PORTS = [80, 443];
 const WORLD = [...WORLD_CIDRS];
 /** SSH options for the Docker client: accept a new host key once, refuse a changed one. */
@@ -73,8 +73,6 @@ export interface CreatedHostArgs extends CloudHostCommonArgs {
     readonly host: CreatedHostSettings;
     /** The data volume, attached by this host. */
     readonly dataVolume: DataVolume;
-    /** The host port each portal instance's nginx publishes, by instance name. */
-    readonly instancePorts: readonly { readonly instance: string; readonly port: number }[];
 }
 
 /** A machine that already runs at `host.address`: only its Docker resources are managed. */
@@ -293,15 +291,6 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { parent: this, dependsOn: [tag, firewall] });
         const dropletId = droplet.id.apply(Number);
         const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
-        // A firewall per instance port: adding an instance adds one and changes no existing one
-        // (a Droplet takes any number of firewalls; one firewall takes at most 50 rules).
-        for (const { instance, port } of args.instancePorts) {
-            new digitalocean.Firewall(`${name}-port-${instance}`, {
-                name: args.names.instanceFirewall(instance),
-                tags: [tag.name],
-                inboundRules: [{ protocol: "tcp", portRange: String(port), sourceAddresses: WORLD }],
-            }, { parent: this });
-        }
         // The reserved IP outlives the Droplet: a replaced host keeps its address.
         const ip = new digitalocean.ReservedIp(`${name}-ip`, { region: host.region }, { parent: this, protect: true });
         const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: ip.ipAddress, dropletId }, { parent: this, deleteBeforeReplace: true });
@@ -311,8 +300,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
         const host = args.host;
         const tags = { Name: args.names.machine, ...args.names.awsTags };
-        // Inbound rules are resources of their own, never inline: an instance's port is then one
-        // more rule, and adding an instance changes no existing resource.
+        // Inbound rules are resources of their own, never inline: a rule changes without touching the group.
         const group = new aws.ec2.SecurityGroup(`${name}-security-group`, {
             description: `Housing Portal ${args.stack}: web from anywhere, SSH from the configured CIDRs`,
             egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
@@ -327,7 +315,6 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         });
         for (const port of PUBLIC_WEB_PORTS) allow(`ingress-${port}`, port, WORLD);
         allow("ingress-ssh", 22, host.sshAllowedCidrs);
-        for (const { instance, port } of args.instancePorts) allow(`port-${instance}`, port, WORLD);
         const keyPair = new aws.ec2.KeyPair(`${name}-key`, {
             keyName: args.names.machine,
             publicKey: host.sshKeys[0],

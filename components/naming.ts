@@ -42,6 +42,34 @@ export function hostServiceDockerName(service: string, part?: string): string {
     return part === undefined ? `${PROJECT}_${service}` : `${PROJECT}_${service}-${part}`;
 }
 
+/** The Docker label that names the host-level service an object belongs to (the edge); clean-up finds them by it. */
+export const LABEL_SERVICE = `${PROJECT}.service`;
+
+/** The edge proxy: the host-level service that serves every instance at https://<domain>. */
+export const EDGE_SERVICE = "edge";
+
+/**
+ * The edge's Docker objects: its container, and the network it publishes its ports from. Docker
+ * gives a container on several networks its default route and published ports through the one
+ * whose name sorts first; connecting a network that sorts before it moves them, and the ports are
+ * closed for a moment. "--" sorts before every instance network (`housing-portal-<DNS label>-net`,
+ * a label never starts with "-"), so the edge's own network stays first as it joins instances'.
+ */
+export const EDGE_NAMES = {
+    container: hostServiceDockerName(EDGE_SERVICE),
+    network: `${PROJECT}--${EDGE_SERVICE}-net`,
+} as const;
+
+/**
+ * Where the edge keeps its files on the data volume, so that snapshots hold them and a
+ * replaced or restored host serves its certificates at once: `storage` (certificates, the ACME
+ * account; Caddy's data directory) and `config` (the Caddyfile, which a reload re-reads).
+ */
+export function edgeDirs(dataRoot: string): { readonly root: string; readonly storage: string; readonly config: string } {
+    const root = `${dataRoot}/${EDGE_SERVICE}`;
+    return { root, storage: `${root}/storage`, config: `${root}/config` };
+}
+
 /** The names and tags of one host's cloud resources. */
 export interface CloudNames {
     /** The machine (Droplet, EC2 Name tag), its firewall and its key pair. */
@@ -62,8 +90,6 @@ export interface CloudNames {
     readonly dropletTags: readonly string[];
     /** Tags of the DigitalOcean volume. */
     readonly volumeTags: readonly string[];
-    /** The firewall that opens one instance's port. */
-    instanceFirewall(instance: string): string;
 }
 
 /** The cloud names of a host of a stack. */
@@ -80,7 +106,6 @@ export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNam
         awsTags: { project: PROJECT, stack },
         dropletTags: [PROJECT, base],
         volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],
-        instanceFirewall: (instance) => `${base}-${instance}`,
     };
 }
 

@@ -1,11 +1,14 @@
 // The nginx config of one portal instance in the data-volume layout, modelled on the portal's
-// provision/files/nginx_site.conf. TLS is terminated in front of the host (by a load balancer or proxy),
-// so this server listens on plain HTTP inside the container.
+// provision/files/nginx_site.conf. TLS, the HTTP → HTTPS redirect, HSTS and X-Frame-Options are
+// the host's edge proxy's (caddyfile.ts), so this server listens on plain HTTP inside the
+// container; the seed's other settings (the 20 MB body limit, gzip, 120 s to the backend) are here.
 import { MOUNT_TABLE } from "./layout";
 
 export interface NginxConfigArgs {
     /** server_name: the instance's domain. */
     readonly domain: string;
+    /** More server names: the instance's aliases. @default [] */
+    readonly aliases?: readonly string[];
     /** The backend's container name on the instance network. */
     readonly backendHost: string;
     /** The port the backend listens on inside its container. */
@@ -59,6 +62,12 @@ http {
   # (and passes nginx -t) while the backend is still starting or being replaced.
   resolver 127.0.0.11 valid=10s ipv6=off;
 
+  # Behind the edge the request came over HTTPS: keep the scheme the edge saw (direct, in dev: ours).
+  map $http_x_forwarded_proto $forwarded_proto {
+    default $http_x_forwarded_proto;
+    "" $scheme;
+  }
+
 ${servers.join("\n")}}
 `;
 }
@@ -71,13 +80,12 @@ export function renderNginxServer(args: NginxConfigArgs): string {
     const tilesDir = nginxPath("tiles");
     return `  server {
     listen ${NGINX_PORT};
-    server_name ${args.domain};
+    server_name ${[args.domain, ...(args.aliases ?? [])].join(" ")};
     charset utf-8;
 
     root /usr/share/nginx/html;
     index index.html;
 
-    add_header X-Frame-Options DENY;
     add_header X-Content-Type-Options nosniff;
 
     # frontend (its build is part of the nginx image)
@@ -99,7 +107,7 @@ export function renderNginxServer(args: NginxConfigArgs): string {
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Host $server_name;
-      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Proto $forwarded_proto;
       proxy_http_version 1.1;
       proxy_read_timeout 120;
       add_header Cache-Control "no-cache, private, must-revalidate";

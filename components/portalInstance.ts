@@ -43,6 +43,8 @@ export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly string[]>> = {
 export interface InstanceWebEndpoint {
     /** The instance's own network, which nginx is on. */
     readonly network: docker.Network;
+    /** That network's name (a fixed name, known before it exists). */
+    readonly networkName: string;
     /** nginx's container name: its host name on that network. */
     readonly nginxName: string;
     /** The port nginx listens on inside its container. */
@@ -233,15 +235,16 @@ export class PortalInstance extends pulumi.ComponentResource {
             networksAdvanced: onNetwork(["backend"]),
         }, { ...fixedName, dependsOn: [postgis, login, ...prepared] });
 
-        const nginxConfig = renderNginxConfig({ domain: inst.domain, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
+        const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
         new docker.Container(`${name}-nginx`, {
             ...common("nginx"),
-            ports: [{ internal: NGINX_PORT, external: inst.port }],
+            // A host port in dev only; on a cloud host the edge is the one way in.
+            ...(inst.port === undefined ? {} : { ports: [{ internal: NGINX_PORT, external: inst.port }] }),
             uploads: uploadsOf("nginx", { "nginx.conf": nginxConfig }),
             networksAdvanced: onNetwork([]),
         }, { ...fixedName, dependsOn: [backend, ...prepared] });
 
-        this.web = { network, nginxName: this.containerNames.nginx, nginxPort: NGINX_PORT };
+        this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.containerNames.nginx, nginxPort: NGINX_PORT };
 
         this.registerOutputs({
             containerNames: this.containerNames,

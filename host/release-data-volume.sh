@@ -8,7 +8,8 @@
 #   2. stops the portal's own timers and services (systemctl stop 'housing-portal-*.timer'
 #      'housing-portal-*.service'): no dump or snapshot starts, or keeps running, on the volume
 #      (their units' RequiresMountsFor= would even mount it again);
-#   3. stops every running container labelled housing-portal.instance
+#   3. stops every running container labelled housing-portal.machine (all the program makes:
+#      the instances' and the edge, which keeps its certificates on the volume)
 #      (docker stop -t 60, bounded by STOP_TIMEOUT_SECONDS);
 #   4. stops Docker itself (systemctl stop docker.socket docker.service, bounded the same way),
 #      so that nothing restarts a container or reopens a file on the volume;
@@ -78,13 +79,13 @@ bounded "$SYSTEMCTL stop housing-portal-*.timer housing-portal-*.service" \
 log "stopped the housing-portal timers and services"
 
 # ---- 3. the portal's containers -------------------------------------------------------------
-if listing="$("$DOCKER" ps -q --filter label=housing-portal.instance)"; then
+if listing="$("$DOCKER" ps -q --filter label=housing-portal.machine)"; then
   mapfile -t ids < <(printf '%s\n' "$listing" | awk 'NF { print $1 }')
   if ((${#ids[@]})); then
-    log "stopping ${#ids[@]} container(s) labelled housing-portal.instance: ${ids[*]}"
+    log "stopping ${#ids[@]} container(s) labelled housing-portal.machine: ${ids[*]}"
     bounded "$DOCKER stop -t 60 ${ids[*]}" "$DOCKER" stop -t 60 "${ids[@]}"
   else
-    log "no running container is labelled housing-portal.instance"
+    log "no running container is labelled housing-portal.machine"
   fi
 elif ! "$SYSTEMCTL" is-active --quiet docker.service; then
   # A run after a failed one: Docker is already stopped, so no container runs.

@@ -4,7 +4,7 @@
 import * as path from "path";
 import { DEFAULT_DATA_ROOT, worldFamiliesOf } from "../components/config";
 import { POSTGIS_DATA_TARGET } from "../components/layout";
-import { LABEL_ROLE } from "../components/naming";
+import { EDGE_SERVICE, LABEL_MACHINE, LABEL_ROLE } from "../components/naming";
 
 /** What a rule sees of a resource: the same in the policy pack and in the offline plan. */
 export interface ResourceView {
@@ -116,6 +116,47 @@ export const noPublishedDatabaseOrBackendPorts: ResourceRule = {
     },
 };
 
+/** The machine label of a container on the local engine (dev, the e2e tier): the only place instances publish ports. */
+const LOCAL_MACHINE = "local";
+
+export const onlyEdgePublishesPorts: ResourceRule = {
+    name: "only-edge-publishes-ports",
+    description: "On a cloud host only the edge publishes host ports (80 and 443); every portal is reached through it at https://<domain>. Dev (the local engine) may publish nginx.",
+    check(r) {
+        if (r.type !== T.container || (r.props.ports ?? []).length === 0) return [];
+        // An unknown machine (a preview of a new host) is a cloud machine: only "local" is exempt.
+        if (labelOf(r, LABEL_MACHINE) === LOCAL_MACHINE) return [];
+        if (role(r) === EDGE_SERVICE) return [];
+        return [`${r.name} publishes host ports on a cloud host; only the edge may (it serves the portal at https://<domain>)`];
+    },
+};
+
+/** The only ports a host's firewall opens: the edge's HTTP and HTTPS, and SSH (whose sources ssh-not-open-to-world judges). */
+const OPEN_PORTS = new Set([80, 443, 22]);
+
+export const firewallWebAndSshOnly: ResourceRule = {
+    name: "firewall-web-and-ssh-only",
+    description: "The firewall / security group opens TCP 80 and 443 (the edge) and 22 (SSH, from the configured CIDRs: ssh-not-open-to-world) and nothing else.",
+    check(r) {
+        const problems: string[] = [];
+        const judge = (from: number | undefined, to: number | undefined, protocol: string, _sources: unknown[]) => {
+            const one = from !== undefined && from === to && protocol === "tcp";
+            if (!(one && OPEN_PORTS.has(from!))) problems.push(`${r.name} opens ${protocol} ${from}-${to}; a host opens only tcp 80 and 443 (the edge) and 22 (SSH)`);
+        };
+        if (r.type === T.doFirewall) {
+            for (const rule of r.props.inboundRules ?? []) {
+                const ports = portsOf(rule.portRange) ?? [1, 65535];
+                judge(ports[0], ports[1], String(rule.protocol), rule.sourceAddresses ?? []);
+            }
+        }
+        if (r.type === T.securityGroup) {
+            for (const rule of r.props.ingress ?? []) judge(rule.fromPort, rule.toPort, String(rule.protocol), [...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])]);
+        }
+        if (r.type === T.ingressRule) judge(r.props.fromPort, r.props.toPort, String(r.props.ipProtocol), [r.props.cidrIpv4, r.props.cidrIpv6]);
+        return problems;
+    },
+};
+
 export const sshNotOpenToWorld: StackRule = {
     name: "ssh-not-open-to-world",
     description: "SSH (port 22) is reachable only from the configured CIDRs: the sources that reach it on one firewall or security group never cover all of IPv4 or IPv6 together (0.0.0.0/0, or 0.0.0.0/1 and 128.0.0.0/1, …).",
@@ -211,6 +252,7 @@ export const containersHardened: ResourceRule = {
 
 export const RESOURCE_RULES: readonly ResourceRule[] = [
     dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, containersHardened,
+    onlyEdgePublishesPorts, firewallWebAndSshOnly,
 ];
 export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume, sshNotOpenToWorld];
 

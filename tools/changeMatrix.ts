@@ -45,9 +45,9 @@ export const CHANGE_IDS = [
     "volume-size", "volume-name", "volume-from-snapshot", "volume-kms-key",
     "host-size", "host-size-aws", "host-image", "host-image-aws", "host-region", "host-zone-aws", "host-ssh-user", "host-ssh-keys",
     "host-ssh-cidrs", "host-ssh-cidrs-aws",
-    "instance-added", "instance-removed", "instance-renamed", "instance-domain", "instance-port", "instance-image",
+    "instance-added", "instance-removed", "instance-renamed", "instance-domain", "instance-aliases", "instance-image",
     "instance-backend-env", "instance-backend-secret", "instance-memory", "instance-cpus", "stack-images",
-    "program-host-script", "program-first-boot-script",
+    "edge-ca", "program-host-script", "program-first-boot-script",
 ] as const;
 export type ChangeId = (typeof CHANGE_IDS)[number];
 
@@ -87,12 +87,12 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
     "host-ssh-cidrs-aws": { stack: "production", key: "host.sshAllowedCidrs", change: "SSH from another network", edit: config(withKey("host", { sshAllowedCidrs: ["192.0.2.0/24"] })) },
     "instance-added": {
         stack: "staging", key: "instances", change: "an instance added (chile)",
-        edit: config((keys) => ({ ...keys, instances: [...instancesOf(keys), { name: "chile", domain: "chile.staging.housing-portal.org", port: 8003 }] })),
+        edit: config((keys) => ({ ...keys, instances: [...instancesOf(keys), { name: "chile", domain: "chile.staging.housing-portal.org" }] })),
     },
     "instance-removed": { stack: "staging", key: "instances", change: "an instance removed (peru)", edit: config(withInstance("peru", () => undefined)) },
     "instance-renamed": { stack: "staging", key: "instances[].name", change: "an instance renamed (peru → lima)", edit: config(withInstance("peru", (i) => ({ ...i, name: "lima" }))) },
     "instance-domain": { stack: "staging", key: "instances[].domain", change: "another domain for peru", edit: config(withInstance("peru", (i) => ({ ...i, domain: "peru.staging.example.org" }))) },
-    "instance-port": { stack: "staging", key: "instances[].port", change: "another host port for peru", edit: config(withInstance("peru", (i) => ({ ...i, port: 8012 }))) },
+    "instance-aliases": { stack: "staging", key: "instances[].aliases", change: "an alias for peru", edit: config(withInstance("peru", (i) => ({ ...i, aliases: ["www.peru.staging.housing-portal.org"] }))) },
     "instance-image": {
         stack: "staging", key: "instances[].images", change: "a new backend image tag for peru",
         edit: config(withInstance("peru", (i) => ({ ...i, images: { backend: "ghcr.io/housing-portal/backend:staging-next" } }))),
@@ -114,6 +114,10 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
         edit: config(withInstance("peru", (i) => ({ ...i, resources: { postgis: { cpus: 2 } } }))),
     },
     "stack-images": { stack: "staging", key: "images", change: "a new backend image for every instance", edit: config(withKey("images", { backend: "ghcr.io/housing-portal/backend:staging-next" })) },
+    "edge-ca": {
+        stack: "staging", key: "edge.caUrl, edge.email", change: "Let's Encrypt staging and a contact email for the edge",
+        edit: config(withKey("edge", { caUrl: "https://acme-staging-v02.api.letsencrypt.org/directory", email: "ops@housing-portal.org" })),
+    },
     "program-host-script": {
         stack: "staging", key: "program version", change: "a changed host script installed over SSH (host/backup-status.sh)",
         edit: { kind: "program", hostFile: "backup-status.sh", append: "# a new program version\n" },
@@ -143,11 +147,13 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     images: { rows: ["stack-images"] },
     snapshotApiToken: { note: "a secret: snapshots-api-token writes the new token to the host (updated in place, it runs again); the plan masks secrets, so the diff cannot show it" },
     backendSecrets: { rows: ["instance-backend-secret"] },
+    edge: { rows: ["edge-ca"] },
     sshPrivateKey: { note: "a secret: every SSH command's connection changes, so each is updated in place and runs its create command again; the plan masks it, so the diff cannot show it" },
     instances: { rows: ["instance-added", "instance-removed"] },
     "instances[].name": { rows: ["instance-renamed"] },
     "instances[].domain": { rows: ["instance-domain"] },
-    "instances[].port": { rows: ["instance-port"] },
+    "instances[].port": { note: "dev (provider local) only: the host port nginx publishes; cloud stacks refuse it, the edge serves every instance on 443" },
+    "instances[].aliases": { rows: ["instance-aliases"] },
     "instances[].images": { rows: ["instance-image"] },
     "instances[].database": { note: "a new database name or user recreates that instance's PostGIS and backend with it; the retained cluster keeps its old database and role (instances.md)" },
     "instances[].backendEnv": { rows: ["instance-backend-env"] },

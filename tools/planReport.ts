@@ -47,6 +47,29 @@ export function mountRows(plan: PlanDocument): Map<string, string[][]> {
     return byInstance;
 }
 
+/** The way in: the world to each container that publishes host ports, and the edge to each nginx it routes to. */
+function edgeLines(plan: PlanDocument, id: (urn: string) => string): string[] {
+    const containers = plan.resources.filter((r) => r.type === "docker:index/container:Container");
+    const publishing = containers.filter((c) => ((c.inputs.ports as any[]) ?? []).length > 0);
+    if (publishing.length === 0) return [];
+    const lines = ['  world(("internet"))'];
+    for (const c of publishing) {
+        const ports = (c.inputs.ports as { external?: number }[]).map((p) => `:${p.external}`).join(" ");
+        lines.push(`  world == "${ports}" ==> ${id(c.urn)}`);
+    }
+    // The edge's routes command names the instance networks it joins; nginx is on one of them.
+    for (const cmd of plan.resources.filter((r) => /^command:/.test(r.type) && /\bEDGE_CONTAINER=/.test(String(r.inputs.create ?? "")) && r.name.endsWith("-routes"))) {
+        const edge = containers.find((c) => cmd.dependsOn.includes(c.urn));
+        const networks = /\bNETWORKS=('([^']*)'|(\S*))/.exec(String(cmd.inputs.create));
+        const names = (networks?.[2] ?? networks?.[3] ?? "").split(" ").filter(Boolean);
+        for (const nginx of containers.filter((c) => /-nginx$/.test(c.name))) {
+            const on = ((nginx.inputs.networksAdvanced as { name: string }[]) ?? []).some((n) => names.includes(n.name));
+            if (edge && on) lines.push(`  ${id(edge.urn)} -. "https" .-> ${id(nginx.urn)}`);
+        }
+    }
+    return lines;
+}
+
 function mermaid(plan: PlanDocument): string[] {
     const id = (urn: string) => `r${plan.resources.findIndex((r) => r.urn === urn)}`;
     const lines = ["```mermaid", "graph LR"];
@@ -63,6 +86,7 @@ function mermaid(plan: PlanDocument): string[] {
     for (const r of plan.resources.filter((x) => x.custom)) {
         for (const d of r.dependsOn.filter((u) => custom.has(u))) lines.push(`  ${id(r.urn)} --> ${id(d)}`);
     }
+    lines.push(...edgeLines(plan, id));
     lines.push("```");
     return lines;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Undo everything the e2e tier makes, idempotently, also after a run that was killed:
-#   - containers, networks and volumes labelled housing-portal.instance (the program's label);
+#   - containers, networks and volumes labelled housing-portal.instance or housing-portal.service
+#     (the program's labels: an instance's objects, the edge's);
+#   - the ACME test CA (pebble, pebble-challtestsrv) a killed run left, by the pid files it wrote;
 #   - mounts under /mnt/housing-portal-e2e* and /var/tmp/hp-e2e-* (thawed first), and any other
 #     mount of a loop device backed by a /var/tmp/hp-e2e-* image (the existing host's /mnt/data),
 #     their loop devices, the guarded mount-point directories, the scratch directories and links;
@@ -17,16 +19,27 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 STATE_DIR=/run/housing-portal-e2e
 STARTED_FILE="$STATE_DIR/dockerd.pid"
 CLAIMS=/var/tmp/housing-portal-e2e-claims
-LABEL=housing-portal.instance
+LABELS=(housing-portal.instance housing-portal.service)
 failed=()
 
+for pidfile in "$STATE_DIR"/pebble*.pid; do
+  [[ -s "$pidfile" ]] || continue
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" || failed+=("process $pid of $pidfile"); fi
+  rm -f "$pidfile"
+done
+
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-  mapfile -t ids < <(docker ps -aq --filter "label=$LABEL")
-  ((${#ids[@]})) && { docker rm -f -v "${ids[@]}" >/dev/null || failed+=("containers ${ids[*]}"); }
-  mapfile -t ids < <(docker network ls -q --filter "label=$LABEL")
-  ((${#ids[@]})) && { docker network rm "${ids[@]}" >/dev/null || failed+=("networks ${ids[*]}"); }
-  mapfile -t ids < <(docker volume ls -q --filter "label=$LABEL")
-  ((${#ids[@]})) && { docker volume rm "${ids[@]}" >/dev/null || failed+=("volumes ${ids[*]}"); }
+  for LABEL in "${LABELS[@]}"; do
+    mapfile -t ids < <(docker ps -aq --filter "label=$LABEL")
+    ((${#ids[@]})) && { docker rm -f -v "${ids[@]}" >/dev/null || failed+=("containers ${ids[*]}"); }
+  done
+  for LABEL in "${LABELS[@]}"; do
+    mapfile -t ids < <(docker network ls -q --filter "label=$LABEL")
+    ((${#ids[@]})) && { docker network rm "${ids[@]}" >/dev/null || failed+=("networks ${ids[*]}"); }
+    mapfile -t ids < <(docker volume ls -q --filter "label=$LABEL")
+    ((${#ids[@]})) && { docker volume rm "${ids[@]}" >/dev/null || failed+=("volumes ${ids[*]}"); }
+  done
 fi
 
 our_loops() { losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | awk '$2 ~ /^\/var\/tmp\/hp-e2e-/ { print $1 }'; }

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
 import { DEFAULT_DATA_ROOT } from "../../components/config";
-import { LABEL_INSTANCE } from "../../components/naming";
+import { LABEL_INSTANCE, LABEL_SERVICE } from "../../components/naming";
 import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
 import { Machine, releaseClaims } from "./machine";
 import { Engine, realise, type Action } from "./realise";
@@ -21,6 +21,8 @@ export const STACK_FILE = path.join(__dirname, "Pulumi.e2e.yaml");
 /** The label the program puts on everything an instance owns; clean-up finds things by it. */
 export { LABEL_INSTANCE };
 export const IMAGES = { postgis: "housing-portal-e2e/postgis:15", backend: "housing-portal-e2e/backend:1", nginx: "housing-portal-e2e/nginx:1" };
+/** The stand-in images besides the instances' defaults: the edge's, and another backend build (an image change). */
+export const MORE_IMAGES = { edge: "housing-portal-e2e/caddy:2", backend2: "housing-portal-e2e/backend:2", nginx2: "housing-portal-e2e/nginx:2" };
 /** Where the tier keeps its scratch directories (cleanup.sh removes leftovers of killed runs). */
 export const WORK_BASE = "/var/tmp";
 export const WORK_PREFIX = "hp-e2e-";
@@ -40,7 +42,7 @@ export async function requireE2eTier(): Promise<void> {
     if (!fs.existsSync("/dev/loop-control")) problems.push("no loop devices (/dev/loop-control is missing)");
     try {
         await engine.request("GET", "/_ping");
-        for (const image of Object.values(IMAGES)) {
+        for (const image of [...Object.values(IMAGES), ...Object.values(MORE_IMAGES)]) {
             if (!(await engine.find(`/images/${encodeURIComponent(image)}/json`))) problems.push(`image ${image} is missing (test/e2e/setup.sh builds it)`);
         }
     } catch (e) {
@@ -282,13 +284,17 @@ export async function requestWhenUp(port: number, host: string, method: string, 
 
 // ---- clean-up -------------------------------------------------------------------------------
 
-/** Removes every container, network and volume labelled housing-portal.instance. */
+/** Removes every container, network and volume labelled housing-portal.instance or housing-portal.service (the edge). */
 export async function removeLabelled(): Promise<void> {
-    const filter = encodeURIComponent(JSON.stringify({ label: [LABEL_INSTANCE] }));
-    const containers = await engine.request("GET", `/containers/json?all=true&filters=${filter}`);
-    await Promise.all(containers.map((c: { Id: string }) => engine.remove(`/containers/${c.Id}?force=true&v=true`)));
-    for (const n of await engine.request("GET", `/networks?filters=${filter}`)) await engine.remove(`/networks/${n.Id}`);
-    for (const v of (await engine.request("GET", `/volumes?filters=${filter}`)).Volumes ?? []) await engine.remove(`/volumes/${encodeURIComponent(v.Name)}`);
+    const filters = [LABEL_INSTANCE, LABEL_SERVICE].map((label) => encodeURIComponent(JSON.stringify({ label: [label] })));
+    for (const filter of filters) {
+        const containers = await engine.request("GET", `/containers/json?all=true&filters=${filter}`);
+        await Promise.all(containers.map((c: { Id: string }) => engine.remove(`/containers/${c.Id}?force=true&v=true`)));
+    }
+    for (const filter of filters) {
+        for (const n of await engine.request("GET", `/networks?filters=${filter}`)) await engine.remove(`/networks/${n.Id}`);
+        for (const v of (await engine.request("GET", `/volumes?filters=${filter}`)).Volumes ?? []) await engine.remove(`/volumes/${encodeURIComponent(v.Name)}`);
+    }
 }
 
 /** Removes the containers (only) of the plan, as a crash or an operator would. */

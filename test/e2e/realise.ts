@@ -13,12 +13,13 @@
 //
 // Given the plan realised before (`previous`), it also does what `pulumi up` does for a config
 // change, resource by resource exactly as the plan diff predicts it (`plannedActions`, from the
-// providers' replacement table): resources that left the plan are deleted, dependents first
-// (containers, networks; a volume only when it is not retainOnDelete; a remote command runs its
-// `delete`); "same" ones are kept; "update" updates a container in place (its limits, restart
+// providers' replacement table): "same" ones are kept; "update" updates a container in place (its limits, restart
 // policy) and runs a command's `create` again; "replace" removes and creates. Like
 // `up --refresh`, a resource that is missing or not running on the engine although the plan keeps
-// it is created again, and the commands that depend on it run again.
+// it is created again, and the commands that depend on it run again. Last, as Pulumi does
+// (deletes after creates and updates), resources that left the plan are deleted, dependents
+// first (containers, networks; a volume only when it is not retainOnDelete; a remote command runs
+// its `delete`): a command that detaches something from a network (the edge's routes) has run.
 //
 // Test code, not a second deployment path: it knows only what the program declares today.
 //
@@ -177,7 +178,7 @@ const CONTAINER_INPUTS = [
     "name", "image", "envs", "labels", "mounts", "ports", "networksAdvanced", "healthcheck", "restart",
     "logDriver", "logOpts", "uploads", "stopTimeout", "stopSignal", "command", "entrypoints", "user",
     "workingDir", "hostname", "start", "mustRun", "wait", "waitTimeout",
-    "securityOpts", "memory", "memorySwap", "cpus", "shmSize", "capabilities",
+    "securityOpts", "memory", "memorySwap", "cpus", "shmSize", "capabilities", "readOnly", "tmpfs",
 ] as const;
 const MB = 1024 * 1024;
 
@@ -203,6 +204,7 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
     const hc = i.healthcheck;
     known(r, "healthcheck", hc, ["tests", "interval", "timeout", "startPeriod", "retries"]);
     if (i.capabilities !== undefined) known(r, "capabilities", i.capabilities, ["adds", "drops"]);
+    if (i.tmpfs !== undefined && (typeof i.tmpfs !== "object" || Object.values(i.tmpfs).some((v) => typeof v !== "string"))) fail(r, "tmpfs is not a map of path to options");
     if (i.restart !== undefined && !["no", "on-failure", "always", "unless-stopped"].includes(i.restart)) fail(r, `restart ${JSON.stringify(i.restart)}`);
     for (const u of i.uploads ?? []) known(r, "uploads[]", u, ["file", "content", "contentBase64", "executable"]);
     if (i.start === false) fail(r, "start: false is not supported by this realiser");
@@ -239,6 +241,8 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
             MemorySwap: i.memorySwap === undefined ? undefined : i.memorySwap * MB,
             NanoCpus: i.cpus === undefined ? undefined : Math.round(Number(i.cpus) * 1e9),
             ShmSize: i.shmSize === undefined ? undefined : i.shmSize * MB,
+            ReadonlyRootfs: i.readOnly === true ? true : undefined,
+            Tmpfs: i.tmpfs,
         },
         NetworkingConfig: networks.length ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases } } } : undefined,
     };
@@ -380,8 +384,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     }
     const before = new Map((opts.previous?.resources ?? []).map((r) => [r.urn, r]));
 
-    // 1. What left the plan goes, each after everything that depends on it (a container before
-    // its network and volume; a command's delete before what it depends on).
+    // What left the plan goes last (below), each after everything that depends on it (a container
+    // before its network and volume; a command's delete before what it depends on).
     const gone = [...before.values()].filter((r) => r.custom && !byUrn.has(r.urn));
     for (const r of gone.filter((x) => x.protect)) fail(r, "is protected and cannot be deleted (pulumi up would refuse too)");
     for (const r of gone.filter((x) => x.type === REMOTE)) checkRemote(r, opts.machine);
@@ -410,9 +414,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         if (r.type === REMOTE && i.delete !== undefined) await runRemote(r, opts.machine!, i.delete, log);
         act(r, "deleted");
     };
-    await allSettled(gone.map(deleteOne));
 
-    // 2. Everything in the plan, each as soon as its dependencies are done.
+    // 1. Everything in the plan, each as soon as its dependencies are done.
     const done = new Map<string, Promise<void>>();
     const realiseOne = (r: PlannedResource): Promise<void> => {
         let p = done.get(r.urn);
@@ -519,6 +522,9 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     };
 
     await allSettled(plan.resources.map(realiseOne));
+
+    // 2. What left the plan goes, after everything else as in `pulumi up`.
+    await allSettled(gone.map(deleteOne));
     return actions;
 }
 

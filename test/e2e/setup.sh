@@ -38,9 +38,10 @@ ensure() {
   apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" || die "apt-get install ${missing[*]} failed"
 }
 # docker.io brings dockerd, containerd and runc; iptables for its networks; the rest is what the
-# host scripts and the drills use (losetup, mkfs.ext4, chattr, fsfreeze, flock, curl, jq), and the
-# existing host's machine (unshare; sudo, which a cloud image has too).
-ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo
+# host scripts and the drills use (losetup, mkfs.ext4, chattr, fsfreeze, flock, curl, jq), the
+# existing host's machine (unshare; sudo, which a cloud image has too), and the edge's: pebble
+# (the ACME test CA and its mock DNS) and openssl (its listener's certificate).
+ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl
 
 # ---- the engine ------------------------------------------------------------------------------
 mkdir -p "$STATE_DIR"

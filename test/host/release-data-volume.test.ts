@@ -56,7 +56,7 @@ if [[ -e "$state/docker-stopped" || "\${SHIM_PS:-}" == fail ]]; then
   exit 1
 fi
 case "$*" in
-  "ps -q --filter label=housing-portal.instance")
+  "ps -q --filter label=housing-portal.machine")
     awk '$3 != "-" { print $1 }' "$state/containers" ;;
   "stop -t 60 "*)
     [[ "\${SHIM_STOP:-}" != hang ]] || exec sleep 300
@@ -166,7 +166,7 @@ esac
     assert.ok(!dead(other.child.pid!), "docker stop was asked only for the labelled container");
     assert.deepEqual(c.events(), [
       "systemctl stop housing-portal-*.timer housing-portal-*.service (mounted)",
-      "docker ps -q --filter label=housing-portal.instance (mounted)",
+      "docker ps -q --filter label=housing-portal.machine (mounted)",
       "docker stop -t 60 c0ffee01 (mounted)",
       "systemctl stop docker.socket docker.service (mounted)",
     ]);

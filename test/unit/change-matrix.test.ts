@@ -21,16 +21,20 @@ const resultOf = async (id: ChangeId): Promise<MatrixResult> => (await results).
 const each = (instances: readonly string[], parts: readonly string[]) => instances.flatMap((i) => parts.map((p) => `${i}-${p}`));
 /** What an instance has on the host's engine and as host commands that a new machine makes again. */
 const ON_A_NEW_ENGINE = ["dirs", "network", "postgis-image", "backend-image", "nginx-image", "postgis", "backend", "nginx", "db-login"];
-/** An instance's every resource, its component and its firewall included. */
-const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password", "db-superuser-password"]), `host-port-${name}`];
+/** An instance's every resource, its component included. */
+const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password", "db-superuser-password"])];
+/** The edge's resources that a new machine makes again. */
+const EDGE_ON_A_NEW_ENGINE = ["edge-network", "edge-image", "edge-caddy", "edge-config", "edge-routes"];
+/** The edge's routes: its two runs of host/edge-routes.sh, updated in place (a reload, never its container). */
+const ROUTES = ["edge-config", "edge-routes"];
 const STAGING = ["colombia", "peru"];
 const PRODUCTION = ["colombia", "paraguay", "peru"];
 /** A replaced Droplet and everything that follows from it. */
 const DROPLET_REPLACED = ["host-droplet", "data-attachment", "host-ip-assignment", "host-ready", "host-tools", "host-settings", "host-release-volume",
-    "host-grow-volume", "snapshots-api-token", ...each(STAGING, ON_A_NEW_ENGINE)];
+    "host-grow-volume", "snapshots-api-token", ...each(STAGING, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
 /** A replaced EC2 instance and everything that follows from it. */
 const INSTANCE_REPLACED = ["host-instance", "data-attachment", "host-eip-association", "host-ready", "host-tools", "host-settings", "host-release-volume",
-    "host-grow-volume", ...each(PRODUCTION, ON_A_NEW_ENGINE)];
+    "host-grow-volume", ...each(PRODUCTION, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
 
 interface Expected {
     readonly added?: readonly string[];
@@ -68,11 +72,11 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "host-ssh-keys": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-cidrs": { updated: ["host-firewall"], causes: ["host-firewall"] },
     "host-ssh-cidrs-aws": { updated: ["host-ingress-ssh-0"], causes: ["host-ingress-ssh-0"] },
-    "instance-added": { added: instance("chile"), causes: [] },
-    "instance-removed": { deleted: instance("peru"), causes: [], retained: ["peru-postgis-data"] },
-    "instance-renamed": { added: instance("lima"), deleted: instance("peru"), causes: [], retained: ["peru-postgis-data"] },
-    "instance-domain": { replaced: ["peru-nginx"], causes: ["peru-nginx"] },
-    "instance-port": { updated: ["host-port-peru"], replaced: ["peru-nginx"], causes: ["host-port-peru", "peru-nginx"] },
+    "instance-added": { added: instance("chile"), updated: ROUTES, causes: ["edge-config"] },
+    "instance-removed": { deleted: instance("peru"), updated: ROUTES, causes: ["edge-config"], retained: ["peru-postgis-data"] },
+    "instance-renamed": { added: instance("lima"), deleted: instance("peru"), updated: ROUTES, causes: ["edge-config"], retained: ["peru-postgis-data"] },
+    "instance-domain": { replaced: ["peru-nginx"], updated: ROUTES, causes: ["peru-nginx", "edge-config"] },
+    "instance-aliases": { replaced: ["peru-nginx"], updated: ROUTES, causes: ["peru-nginx", "edge-config"] },
     "instance-image": { replaced: ["peru-backend-image", "peru-backend"], causes: ["peru-backend-image"] },
     "instance-backend-env": { replaced: ["peru-backend"], causes: ["peru-backend"] },
     // A secret's value is masked in the plan; a new secret name shows, and recreates the backend with it.
@@ -80,6 +84,7 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "instance-memory": { updated: ["peru-postgis"], causes: ["peru-postgis"] },
     "instance-cpus": { replaced: ["peru-postgis", "peru-db-login"], causes: ["peru-postgis"] },
     "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "peru-backend-image", "peru-backend"], causes: ["colombia-backend-image", "peru-backend-image"] },
+    "edge-ca": { updated: ROUTES, causes: ["edge-config"] },
     "program-host-script": { updated: ["host-settings"], causes: ["host-settings"] },
     "program-first-boot-script": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
 };
@@ -116,12 +121,13 @@ for (const id of CHANGE_IDS) {
 test("the host-image change prints its full cascade from the replaced Droplet; the gate fails on nothing", async () => {
     const { diff, head, gate } = await resultOf("host-image");
     assert.equal(cascadeLine(head, diff.cascades[0]),
-        "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready, host-tools, host-settings, host-grow-volume, "
-        + "host-release-volume, snapshots-api-token run again → per portal instance (colombia, peru): 3 images pulled again, 2 commands run again, "
+        "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready runs again → edge-image pulled again → "
+        + "edge-network recreated → host-tools, edge-config, host-settings run again → edge-caddy recreated → host-grow-volume, host-release-volume, "
+        + "snapshots-api-token, edge-routes run again → per portal instance (colombia, peru): 3 images pulled again, 2 commands run again, "
         + "1 network recreated, 3 containers recreated");
     const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
     assert.match(comment, /\*\*Data-loss gate: passed\.\*\* Nothing that holds data or identity is deleted or replaced\./);
-    assert.match(comment, /<details><summary>The cascade from host-droplet \(27 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
+    assert.match(comment, /<details><summary>The cascade from host-droplet \(32 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
     assert.match(comment, /- on host-droplet's new engine, kept as they are: colombia-postgis-data, peru-postgis-data \(a record of a directory on the data volume/);
     assert.deepEqual(diff.warnings, [], "every engine object is made again or recreated");
 });
@@ -145,6 +151,6 @@ test("what a realiser must do with each resource is exactly the diff's predictio
 test("docs/changes.md is what tools/changesDoc.ts generates from these plans (npm run changes:update)", async () => {
     const expected = renderChangesDoc(await results);
     assert.equal(fs.readFileSync(CHANGES_DOC, "utf8"), expected, "docs/changes.md is stale: run npm run changes:update");
-    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-27 -0: host-droplet replaced \(image\)/);
+    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-32 -0: host-droplet replaced \(image\)/);
     assert.match(expected, /\| <a id="instance-removed"><\/a>.*\| passes \(`peru-postgis-data` retained\) \|/);
 });

@@ -15,20 +15,22 @@ const instances = [
     { name: "colombia", domain: "colombia.example.org", port: 8001 },
     { name: "peru", domain: "peru.example.org", port: 8002 },
 ];
+/** Cloud stacks publish no instance port: the edge serves each at https://<domain>. */
+const cloudInstances = instances.map(({ port: _port, ...rest }) => rest);
 const doConfig = {
     provider: "digitalocean",
     host: { sshKeys: ["aa:bb"], sshAllowedCidrs: ["203.0.113.0/24"] },
     volume: { sizeGb: 100 },
     snapshots: { everyHours: 24, at: "02:30", retain: 7 },
     snapshotApiToken: "token",
-    instances,
+    instances: cloudInstances,
 };
 const awsConfig = {
     provider: "aws",
     host: { image: "ami-0123", sshKeys: ["ssh-ed25519 AAAA ops"], sshAllowedCidrs: ["198.51.100.0/24"], availabilityZone: "eu-central-1a" },
     volume: { sizeGb: 100 },
     snapshots: { everyHours: 12, at: "03:00", retain: 14 },
-    instances,
+    instances: cloudInstances,
 };
 const devConfig = { provider: "local", projectRoot: "test/fixtures/housing_portal", instances };
 /** Ids in each cloud's own format. */
@@ -96,7 +98,7 @@ test("instances missing or empty are rejected", () => {
 test("instance names must be lowercase DNS labels", () => {
     const bad = ["Colombia", "col_ombia", "col..ombia", "a/b", "", "-peru", "peru-", "x".repeat(64), 42];
     for (const name of bad) {
-        const lines = problemsOf({ ...doConfig, instances: [{ name, domain: "a.example.org", port: 8001 }] });
+        const lines = problemsOf({ ...doConfig, instances: [{ name, domain: "a.example.org" }] });
         lineFor(lines, "instances[0].name");
     }
     assert.match(validateInstanceName("x".repeat(64))!, /at most 63 characters/);
@@ -107,12 +109,58 @@ test("instance names must be lowercase DNS labels", () => {
 
 test("duplicate instance names and duplicate host ports are rejected", () => {
     const lines = problemsOf({
-        ...doConfig,
+        ...devConfig,
         instances: [...instances, { name: "peru", domain: "peru2.example.org", port: 8001 }],
     });
     lineFor(lines, "instances[2].name", /duplicate instance name "peru" \(also instances\[1\]\.name\)/);
     lineFor(lines, "instances[2].port", /host port 8001 is already used by instances\[0\]/);
-    lineFor(problemsOf({ ...doConfig, instances: [{ name: "a", domain: "a.example.org", port: 22 }] }), "instances[0].port", /SSH's port/);
+    lineFor(problemsOf({ ...devConfig, instances: [{ name: "a", domain: "a.example.org", port: 22 }] }), "instances[0].port", /SSH's port/);
+    lineFor(problemsOf({ ...devConfig, instances: [{ name: "a", domain: "a.example.org" }] }), "instances[0].port", /TCP port/);
+});
+
+test("cloud stacks refuse an instance's port: the edge serves it on 443 at its domain", () => {
+    for (const config of [doConfig, awsConfig]) {
+        const lines = problemsOf({ ...config, instances: [cloudInstances[0], { ...cloudInstances[1], port: 8002 }] });
+        assert.deepEqual(lines, ["instances[1].port: is only used with provider local: the edge serves the instance on 443 at https://peru.example.org (and redirects port 80 there); remove it"]);
+    }
+    const s = settingsOf(doConfig);
+    assert.ok(s.instances.every((i) => i.port === undefined));
+});
+
+test("aliases: more domain names of an instance, unique across every instance's domain and aliases", () => {
+    const s = settingsOf({ ...doConfig, instances: [{ ...cloudInstances[0], aliases: ["www.colombia.example.org"] }, cloudInstances[1]] });
+    assert.deepEqual(s.instances.map((i) => i.aliases), [["www.colombia.example.org"], []]);
+    const lines = problemsOf({ ...doConfig, instances: [{ ...cloudInstances[0], aliases: ["peru.example.org", "Bad Name", "www.colombia.example.org"] }, { ...cloudInstances[1], aliases: ["www.colombia.example.org"] }] });
+    lineFor(lines, "instances[1].domain", /duplicate domain "peru\.example\.org" \(also instances\[0\]\.aliases\[0\]\)/);
+    lineFor(lines, "instances[0].aliases[1]", /lowercase domain name/);
+    lineFor(lines, "instances[1].aliases[0]", /duplicate domain "www\.colombia\.example\.org" \(also instances\[0\]\.aliases\[2\]\)/);
+    lineFor(problemsOf({ ...doConfig, instances: [{ ...cloudInstances[0], aliases: "www.colombia.example.org" }] }), "instances[0].aliases", /must be a list/);
+    lineFor(problemsOf({ ...doConfig, instances: [{ ...cloudInstances[0], aliases: ["colombia.example.org"] }] }), "instances[0].aliases[0]", /duplicate domain/);
+});
+
+test("edge: Let's Encrypt production by default; a CA directory over https, a contact email and a PEM root may be set", () => {
+    const s = settingsOf(doConfig);
+    assert.deepEqual(s.edge, { caUrl: "https://acme-v02.api.letsencrypt.org/directory", image: "caddy:2" });
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    const custom = settingsOf({ ...awsConfig, images: { edge: "caddy:2.8.4" }, edge: { caUrl: "https://acme-staging-v02.api.letsencrypt.org/directory", email: "ops@example.org", caRootPem: pem } });
+    assert.deepEqual(custom.edge, { caUrl: "https://acme-staging-v02.api.letsencrypt.org/directory", email: "ops@example.org", caRootPem: pem, image: "caddy:2.8.4" });
+    lineFor(problemsOf({ ...doConfig, edge: { caUrl: "http://acme.example.org/directory" } }), "edge.caUrl", /ACME directory URL over https/);
+    lineFor(problemsOf({ ...doConfig, edge: { caUrl: "https://acme.example.org/{dir}" } }), "edge.caUrl", /ACME directory URL over https/);
+    lineFor(problemsOf({ ...doConfig, edge: { email: "not an email" } }), "edge.email", /email address/);
+    lineFor(problemsOf({ ...doConfig, edge: { caRootPem: "hello" } }), "edge.caRootPem", /one PEM certificate/);
+    lineFor(problemsOf({ ...doConfig, edge: { caurl: "x" } }), "edge.caurl", /unknown key; did you mean caUrl\?/);
+    lineFor(problemsOf({ ...doConfig, edge: "letsencrypt" }), "edge", /must be an object/);
+    lineFor(problemsOf({ ...doConfig, images: { edge: "caddy" } }), "images.edge", /names no tag or digest/);
+    lineFor(problemsOf({ ...doConfig, instances: [{ ...cloudInstances[0], images: { edge: "caddy:2" } }] }), "instances[0].images.edge", /set images\.edge, not an instance's/);
+});
+
+test("edge on a local stack: only when set, and only with a data root", () => {
+    assert.equal(settingsOf(devConfig).edge, undefined, "dev keeps http://localhost:<port>");
+    assert.equal(settingsOf({ provider: "local", dataRoot: "/mnt/housing-portal-e2e", instances }).edge, undefined);
+    const local = settingsOf({ provider: "local", dataRoot: "/mnt/housing-portal-e2e", instances, edge: { caUrl: "https://127.0.0.1:14000/dir" } });
+    assert.deepEqual(local.edge, { caUrl: "https://127.0.0.1:14000/dir", image: "caddy:2" });
+    assert.equal(local.instances[0].port, 8001, "and the instances keep their ports");
+    lineFor(problemsOf({ ...devConfig, edge: {} }), "edge", /needs dataRoot with provider local/);
 });
 
 test("instance fields: domain, port, images, database, backendEnv", () => {
@@ -277,7 +325,7 @@ test("all problems are reported at once, one line each", () => {
         host: { sshKeys: ["k"], sshAllowedCidrs: ["0.0.0.0/0"] },
         volume: { sizeGb: 0, fromSnapshot: "s", adoptId: "v" },
         snapshots: { everyHours: 5, at: "25:00", retain: 0 },
-        instances: [{ name: "A", domain: "a.example.org", port: 1 }, { name: "b", domain: "b.example.org", port: 1 }],
+        instances: [{ name: "A", domain: "a.example.org" }, { name: "b", domain: "b.example.org", port: 1 }],
     });
     for (const key of ["host.sshAllowedCidrs", "volume.sizeGb", "volume", "snapshots.everyHours", "snapshots.at", "snapshots.retain", "instances[0].name", "instances[1].port", "snapshotApiToken"]) {
         lineFor(lines, key);
@@ -342,10 +390,10 @@ test("host.sshUser is a POSIX user name; host.address an IP address or a host na
 });
 
 test("domains are lowercase domain names, each instance its own", () => {
-    const lines = problemsOf({ ...doConfig, instances: [...instances, { name: "chile", domain: "colombia.example.org", port: 8003 }] });
+    const lines = problemsOf({ ...doConfig, instances: [...cloudInstances, { name: "chile", domain: "colombia.example.org" }] });
     lineFor(lines, "instances[2].domain", /duplicate domain "colombia\.example\.org" \(also instances\[0\]\.domain\)/);
     for (const domain of ["Colombia.example.org", "colombia", "colombia.example.org.", "-a.example.org", "a_b.example.org", "a..example.org", `${"x".repeat(64)}.org`, 7]) {
-        lineFor(problemsOf({ ...doConfig, instances: [{ name: "a", domain, port: 8001 }] }), "instances[0].domain", /lowercase domain name/);
+        lineFor(problemsOf({ ...doConfig, instances: [{ name: "a", domain }] }), "instances[0].domain", /lowercase domain name/);
     }
 });
 

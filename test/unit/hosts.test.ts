@@ -328,7 +328,7 @@ test("AWS: with a customer KMS key the DLM role may use exactly that key, with t
     assert.equal(JSON.stringify(production).includes("kms:"), false);
 });
 
-test("SSH only from the configured CIDRs; web and instance ports from anywhere, each instance's port a rule of its own", async () => {
+test("SSH only from the configured CIDRs; the edge's 80 and 443 from anywhere, and nothing else", async () => {
     const { staging, production } = await plans;
     const inbound = byName(staging, "host-firewall").inputs.inboundRules as any[];
     assert.deepEqual(inbound.find((r) => r.portRange === "22").sourceAddresses, ["203.0.113.0/24"]);
@@ -340,11 +340,8 @@ test("SSH only from the configured CIDRs; web and instance ports from anywhere, 
     assert.ok((byName(staging, "host-droplet").inputs.tags as string[]).includes("housing-portal-staging"));
     assert.ok(byName(staging, "host-droplet").dependsOn.includes(firewall.urn), "the machine is created behind its firewall");
     assert.ok(firewall.dependsOn.includes(byName(staging, "host-tag").urn));
-    for (const [instance, port] of [["colombia", "8001"], ["peru", "8002"]]) {
-        const own = byName(staging, `host-port-${instance}`);
-        assert.deepEqual(own.inputs.inboundRules, [{ protocol: "tcp", portRange: port, sourceAddresses: ["0.0.0.0/0", "::/0"] }]);
-        assert.deepEqual(own.inputs.tags, byName(staging, "host-firewall").inputs.tags);
-    }
+    // One firewall: no per-instance port rules (the edge serves every instance on 443).
+    assert.deepEqual(ofType(staging, "digitalocean:index/firewall:Firewall").map((f) => f.name), ["host-firewall"]);
 
     // AWS: no inline ingress (it would fight the separate rules); every rule is its own resource.
     assert.equal(byName(production, "host-security-group").inputs.ingress, undefined);
@@ -360,8 +357,8 @@ test("SSH only from the configured CIDRs; web and instance ports from anywhere, 
     }
     const ports = (names: string) => rules.filter((r) => r.name.startsWith(names)).map((r) => `${r.inputs.fromPort} ${cidr(r)}`).sort();
     assert.deepEqual(ports("host-ingress-80"), ["80 0.0.0.0/0", "80 ::/0"]);
-    assert.deepEqual(ports("host-port-colombia"), ["8001 0.0.0.0/0", "8001 ::/0"]);
-    assert.equal(new Set(rules.map((r) => r.inputs.fromPort)).size, 3 + 3, "80, 443, 22 and one port per instance");
+    assert.deepEqual(ports("host-ingress-443"), ["443 0.0.0.0/0", "443 ::/0"]);
+    assert.deepEqual([...new Set(rules.map((r) => r.inputs.fromPort))].sort(), [22, 443, 80], "80, 443 and 22 only");
 });
 
 test("AWS host: IMDSv2 required, encrypted root disk, an Elastic IP; DigitalOcean: monitoring and a reserved IP", async () => {

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    DEFAULT_HOST, SNAPSHOT_TOKEN_FILE, cloudNames, hostServiceDockerName, hostSettingsFile, installedScriptPath,
+    DEFAULT_HOST, EDGE_NAMES, SNAPSHOT_TOKEN_FILE, edgeDirs, cloudNames, hostServiceDockerName, hostSettingsFile, installedScriptPath,
     instanceDockerName, systemdUnit, type InstanceDockerPart,
 } from "../../components/naming";
 import { ROLES } from "../../components/layout";
@@ -14,7 +14,7 @@ const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
 test("a stack's default host keeps the names of the one-host stacks", () => {
     const n = cloudNames("staging");
-    assert.deepEqual({ ...n, instanceFirewall: n.instanceFirewall("colombia") }, {
+    assert.deepEqual(n, {
         machine: "housing-portal-staging",
         dataVolume: "housing-portal-staging-data",
         snapshotPrefix: "housing-portal-staging",
@@ -24,10 +24,8 @@ test("a stack's default host keeps the names of the one-host stacks", () => {
         awsTags: { project: "housing-portal", stack: "staging" },
         dropletTags: ["housing-portal", "housing-portal-staging"],
         volumeTags: ["housing-portal", "housing-portal-snapshots-staging"],
-        instanceFirewall: "housing-portal-staging-colombia",
     });
-    const { instanceFirewall, ...plain } = cloudNames("staging", DEFAULT_HOST);
-    assert.deepEqual({ ...plain, instanceFirewall: instanceFirewall("colombia") }, { ...n, instanceFirewall: n.instanceFirewall("colombia") });
+    assert.deepEqual(cloudNames("staging", DEFAULT_HOST), n);
 });
 
 test("every name of another host carries the host name, so two hosts of a stack never collide", () => {
@@ -39,7 +37,6 @@ test("every name of another host carries the host name, so two hosts of a stack 
     }
     assert.notDeepEqual(eu.snapshotTargetTag, main.snapshotTargetTag, "each volume its own DLM target");
     for (const name of [eu.alertsTopic, eu.snapshotAlarms.createFailed, eu.snapshotAlarms.copyFailed]) assert.match(name, /^housing-portal-production-eu-/);
-    assert.notEqual(eu.instanceFirewall("peru"), main.instanceFirewall("peru"));
 });
 
 test("Docker names: an instance's from its name and part; a host-level service's can never equal one", () => {
@@ -50,6 +47,10 @@ test("Docker names: an instance's from its name and part; a host-level service's
     ]);
     assert.equal(hostServiceDockerName("edge"), "housing-portal_edge");
     assert.equal(hostServiceDockerName("edge", "data"), "housing-portal_edge-data");
+    assert.deepEqual(EDGE_NAMES, { container: "housing-portal_edge", network: "housing-portal--edge-net" });
+    // Docker routes a container's ports through the network that sorts first: the edge's own, before any instance's.
+    for (const instance of ["0", "a", "aaa", "colombia", "z9"]) assert.ok(EDGE_NAMES.network < instanceDockerName(instance, "net"), instance);
+    assert.deepEqual(edgeDirs("/mnt/data"), { root: "/mnt/data/edge", storage: "/mnt/data/edge/storage", config: "/mnt/data/edge/config" });
     // Instance names are DNS labels: no underscore, so even an instance named after the service differs.
     for (const instance of ["edge", "edge-data", "host"]) {
         for (const p of parts) assert.ok(!instanceDockerName(instance, p).includes("_"));

@@ -13,7 +13,7 @@ const keys = readStackKeys("Pulumi.staging.yaml");
 const BAD_CONFIG: [Record<string, unknown>, string[]][] = [
     [{ ...keys, provider: "gcp" }, ["provider"]],
     [{ ...keys, instances: [] }, ["instances"]],
-    [{ ...keys, instances: [{ name: "Peru_1", domain: "peru.example.org", port: 1 }] }, ["instances[0].name"]],
+    [{ ...keys, instances: [{ name: "Peru_1", domain: "peru.example.org" }] }, ["instances[0].name"]],
     [{ ...keys, volume: { sizeGb: 0, fromSnapshot: "a", adoptId: "b" } }, ["volume.sizeGb", "volume.fromSnapshot", "volume.adoptId", "volume"]],
     [{ ...keys, snapshots: { everyHours: 5, at: "7pm", retain: 0 } }, ["snapshots.everyHours", "snapshots.at", "snapshots.retain"]],
     [{ ...keys, dataRoot: "data" }, ["dataRoot"]],

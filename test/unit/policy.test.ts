@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import {
     ResourceView, bindMountsInsideDataRoot, checkAll, containersHardened, dataVolumesProtected, dlmTargetTagOnDataVolume, ebsEncrypted,
-    noPublishedDatabaseOrBackendPorts, postgisVolumeDedicated, sshNotOpenToWorld,
+    firewallWebAndSshOnly, noPublishedDatabaseOrBackendPorts, onlyEdgePublishesPorts, postgisVolumeDedicated, sshNotOpenToWorld,
 } from "../../policy/rules";
 import type { PlanDocument } from "../../tools/planner";
 
@@ -99,6 +99,41 @@ test("SSH must not be open to the world, by one CIDR or by several that cover it
     const rule = (group: string, cidrIpv4: string) => res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", { securityGroupId: group, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4 });
     assert.equal(sshNotOpenToWorld.check([rule("sg-1", "0.0.0.0/1"), rule("sg-1", "128.0.0.0/1")]).length, 1);
     assert.deepEqual(sshNotOpenToWorld.check([rule("sg-1", "0.0.0.0/1"), rule("sg-2", "128.0.0.0/1")]), []);
+});
+
+test("on a cloud host only the edge publishes host ports; dev's nginx may", () => {
+    const on = (machine: string | undefined, role: string, ports: unknown[] | undefined) => res("docker:index/container:Container", {
+        labels: [{ label: "housing-portal.role", value: role }, ...(machine === undefined ? [] : [{ label: "housing-portal.machine", value: machine }])],
+        ...(ports === undefined ? {} : { ports }),
+    }, false, `c-${role}`);
+    const web = [{ internal: 80, external: 8001 }];
+    assert.deepEqual(onlyEdgePublishesPorts.check(on("droplet-1", "edge", [{ internal: 443, external: 443 }]), ROOT), []);
+    assert.deepEqual(onlyEdgePublishesPorts.check(on("droplet-1", "nginx", undefined), ROOT), []);
+    assert.deepEqual(onlyEdgePublishesPorts.check(on("droplet-1", "nginx", []), ROOT), []);
+    assert.deepEqual(onlyEdgePublishesPorts.check(on("local", "nginx", web), ROOT), [], "dev publishes nginx on localhost");
+    assert.match(onlyEdgePublishesPorts.check(on("droplet-1", "nginx", web), ROOT)[0], /c-nginx publishes host ports on a cloud host; only the edge may/);
+    // A preview of a new machine does not know its id yet: that is a cloud host too.
+    assert.equal(onlyEdgePublishesPorts.check(on(undefined, "backend", web), ROOT).length, 1);
+});
+
+test("the firewall opens tcp 80 and 443 and SSH, nothing else", () => {
+    const world = ["0.0.0.0/0", "::/0"];
+    const fw = (rules: unknown[]) => res("digitalocean:index/firewall:Firewall", { inboundRules: rules });
+    const ok = fw([
+        { protocol: "tcp", portRange: "80", sourceAddresses: world }, { protocol: "tcp", portRange: "443", sourceAddresses: world },
+        { protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.0/24"] },
+    ]);
+    assert.deepEqual(firewallWebAndSshOnly.check(ok, ROOT), []);
+    assert.match(firewallWebAndSshOnly.check(fw([{ protocol: "tcp", portRange: "8001", sourceAddresses: world }]), ROOT)[0], /opens tcp 8001-8001; a host opens only tcp 80 and 443 \(the edge\) and 22 \(SSH\)/);
+    assert.equal(firewallWebAndSshOnly.check(fw([{ protocol: "tcp", portRange: "5432", sourceAddresses: ["203.0.113.0/24"] }]), ROOT).length, 1);
+    assert.equal(firewallWebAndSshOnly.check(fw([{ protocol: "tcp", portRange: "20-30", sourceAddresses: ["203.0.113.0/24"] }]), ROOT).length, 1);
+    assert.equal(firewallWebAndSshOnly.check(fw([{ protocol: "udp", portRange: "443", sourceAddresses: world }]), ROOT).length, 1);
+    const rule = (fromPort: number, cidrIpv4: string) => res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", { ipProtocol: "tcp", fromPort, toPort: fromPort, cidrIpv4 });
+    assert.deepEqual(firewallWebAndSshOnly.check(rule(443, "0.0.0.0/0"), ROOT), []);
+    assert.deepEqual(firewallWebAndSshOnly.check(rule(22, "198.51.100.0/24"), ROOT), []);
+    assert.equal(firewallWebAndSshOnly.check(rule(8001, "0.0.0.0/0"), ROOT).length, 1);
+    const group = res("aws:ec2/securityGroup:SecurityGroup", { ingress: [{ protocol: "tcp", fromPort: 0, toPort: 65535, cidrBlocks: ["0.0.0.0/0"] }] });
+    assert.equal(firewallWebAndSshOnly.check(group, ROOT).length, 1);
 });
 
 test("the DLM target tag must be on the data volume", () => {

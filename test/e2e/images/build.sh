@@ -5,6 +5,9 @@
 #                                   postgis-entrypoint.sh (the official image's behaviour)
 #   housing-portal-e2e/nginx:1      Debian nginx-light, nginx -g 'daemon off;'
 #   housing-portal-e2e/backend:1    python3 + backend.py (exports + X-Accel-Redirect)
+#   housing-portal-e2e/backend:2    the same, another build: an image change of the backend
+#   housing-portal-e2e/nginx:2      the same nginx, another build: an image change of nginx
+#   housing-portal-e2e/caddy:2      Debian caddy, the edge (its command comes from the program)
 #
 # One rootfs is made with `debootstrap --variant=minbase bookworm` from the Debian mirror that apt
 # is configured with (/etc/apt/sources.list*), imported with `docker import` as
@@ -27,12 +30,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DOCKER="${DOCKER:-docker}"
 BUILD_DIR="${BUILD_DIR:-/var/tmp}"
 SUITE=bookworm
-PACKAGES=postgresql-15,postgresql-15-postgis-3,nginx-light,python3
+PACKAGES=postgresql-15,postgresql-15-postgis-3,nginx-light,python3,caddy
 readonly REPO=housing-portal-e2e
 
 HASH="$(cd "$HERE" && sha256sum -- * | sha256sum | cut -c1-16)"
 BASE="$REPO/rootfs:$HASH"
-declare -A TAGS=([postgis]="$REPO/postgis:15" [nginx]="$REPO/nginx:1" [backend]="$REPO/backend:1")
+declare -A TAGS=([postgis]="$REPO/postgis:15" [nginx]="$REPO/nginx:1" [backend]="$REPO/backend:1" [backend2]="$REPO/backend:2" [nginx2]="$REPO/nginx:2" [caddy]="$REPO/caddy:2")
 
 built_hash() { "$DOCKER" image inspect -f '{{ index .Config.Labels "housing-portal-e2e.build" }}' "$1" 2>/dev/null || true; }
 
@@ -117,7 +120,12 @@ commit postgis \
   'VOLUME /var/lib/postgresql/data' 'EXPOSE 5432' \
   'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' 'CMD ["postgres"]'
 commit nginx 'EXPOSE 80' 'ENTRYPOINT []' 'CMD ["nginx", "-g", "daemon off;"]'
+commit nginx2 'EXPOSE 80' 'ENV NGINX_BUILD=2' 'ENTRYPOINT []' 'CMD ["nginx", "-g", "daemon off;"]'
 commit backend 'ENV PYTHONUNBUFFERED=1' 'WORKDIR /srv' 'EXPOSE 8000' 'ENTRYPOINT []' 'CMD ["python3", "/srv/backend.py"]'
+commit backend2 'ENV PYTHONUNBUFFERED=1' 'ENV BACKEND_BUILD=2' 'WORKDIR /srv' 'EXPOSE 8000' 'ENTRYPOINT []' 'CMD ["python3", "/srv/backend.py"]'
+# Like the caddy:2 image: caddy as root (the program keeps only NET_BIND_SERVICE), data in /data.
+commit caddy 'ENV XDG_CONFIG_HOME=/config' 'ENV XDG_DATA_HOME=/data' 'EXPOSE 80 443' 'WORKDIR /srv' 'ENTRYPOINT []' \
+  'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'
 
 # Older builds of the base are a cache of nothing now.
 "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}' "$REPO/rootfs" | while read -r ref; do

@@ -1,0 +1,246 @@
+// The edge on a real engine, with certificates from a real ACME CA (Debian's pebble, HTTP-01
+// validated against the published port 80): every instance's domain on 443 with a certificate for
+// that name, serving that instance's portal and no other's; the redirect, HSTS, no certificate for
+// an unknown name; the certificates on the loop-device data volume and served again, with no new
+// order, by a recreated edge; adding an instance while another is being used fails no request;
+// and no instance reaches another's nginx, through the edge or otherwise.
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tls from "node:tls";
+import { after, before, test } from "node:test";
+import type { PlanDocument } from "../../tools/planner";
+import { isMountPoint, runScript } from "../host/helpers";
+import { containerName, dockerTry, E2eStack, engine, MORE_IMAGES, removeLabelled, request, requestWhenUp, waitBackend, waitDatabase, type Keys } from "./harness";
+import { Pebble } from "./pebble";
+import { EDGE, edgeRequest, loopRequests, waitServed } from "./edgeClient";
+
+const stack = new E2eStack("edge");
+const [A, B] = stack.instances();
+const pebble = new Pebble(path.join(stack.work, "pebble"));
+let keys: Keys;
+
+/** A request over TLS to the edge's published 443 for `name`, verified against Pebble's root. */
+const viaEdge = (name: string, method: string, urlPath: string, body?: string) => edgeRequest(pebble.root, name, method, urlPath, body);
+const whenServed = (name: string) => waitServed(pebble.root, name);
+const requestLoop = (name: string) => loopRequests(pebble.root, name);
+
+const domains = (k: Keys) => (k.instances as { name: string; domain: string }[]).map((i) => i.domain);
+
+/** Every file called NAME.crt under the edge's storage on the data volume. */
+function storedCertificates(name: string): string[] {
+    const root = path.join(stack.dataRoot, "edge", "storage", "certificates");
+    if (!fs.existsSync(root)) return [];
+    return fs.readdirSync(root).map((issuer) => path.join(root, issuer, name, `${name}.crt`)).filter((f) => fs.existsSync(f));
+}
+
+before(async () => {
+    await pebble.start();
+    keys = { ...stack.keys, edge: pebble.edgeSettings() };
+    await stack.setup(keys);
+    for (const d of domains(keys)) await whenServed(d);
+}, { timeout: 900_000 });
+after(async () => {
+    try {
+        await stack.teardown();
+    } finally {
+        await pebble.stop();
+    }
+}, { timeout: 300_000 });
+
+test("every domain answers on 443 with a certificate for that name, verified against Pebble's root, serving its own instance's portal", async () => {
+    for (const instance of stack.instances()) {
+        const domain = stack.instanceDomain(instance, keys);
+        const body = `id,instance\n1,${instance}\n`;
+        const posted = await viaEdge(domain, "POST", `/api/exports/edge-${instance}.csv`, body);
+        assert.equal(posted.status, 201, posted.body);
+        const got = await viaEdge(domain, "GET", `/api/download/edge-${instance}.csv`);
+        assert.equal(got.status, 200);
+        assert.equal(got.body, body);
+        assert.equal(got.cert.subjectaltname, `DNS:${domain}`);
+        assert.ok(fs.readFileSync(path.join(stack.dataRoot, "exports", instance, `edge-${instance}.csv`)), "written by its own backend");
+    }
+    // Never the other's: each domain reaches its own nginx only.
+    for (const [mine, other] of [[A, B], [B, A]]) {
+        const got = await viaEdge(stack.instanceDomain(mine, keys), "GET", `/api/download/edge-${other}.csv`);
+        assert.equal(got.status, 404, `${mine}'s domain served ${other}'s export`);
+    }
+});
+
+test("http:// is a permanent redirect to https:// with path and query kept; HSTS is set; an unknown name fails the TLS handshake", async () => {
+    const domain = stack.instanceDomain(A, keys);
+    const r = await request(80, domain, "GET", "/user-docs/index.html?lang=es&x=1");
+    assert.ok([301, 308].includes(r.status), `status ${r.status}`);
+    assert.equal(r.headers.location, `https://${domain}/user-docs/index.html?lang=es&x=1`);
+    const page = await viaEdge(domain, "GET", "/");
+    assert.equal(page.headers["strict-transport-security"], "max-age=31536000");
+    assert.equal(page.headers["x-frame-options"], "DENY", "set once, by the edge");
+    assert.equal([page.headers["x-frame-options"]].flat().length, 1);
+
+    const unknown = await new Promise<Error | undefined>((resolve) => {
+        const s = tls.connect({ host: "127.0.0.1", port: 443, servername: "unknown.e2e.test", ca: pebble.root }, () => {
+            s.end();
+            resolve(undefined);
+        });
+        s.on("error", resolve);
+    });
+    assert.ok(unknown instanceof Error, "the edge completed a TLS handshake for a name nobody configured");
+    assert.match(unknown.message, /alert|certificate|socket hang up|ECONNRESET/i);
+});
+
+test("the certificates are files on the loop-device data volume, bound into a hardened edge", async () => {
+    for (const d of domains(keys)) {
+        const files = storedCertificates(d);
+        assert.equal(files.length, 1, `${d}: ${files.join(", ")}`);
+        assert.equal(fs.statSync(files[0]).dev, fs.statSync(stack.dataRoot).dev, `${files[0]} is not on the data volume`);
+        assert.ok(new X509Certificate(fs.readFileSync(files[0])).checkHost(d));
+    }
+    const c = await engine.request("GET", `/containers/${EDGE}/json`);
+    const data = c.Mounts.find((m: { Destination: string }) => m.Destination === "/data");
+    assert.equal(data.Source, path.join(stack.dataRoot, "edge", "storage"));
+    assert.equal(c.HostConfig.ReadonlyRootfs, true);
+    assert.deepEqual(c.HostConfig.CapAdd, ["NET_BIND_SERVICE"]);
+    assert.deepEqual(c.HostConfig.CapDrop, ["ALL"]);
+    assert.deepEqual(c.HostConfig.SecurityOpt, ["no-new-privileges:true"]);
+    const write = await dockerTry(["exec", EDGE, "sh", "-c", "echo x > /etc/probe"]);
+    assert.notEqual(write.code, 0, "the edge's root file system is writable");
+});
+
+test("the edge removed and created again serves the same certificates, with no new order at Pebble", async () => {
+    const before = new Map<string, string>();
+    for (const d of domains(keys)) before.set(d, (await viaEdge(d, "GET", "/")).cert.serialNumber);
+    const orders = pebble.orders();
+    assert.ok(orders >= 1, `pebble saw no order at all:\n${pebble.log.slice(-2000)}`);
+    await engine.remove(`/containers/${EDGE}?force=true`);
+    await stack.realisePlan(stack.plan!, stack.plan!);
+    for (const d of domains(keys)) {
+        const served = await whenServed(d);
+        assert.equal(served.cert.serialNumber, before.get(d), `${d} got a new certificate`);
+    }
+    assert.equal(pebble.orders(), orders, "the recreated edge ordered again");
+});
+
+test("instances are isolated at the edge: from A's network neither B's nginx nor B's portal through the edge can be reached", async () => {
+    const backendA = containerName(A, "backend");
+    const probe = (target: string, port: number, host: string) => dockerTry(["exec", backendA, "python3", "-c", `
+import http.client, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+try:
+    c = http.client.HTTPSConnection(${JSON.stringify(target)}, ${port}, timeout=20, context=ctx) if ${port} == 443 else http.client.HTTPConnection(${JSON.stringify(target)}, ${port}, timeout=20)
+    c.request("GET", "/api/download/edge-${B}.csv", headers={"Host": ${JSON.stringify(host)}})
+    r = c.getresponse()
+    print("STATUS", r.status, r.read()[:100])
+except Exception as e:
+    print("FAILED", type(e).__name__, e)
+`]);
+    const domainB = stack.instanceDomain(B, keys);
+    // Control: A's own nginx answers by name from A's network.
+    const own = await probe(containerName(A, "nginx"), 80, stack.instanceDomain(A, keys));
+    assert.match(own.stdout, /^STATUS 404/m, own.stdout + own.stderr);
+    // B's nginx by name: not on A's network.
+    const byName = await probe(containerName(B, "nginx"), 80, domainB);
+    assert.match(byName.stdout, /^FAILED .*(Name or service not known|Temporary failure in name resolution|No address)/m, byName.stdout);
+    // B's nginx by address: B's network is not routed to A's.
+    const edge = await engine.request("GET", `/containers/${EDGE}/json`);
+    const nginxB = await engine.request("GET", `/containers/${containerName(B, "nginx")}/json`);
+    const ipB = nginxB.NetworkSettings.Networks[`housing-portal-${B}-net`].IPAddress;
+    const byIp = await probe(ipB, 80, domainB);
+    assert.match(byIp.stdout, /^FAILED .*(timed out|No route to host|unreachable)/im, byIp.stdout);
+    // Through the edge's leg on A's network: refused for every site (users come in through the published ports).
+    const edgeOnA = edge.NetworkSettings.Networks[`housing-portal-${A}-net`].IPAddress;
+    assert.match(edgeOnA, /^\d+\.\d+\.\d+\.\d+$/);
+    const through = await probe(edgeOnA, 443, domainB);
+    assert.match(through.stdout, /^FAILED /m, `A's backend reached ${B} through the edge: ${through.stdout}`);
+    assert.doesNotMatch(through.stdout, /STATUS/);
+    // And the edge itself is on exactly its own network and the instances'.
+    assert.deepEqual(Object.keys(edge.NetworkSettings.Networks).sort(), ["housing-portal--edge-net", ...stack.instances().map((i) => `housing-portal-${i}-net`)].sort());
+});
+
+test("adding an instance reloads the edge, never restarts it: requests looping against A fail 0 times; the new domain gets its certificate", { timeout: 600_000 }, async () => {
+    const edgeBefore = await engine.request("GET", `/containers/${EDGE}/json`);
+    const C = "chile";
+    const withC: Keys = { ...keys, instances: [...keys.instances, { name: C, domain: `${C}.e2e.test`, port: 18089 }] };
+    const previous: PlanDocument = stack.plan!;
+    const loop = requestLoop(stack.instanceDomain(A, keys));
+    let counted: { ok: number; failed: string[] };
+    try {
+        const plan = await stack.planOf(withC);
+        await stack.realisePlan(plan, previous);
+        await waitDatabase(containerName(C, "postgis"));
+        await waitBackend(containerName(C, "backend"));
+        await whenServed(`${C}.e2e.test`);
+    } finally {
+        counted = await loop.stop();
+    }
+    process.stdout.write(`# edge: requests to ${A} while ${C} was added: ${counted.ok} answered 200, ${counted.failed.length} failed\n`);
+    assert.deepEqual(counted.failed, [], `requests failed while an instance was added`);
+    assert.ok(counted.ok > 0, "no request was made");
+    const edgeAfter = await engine.request("GET", `/containers/${EDGE}/json`);
+    assert.equal(edgeAfter.Id, edgeBefore.Id, "the edge's container was replaced");
+    assert.equal(edgeAfter.State.StartedAt, edgeBefore.State.StartedAt, "the edge was restarted");
+    // C's portal is C's.
+    const page = await requestWhenUp(18089, `${C}.e2e.test`, "GET", "/");
+    assert.equal(page.status, 200);
+
+    // And removed again: the others keep answering, the edge leaves C's network (which then goes).
+    const loopAgain = requestLoop(stack.instanceDomain(A, keys));
+    let again: { ok: number; failed: string[] };
+    try {
+        await stack.realisePlan(previous, stack.plan!);
+    } finally {
+        again = await loopAgain.stop();
+    }
+    process.stdout.write(`# edge: requests to ${A} while ${C} was removed: ${again.ok} answered 200, ${again.failed.length} failed\n`);
+    assert.deepEqual(again.failed, []);
+    const edgeEnd = await engine.request("GET", `/containers/${EDGE}/json`);
+    assert.equal(edgeEnd.State.StartedAt, edgeBefore.State.StartedAt, "the edge was restarted");
+    assert.ok(!Object.keys(edgeEnd.NetworkSettings.Networks).includes(`housing-portal-${C}-net`));
+    assert.equal(await engine.find(`/networks/housing-portal-${C}-net`), undefined, "the removed instance's network is gone");
+});
+
+test("an nginx image change: the edge holds the requests while nginx is replaced, and none fails", { timeout: 600_000 }, async () => {
+    const previous = stack.plan!;
+    const changed: Keys = { ...keys, instances: keys.instances.map((i: { name: string }) => (i.name === A ? { ...i, images: { nginx: MORE_IMAGES.nginx2 } } : i)) };
+    const plan = await stack.planOf(changed);
+    const before = await engine.request("GET", `/containers/${containerName(A, "nginx")}/json`);
+    const loop = requestLoop(stack.instanceDomain(A, keys));
+    let counted: { ok: number; failed: string[] };
+    try {
+        const actions = await stack.realisePlan(plan, previous);
+        assert.ok(actions.some((a) => a.name === `${A}-nginx` && a.action === "replaced"), "nginx was not replaced");
+        await whenServed(stack.instanceDomain(A, keys));
+    } finally {
+        counted = await loop.stop();
+    }
+    process.stdout.write(`# edge: requests to ${A} while its nginx image changed: ${counted.ok} answered 200, ${counted.failed.length} failed\n`);
+    const after = await engine.request("GET", `/containers/${containerName(A, "nginx")}/json`);
+    assert.notEqual(after.Id, before.Id, "nginx was not recreated");
+    assert.equal(after.Config.Image, MORE_IMAGES.nginx2);
+    assert.deepEqual(counted.failed, [], "requests failed while nginx was replaced");
+    assert.ok(counted.ok > 0);
+    await stack.realisePlan(previous, plan);
+    await whenServed(stack.instanceDomain(A, keys));
+});
+
+test("the host replaced (released, detached, attached, mounted, realised on a bare engine) serves the same certificates with no new order", { timeout: 600_000 }, async () => {
+    const serials = new Map<string, string>();
+    for (const d of domains(keys)) serials.set(d, (await viaEdge(d, "GET", "/")).cert.serialNumber);
+    const orders = pebble.orders();
+    // The old machine lets go of the volume with the real script: every container stops, the edge too (it holds the volume).
+    const released = await runScript("release-data-volume.sh", { MOUNT_POINT: stack.dataRoot, SYSTEMCTL: "true", DOCKER: "docker" });
+    assert.equal(released.code, 0, released.stderr);
+    assert.ok(!isMountPoint(stack.dataRoot));
+    assert.equal((await engine.request("GET", `/containers/${EDGE}/json`)).State.Running, false, "the edge still runs on the old host");
+    await removeLabelled(); // the new machine's engine knows nothing
+    await stack.volume.detach();
+    await stack.volume.attach();
+    await stack.volume.mount();
+    stack.plan = await stack.realise(keys);
+    await stack.waitReady();
+    for (const d of domains(keys)) {
+        const served = await whenServed(d);
+        assert.equal(served.cert.serialNumber, serials.get(d), `${d} got a new certificate on the new host`);
+    }
+    assert.equal(pebble.orders(), orders, "the new host ordered certificates again");
+});

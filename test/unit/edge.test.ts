@@ -1,0 +1,86 @@
+// The edge in the golden cloud plans: one per host, the only container that publishes host
+// ports (80 and 443), hardened like the others, its certificates on the data volume, its routes
+// (every instance's domain to that instance's nginx) delivered to it by host/edge-routes.sh.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import type { PlannedResource } from "../../tools/planner";
+import { byName, goldenPlan, ofType } from "./planRun";
+
+const CONTAINER = "docker:index/container:Container";
+const clouds = () => [goldenPlan("staging"), goldenPlan("production")];
+const labels = (r: PlannedResource) => Object.fromEntries((r.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
+/** The settings of a command line `env K=V ... program`, unquoted. */
+function envOf(command: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const m of command.matchAll(/([A-Z_0-9]+)=('([^']*)'|(\S*))/g)) out[m[1]] = m[3] ?? m[4];
+    return out;
+}
+
+test("one edge per host; in cloud stacks it alone publishes host ports, 80 and 443", () => {
+    for (const plan of clouds()) {
+        const edges = ofType(plan, CONTAINER).filter((c) => labels(c)["housing-portal.role"] === "edge");
+        assert.deepEqual(edges.map((c) => c.inputs.name), ["housing-portal_edge"], plan.stack);
+        assert.deepEqual(edges[0].inputs.ports, [{ external: 80, internal: 80 }, { external: 443, internal: 443 }]);
+        for (const c of ofType(plan, CONTAINER).filter((x) => x !== edges[0])) assert.equal(c.inputs.ports, undefined, `${plan.stack}: ${c.name} publishes a port`);
+        assert.match(byName(plan, "edge").urn, /housing-portal:host:DockerHost\$housing-portal:edge:Edge::edge$/, "a child of its host");
+        assert.equal(edges[0].provider, byName(plan, "host-docker").urn, "on the host's engine");
+    }
+});
+
+test("the edge is hardened: limits, no-new-privileges, NET_BIND_SERVICE only, a read-only root with tmpfs, labelled with its machine", () => {
+    for (const plan of clouds()) {
+        const c = byName(plan, "edge-caddy");
+        assert.equal(c.inputs.memory, 256);
+        assert.equal(c.inputs.memorySwap, 256);
+        assert.equal(c.inputs.cpus, "1.0");
+        assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"]);
+        assert.deepEqual(c.inputs.capabilities, { adds: ["NET_BIND_SERVICE"], drops: ["ALL"] });
+        assert.equal(c.inputs.readOnly, true);
+        assert.deepEqual(Object.keys(c.inputs.tmpfs as object).sort(), ["/config", "/tmp"]);
+        assert.equal(c.inputs.uploads, undefined, "nothing uploaded: a read-only root takes no files, and routes are no container input");
+        assert.equal(c.inputs.restart, "unless-stopped");
+        assert.equal(c.deleteBeforeReplace, true);
+        assert.equal(labels(c)["housing-portal.machine"], labels(byName(plan, "colombia-nginx"))["housing-portal.machine"]);
+        assert.deepEqual(byName(plan, "edge-image").inputs.triggers, byName(plan, "colombia-nginx-image").inputs.triggers, "pulled again onto a new machine");
+        assert.equal(byName(plan, "edge-image").inputs.name, "caddy:2");
+    }
+});
+
+test("certificates and the Caddyfile live on the data volume; the edge's own network only, instance networks joined by the routes script", () => {
+    for (const plan of clouds()) {
+        const c = byName(plan, "edge-caddy");
+        assert.deepEqual(c.inputs.mounts, [
+            { readOnly: false, source: "/mnt/data/edge/storage", target: "/data", type: "bind" },
+            { readOnly: true, source: "/mnt/data/edge/config", target: "/etc/caddy", type: "bind" },
+        ]);
+        assert.deepEqual((c.inputs.networksAdvanced as { name: string }[]).map((n) => n.name), ["housing-portal--edge-net"]);
+        assert.equal(byName(plan, "edge-network").inputs.name, "housing-portal--edge-net");
+        const instances = ofType(plan, "housing-portal:portal:PortalInstance").map((r) => r.name);
+        for (const step of ["edge-config", "edge-routes"]) {
+            const env = envOf(String(byName(plan, step).inputs.create));
+            assert.deepEqual(env.NETWORKS.split(" ").sort(), instances.map((i) => `housing-portal-${i}-net`).sort(), `${plan.stack} ${step}`);
+            assert.equal(env.STORAGE_DIR, "/mnt/data/edge/storage");
+            assert.equal(env.ALLOW_UNMOUNTED, undefined, "a cloud host's edge refuses an unmounted data volume");
+            const caddyfile = Buffer.from(env.CADDYFILE_B64, "base64").toString("utf8");
+            for (const i of instances) {
+                const domain = (plan.outputs.portals as Record<string, { url: string }>)[i].url.replace(/^https:\/\//, "");
+                assert.match(caddyfile, new RegExp(`^${domain.replace(/\./g, "\\.")} \\{\\n[^}]*reverse_proxy housing-portal-${i}-nginx:80 `, "m"));
+            }
+            assert.match(caddyfile, /dir https:\/\/acme-v02\.api\.letsencrypt\.org\/directory/);
+        }
+        // Written before the container starts, loaded again after it is (re)created.
+        assert.ok(c.dependsOn.includes(byName(plan, "edge-config").urn));
+        assert.ok(byName(plan, "edge-routes").dependsOn.includes(c.urn));
+    }
+});
+
+test("the stack outputs list the DNS records to create: each domain an A record to the host's stable address", () => {
+    for (const plan of clouds()) {
+        const records = plan.outputs.dnsRecords as { name: string; type: string; value: string }[];
+        const domains = Object.values(plan.outputs.portals as Record<string, { url: string }>).map((p) => p.url.replace(/^https:\/\//, ""));
+        assert.deepEqual(records.map((r) => r.name).sort(), domains.sort());
+        for (const r of records) assert.deepEqual([r.type, r.value], ["A", plan.outputs.hostAddress]);
+    }
+    assert.equal(goldenPlan("dev").outputs.dnsRecords, undefined);
+    assert.equal(ofType(goldenPlan("dev"), CONTAINER).some((c) => c.name.startsWith("edge")), false, "dev has no edge: portals on http://localhost:<port>");
+});
