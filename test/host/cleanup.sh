@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Last-resort clean-up of the host tier, for .ci/run's exit trap: the tests' own `after` hooks
 # normally leave nothing behind. Undoes whatever a killed run may have left under
-# ${TMPDIR:-/tmp}/hp-host-*: a throwaway PostgreSQL, frozen file systems, mounts, chattr +i
-# guards, loop devices, files. It touches nothing outside those directories. Do not run it while
+# ${TMPDIR:-/tmp}/hp-host-*: a throwaway PostgreSQL, the privileged tests' VM (qemu, virtiofsd),
+# frozen file systems, mounts, chattr +i guards, loop devices, files. It touches nothing outside those directories. Do not run it while
 # the tier is running.
 #
 # Settings (environment): TMPDIR (default /tmp), where the tier made its scratch directories.
@@ -28,6 +28,21 @@ for d in "${dirs[@]}"; do
     fi
     pid="$(head -n1 "$pid_file" 2>/dev/null || true)"
     if [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$data" ]]; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+
+  # The privileged tests' VM (test/host/vm/run.sh): qemu and virtiofsd, each only while its pid is
+  # still a process that names $d (pids are reused). virtiofsd's mounts are in its own namespace.
+  for pid_file in "$d/qemu.pid" "$d/virtiofsd.pid"; do
+    pid="$(head -n1 "$pid_file" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || continue
+    if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/"; then
+      kill "$pid" 2>/dev/null || true
+      for _ in {1..50}; do
+        [[ -d "/proc/$pid" ]] || break
+        sleep 0.1
+      done
       kill -9 "$pid" 2>/dev/null || true
     fi
   done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian packages that the host tier (`npm run test:host`) needs. CI runs this, as
-# root, before the tier. Idempotent: apt-get update and install run only when a package is missing.
+# Install the Debian packages that the host tier (`npm run test:host`) and its privileged part in a
+# VM (`npm run test:host:privileged`, test/host/vm/run.sh) need. CI runs this, as root, before
+# them. Idempotent: apt-get update and install run only when a package is missing.
 #
 #   util-linux, mount  losetup, blkid, wipefs, mountpoint, fsfreeze, flock, runuser, mkswap
 #   e2fsprogs          mkfs.ext4, mkfs.ext2, chattr, lsattr, dumpe2fs, resize2fs
@@ -12,6 +13,12 @@
 #   (the shellcheck package) lint of host/*.sh
 #   systemd            systemd-analyze verify of host/systemd/* (systemd need not be PID 1)
 #   nginx-light        nginx -t of the rendered nginx config (nginx-config.test.ts)
+#   qemu-system-x86    the VM of the privileged tests: qemu-system-x86_64, and virtiofsd (from
+#                      qemu-system-common) sharing this machine's root with it
+#   linux-image-cloud-amd64   its kernel: a quarter of linux-image-amd64's size, with the virtiofs
+#                      and loop modules it needs (it lacks 9p, hence virtiofs)
+#   busybox-static, cpio, kmod   its initramfs: a static busybox as PID 1's shell, modprobe to
+#                      list the modules with their dependencies
 #
 # Settings (environment): none.
 set -euo pipefail
@@ -46,7 +53,8 @@ if ! installed postgresql-common; then
   printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.d/50-housing-portal-host-tier.conf
 fi
 
-ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light
+ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light \
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |
