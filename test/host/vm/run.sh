@@ -197,7 +197,11 @@ run_vm() {
       if grep -aq "^hp-vm-booted $nonce" "$scratch/result"; then
         booted=1
         echo "$PROG: the VM reached PID 1 after $((($(date +%s%N) - start) / 1000000)) ms" >&2
-      elif grep -q 'KVM internal error' "$scratch/qemu.log" || (((($(date +%s%N) - start) / 1000000000) >= BOOT_BOUND)); then
+      elif grep -q 'KVM internal error' "$scratch/qemu.log"; then
+        echo "$PROG: KVM stopped the VM before it reached PID 1 (qemu's log below)" >&2
+        stop "$(cat "$scratch/qemu.pid" 2>/dev/null)"
+        stop "$vm_pid"
+      elif (((($(date +%s%N) - start) / 1000000000) >= BOOT_BOUND)); then
         echo "$PROG: the VM did not reach PID 1 under $how within ${BOOT_BOUND}s" >&2
         stop "$(cat "$scratch/qemu.pid" 2>/dev/null)"
         stop "$vm_pid"
