@@ -76,7 +76,8 @@ case "$accel" in
     if kvm_usable; then
       accels=(kvm tcg)
     else
-      echo "$PROG: no usable KVM (/dev/kvm missing or unopenable, or not kvm_intel/kvm_amd), so TCG: slower" >&2
+      if [[ -d /sys/module/kvm_pvm ]]; then why="/dev/kvm is PVM (kvm_pvm), which runs only kernels built for it"; else why="/dev/kvm is missing, cannot be opened, or is not kvm_intel/kvm_amd"; fi
+      echo "$PROG: no usable KVM ($why), so TCG: slower" >&2
       accels=(tcg)
     fi
     ;;
