@@ -2,8 +2,9 @@
 // backing file grown (truncate) and the loop device told (losetup -c), as a cloud volume resize
 // looks to the host. The script must do nothing when the file system fills its device, and refuse
 // anything that is not the device's ext4 at MOUNT_POINT. The online growth itself needs
-// CAP_SYS_RESOURCE, which CI's root lacks: it is in privileged/grow-online.test.ts
-// (`npm run test:host:privileged`, on a VM).
+// CAP_SYS_RESOURCE, which root here and in CI lacks: it is in privileged/grow-online.test.ts,
+// which `npm run test:host:privileged` (test/host/vm/run.sh, run by .ci/run after this tier) runs
+// in a qemu VM whose root has every capability.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Scratch, isMountPoint, requireHostTier, runScript, sh } from "./helpers";

@@ -52,7 +52,7 @@ export function requireOnlineResize(): void {
   if (!hasCapability(24)) {
     throw new Error(
       "HOST TIER CANNOT RUN: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this root process lacks " +
-        "(see CapEff in /proc/self/status); run the host tier on a VM, or in a container with --cap-add SYS_RESOURCE",
+        "(see CapEff in /proc/self/status); `npm run test:host:privileged` runs it in a VM whose root has it (test/host/vm/run.sh)",
     );
   }
 }

@@ -1,8 +1,8 @@
 // host/grow-data-volume.sh growing a MOUNTED ext4 online, for real. Needs CAP_SYS_RESOURCE
 // (resize2fs's online resize ioctl), which root in a container without it lacks: CI's machine
-// has it cleared in its bounding set, so this file is not part of `npm run test:host`. Run it
-// on a VM (or a container with --cap-add SYS_RESOURCE): `npm run test:host:privileged`. It
-// fails loudly, never skips, where the capability is missing.
+// has it cleared in its bounding set, so this file is not part of `npm run test:host`.
+// `npm run test:host:privileged` (test/host/vm/run.sh; .ci/run runs it) runs it in a qemu VM
+// whose root has every capability. It fails loudly, never skips, where the capability is missing.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { after, before, describe, test } from "node:test";

@@ -76,7 +76,8 @@ case "$accel" in
     if kvm_usable; then
       accels=(kvm tcg)
     else
-      echo "$PROG: no usable KVM (/dev/kvm missing or unopenable, or not kvm_intel/kvm_amd), so TCG: slower" >&2
+      if [[ -d /sys/module/kvm_pvm ]]; then why="/dev/kvm is PVM (kvm_pvm), which runs only kernels built for it"; else why="/dev/kvm is missing, cannot be opened, or is not kvm_intel/kvm_amd"; fi
+      echo "$PROG: no usable KVM ($why), so TCG: slower" >&2
       accels=(tcg)
     fi
     ;;
@@ -197,7 +198,11 @@ run_vm() {
       if grep -aq "^hp-vm-booted $nonce" "$scratch/result"; then
         booted=1
         echo "$PROG: the VM reached PID 1 after $((($(date +%s%N) - start) / 1000000)) ms" >&2
-      elif grep -q 'KVM internal error' "$scratch/qemu.log" || (((($(date +%s%N) - start) / 1000000000) >= BOOT_BOUND)); then
+      elif grep -q 'KVM internal error' "$scratch/qemu.log"; then
+        echo "$PROG: KVM stopped the VM before it reached PID 1 (qemu's log below)" >&2
+        stop "$(cat "$scratch/qemu.pid" 2>/dev/null)"
+        stop "$vm_pid"
+      elif (((($(date +%s%N) - start) / 1000000000) >= BOOT_BOUND)); then
         echo "$PROG: the VM did not reach PID 1 under $how within ${BOOT_BOUND}s" >&2
         stop "$(cat "$scratch/qemu.pid" 2>/dev/null)"
         stop "$vm_pid"
