@@ -8,7 +8,11 @@ import { LABEL_ROLE } from "../components/naming";
 import type { PlannedResource } from "./planner";
 import type { ResourceType } from "./replacementRules";
 
-/** What kinds of resource hold data or identity. The edge's certificate storage joins here when it exists. */
+/**
+ * What kinds of resource hold data or identity. The edge's certificates and ACME account are a
+ * directory on the data volume (`edgeDirs(dataRoot).storage`), not a resource of their own: the
+ * block volume's entry covers them.
+ */
 export type DataHolderKind = "block-volume" | "database-volume" | "stable-address";
 
 export interface DataHolder {
@@ -24,7 +28,7 @@ const labelOf = (r: PlannedResource, label: string): string | undefined =>
 
 export const DATA_HOLDERS: Readonly<Record<DataHolderKind, DataHolder>> = {
     "block-volume": {
-        holds: "the data volume: every portal's files and databases, and the source of every snapshot",
+        holds: "the data volume: every portal's files and databases, the edge's certificates, and the source of every snapshot",
         types: ["digitalocean:index/volume:Volume", "aws:ebs/volume:Volume"],
     },
     "database-volume": {

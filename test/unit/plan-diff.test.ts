@@ -43,7 +43,7 @@ test("a replaced data volume fails the gate, named with its replacing input, and
     assert.deepEqual(gate.findings.map((f) => [f.resource.name, f.kind, f.verdict]), [["data-volume", "block-volume", "blocked"]]);
     const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
     assert.ok(comment.startsWith(`${COMMENT_MARKER}\n## Offline plan diff\n\n> [!CAUTION]\n> **Data-loss gate: failed.**`));
-    assert.match(comment, /> - staging: data-volume \(the data volume: every portal's files and databases, and the source of every snapshot\) would be REPLACED \(snapshotId\): a new, empty one takes its place; it is protected/);
+    assert.match(comment, /> - staging: data-volume \(the data volume: every portal's files and databases, the edge's certificates, and the source of every snapshot\) would be REPLACED \(snapshotId\): a new, empty one takes its place; it is protected/);
     assert.match(comment, new RegExp(`name each of them in \`plans/${ACKNOWLEDGEMENTS_FILE}\``));
     assert.match(comment, /- `\+-` data-volume/);
 });
