@@ -9,7 +9,10 @@ import { after, before, test } from "node:test";
 import { diffPlans } from "../../tools/planDiff";
 import type { PlanDocument } from "../../tools/planner";
 import { HOST_DIR } from "../../components/hostFiles";
-import { E2eStack, engine, LABEL_INSTANCE, requestWhenUp, resource, type Keys } from "./harness";
+import { LABEL_SERVICE } from "../../components/naming";
+import { E2eStack, engine, LABEL_INSTANCE, resource, type Keys } from "./harness";
+import { edgeRequest, waitServed } from "./edgeClient";
+import { Pebble } from "./pebble";
 import { MACHINE_DIRS } from "./machine";
 import type { Action } from "./realise";
 
@@ -17,9 +20,11 @@ import type { Action } from "./realise";
 const MACHINE = { host: "127.0.0.1", user: "root" };
 const stack = new E2eStack("existing", { stackFile: path.join(__dirname, "Pulumi.e2e-existing.yaml"), machine: MACHINE });
 const machine = stack.machine!;
-const keysA = stack.keys;
+/** The ACME CA the stack's edge orders its certificates from. */
+const pebble = new Pebble(path.join(stack.work, "pebble"));
+let keysA: Keys;
 /** Plan B: only the retention and the schedule differ from plan A. */
-const keysB: Keys = { ...keysA, snapshots: { ...keysA.snapshots, everyHours: 12, at: "03:30", retain: 9 } };
+let keysB: Keys;
 
 let planA: PlanDocument;
 let actionsA: Action[];
@@ -66,10 +71,13 @@ function appliedLine(): string {
     return m[0];
 }
 
-/** Each labelled container on the engine: its id, when it last started, whether it runs. */
+/** Each labelled container on the engine (an instance's, the edge's): its id, when it last started, whether it runs. */
 async function containers(): Promise<Map<string, { id: string; startedAt: string; restarts: number; running: boolean }>> {
-    const filter = encodeURIComponent(JSON.stringify({ label: [LABEL_INSTANCE] }));
-    const list: { Id: string }[] = await engine.request("GET", `/containers/json?all=true&filters=${filter}`);
+    const list: { Id: string }[] = [];
+    for (const label of [LABEL_INSTANCE, LABEL_SERVICE]) {
+        const filter = encodeURIComponent(JSON.stringify({ label: [label] }));
+        list.push(...await engine.request("GET", `/containers/json?all=true&filters=${filter}`));
+    }
     const out = new Map<string, { id: string; startedAt: string; restarts: number; running: boolean }>();
     for (const c of list) {
         const i = await engine.request("GET", `/containers/${c.Id}/json`);
@@ -81,23 +89,33 @@ async function containers(): Promise<Map<string, { id: string; startedAt: string
 const declaredContainers = (plan: PlanDocument) =>
     plan.resources.filter((r) => r.type === "docker:index/container:Container").map((r) => String(r.inputs.name)).sort();
 
-/** Every database and backend answers, and every portal answers through its nginx on loopback. */
+/** Every database and backend answers, and every portal answers through the edge on 443. */
 async function portalsReady(plan: PlanDocument): Promise<void> {
     await stack.waitReady(plan);
     for (const instance of stack.instances()) {
-        const health = await requestWhenUp(stack.instancePort(instance), stack.instanceDomain(instance), "GET", "/api/health");
+        await waitServed(pebble.root, stack.instanceDomain(instance));
+        const health = await edgeRequest(pebble.root, stack.instanceDomain(instance), "GET", "/api/health");
         assert.equal(health.status, 200, `${instance}: /api/health answered ${health.status} ${health.body}`);
     }
 }
 
 before(async () => {
+    await pebble.start();
+    keysA = { ...stack.keys, edge: pebble.edgeSettings() };
+    keysB = { ...keysA, snapshots: { ...keysA.snapshots, everyHours: 12, at: "03:30", retain: 9 } };
     await stack.prepareVolume();
     realBefore = realEntries();
     planA = await stack.planOf(keysA);
     actionsA = await stack.realisePlan(planA);
     await portalsReady(planA);
 }, { timeout: 900_000 });
-after(() => stack.teardown(), { timeout: 300_000 });
+after(async () => {
+    try {
+        await stack.teardown();
+    } finally {
+        await pebble.stop();
+    }
+}, { timeout: 300_000 });
 
 test("the existing host's settings are installed by the real host/apply-host-files.sh on the machine, and nothing in the real system directories", () => {
     // Every remote command ran on the machine; the registration only has a delete.
