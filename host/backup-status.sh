@@ -15,6 +15,13 @@
 #             $BACKUP_ROOT/<instance>/ must be at most 2 x DUMP_INTERVAL_HOURS old (by mtime):
 #             a missing or stale one is "dump of <instance> ...". The marker, when present, is
 #             checked as well; when missing, the per-instance checks stand in for it.
+#   offsite   the mtime of OFFSITE_STATUS_FILE (written by offsite-backup.sh on success) is at
+#             most 2 x OFFSITE_INTERVAL_HOURS old, and so is the newest snapshot in the off-site
+#             repository itself (OFFSITE_LATEST, run with the off-site settings in the
+#             environment: a copy pruned or lost there shows even when the host's marker is fresh);
+#   restore-check  the mtime of RESTORE_CHECK_STATUS_FILE (written by restore-check.sh when every
+#             instance's newest dump restored and matched its counts) is at most
+#             2 x RESTORE_CHECK_INTERVAL_HOURS old.
 # A missing marker is a failure too. When INSTANCES is empty, the configured instances are the
 # names of the files in INSTANCES_DIR (the registry that prepare-instance-dirs.sh writes); a name
 # there that is not a lowercase DNS label is ignored, with a warning on stderr.
@@ -27,6 +34,12 @@
 #                            volume itself (AWS DLM).
 #   SNAPSHOT_STATUS_FILE     default /var/lib/housing-portal/snapshot.last-success.
 #   DUMP_STATUS_FILE         default /var/lib/housing-portal/dump.last-success.
+#   OFFSITE_INTERVAL_HOURS   default $INTERVAL_HOURS.
+#   OFFSITE_STATUS_FILE      default /var/lib/housing-portal/offsite.last-success.
+#   OFFSITE_LATEST           default /usr/local/sbin/housing-portal-offsite-backup. Run with
+#                            ACTION=latest: prints the newest snapshot's time (epoch seconds).
+#   RESTORE_CHECK_INTERVAL_HOURS  default 168 (weekly).
+#   RESTORE_CHECK_STATUS_FILE     default /var/lib/housing-portal/restore-check.last-success.
 #   BACKUP_ROOT              default /mnt/data/backups.
 #   INSTANCES                default empty. Space-separated configured instance names (lowercase
 #                            DNS labels), each of which must have a fresh dump.
@@ -47,16 +60,22 @@ DUMP_INTERVAL_HOURS="${DUMP_INTERVAL_HOURS:-$INTERVAL_HOURS}"
 CHECKS="${CHECKS:-snapshot dump}"
 SNAPSHOT_STATUS_FILE="${SNAPSHOT_STATUS_FILE:-/var/lib/housing-portal/snapshot.last-success}"
 DUMP_STATUS_FILE="${DUMP_STATUS_FILE:-/var/lib/housing-portal/dump.last-success}"
+OFFSITE_INTERVAL_HOURS="${OFFSITE_INTERVAL_HOURS:-$INTERVAL_HOURS}"
+OFFSITE_STATUS_FILE="${OFFSITE_STATUS_FILE:-/var/lib/housing-portal/offsite.last-success}"
+OFFSITE_LATEST="${OFFSITE_LATEST:-/usr/local/sbin/housing-portal-offsite-backup}"
+RESTORE_CHECK_INTERVAL_HOURS="${RESTORE_CHECK_INTERVAL_HOURS:-168}"
+RESTORE_CHECK_STATUS_FILE="${RESTORE_CHECK_STATUS_FILE:-/var/lib/housing-portal/restore-check.last-success}"
 BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
 INSTANCES="${INSTANCES:-}"
 INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 
-for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS; do
+for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS OFFSITE_INTERVAL_HOURS RESTORE_CHECK_INTERVAL_HOURS; do
   is_count "${!v}" || usage_error "$v must be a whole number of hours >= 1, got '${!v}'"
 done
 [[ -n "${CHECKS// /}" ]] || usage_error "CHECKS is empty"
 for c in $CHECKS; do
-  [[ "$c" == snapshot || "$c" == dump ]] || usage_error "CHECKS may contain only 'snapshot' and 'dump', got '$c'"
+  [[ "$c" == snapshot || "$c" == dump || "$c" == offsite || "$c" == restore-check ]] ||
+    usage_error "CHECKS may contain only 'snapshot', 'dump', 'offsite' and 'restore-check', got '$c'"
 done
 is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
 for i in $INSTANCES; do
@@ -138,6 +157,30 @@ for c in $CHECKS; do
         fi
       fi
       for i in $INSTANCES; do check_instance "$i"; done
+      ;;
+    offsite)
+      if [[ -f "$OFFSITE_STATUS_FILE" ]]; then
+        check_age "off-site copy" "$(stat -c %Y "$OFFSITE_STATUS_FILE")" "$OFFSITE_INTERVAL_HOURS" "$OFFSITE_STATUS_FILE"
+      else
+        problems+=("no successful off-site copy recorded ($OFFSITE_STATUS_FILE is missing)")
+      fi
+      # The repository itself: its newest snapshot of this host (bounded by the command's own timeout).
+      if latest="$(ACTION=latest "$OFFSITE_LATEST" 2>/dev/null)"; then
+        if [[ "$latest" =~ ^[0-9]+$ ]]; then
+          check_age "off-site snapshot" "$latest" "$OFFSITE_INTERVAL_HOURS" "the off-site repository"
+        else
+          problems+=("the off-site repository holds no snapshot of this host")
+        fi
+      else
+        problems+=("cannot read the off-site repository's newest snapshot ($OFFSITE_LATEST failed)")
+      fi
+      ;;
+    restore-check)
+      if [[ -f "$RESTORE_CHECK_STATUS_FILE" ]]; then
+        check_age "restore check" "$(stat -c %Y "$RESTORE_CHECK_STATUS_FILE")" "$RESTORE_CHECK_INTERVAL_HOURS" "$RESTORE_CHECK_STATUS_FILE"
+      else
+        problems+=("no passed restore check recorded ($RESTORE_CHECK_STATUS_FILE is missing)")
+      fi
       ;;
   esac
 done

@@ -64,6 +64,7 @@ LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-dump-databases.lock}"
 INSTANCES="${INSTANCES:-}"
 INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 MIN_FREE_PERCENT="${MIN_FREE_PERCENT:-10}"
+MAX_COUNTED_TABLES="${MAX_COUNTED_TABLES:-10}"
 
 [[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
 [[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path, got '$STATUS_FILE'"
@@ -72,6 +73,7 @@ RETAIN=$((10#$RETAIN))
 is_count "$DUMP_TIMEOUT_SECONDS" || usage_error "DUMP_TIMEOUT_SECONDS must be a whole number >= 1"
 [[ "$MIN_FREE_PERCENT" =~ ^[0-9]{1,2}$ ]] || usage_error "MIN_FREE_PERCENT must be a whole number from 0 to 99, got '$MIN_FREE_PERCENT'"
 MIN_FREE_PERCENT=$((10#$MIN_FREE_PERCENT))
+is_count "$MAX_COUNTED_TABLES" || usage_error "MAX_COUNTED_TABLES must be a whole number >= 1, got '$MAX_COUNTED_TABLES'"
 [[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
 is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
 wanted=()
@@ -106,16 +108,37 @@ flock -n 9 || die "another dump run holds $LOCK_FILE"
 
 umask 077
 current_tmp=""
+current_counts=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  [[ -n "$current_tmp" ]] && rm -f "$current_tmp"
+  [[ -n "$current_tmp" ]] && rm -f "$current_tmp" "$current_tmp.counts"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'log "interrupted by SIGINT"; exit 130' INT
 trap 'log "interrupted by SIGTERM"; exit 143' TERM
 trap 'log "interrupted by SIGHUP"; exit 129' HUP
+
+# What psql runs in each PostGIS container: the dump on stdout, the counts ("hp-count" lines,
+# tab-separated) on stderr. The table count, PostGIS's version and the exact row counts of the
+# MAX_COUNTED_TABLES largest tables are what the restore check expects to find again.
+DUMP_SQL="$(cat <<SQL
+\\pset fieldsep '\\t'
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT pg_export_snapshot() AS hp_snapshot \\gset
+\\setenv HP_SNAPSHOT :hp_snapshot
+\\! pg_dump -Fc --snapshot="\$HP_SNAPSHOT" -U "\$POSTGRES_USER" -d "\$POSTGRES_DB" || echo hp-dump-failed >&2
+SELECT 'hp-count', 'tables', count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema');
+SELECT 'hp-count', 'postgis', coalesce((SELECT extversion FROM pg_extension WHERE extname = 'postgis'), 'none');
+SELECT 'hp-count', 'rows', format('%I.%I', n.nspname, c.relname),
+  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+ORDER BY pg_total_relation_size(c.oid) DESC, 3 LIMIT $MAX_COUNTED_TABLES;
+COMMIT;
+SQL
+)"
 
 listing="$("$DOCKER" ps --filter label=housing-portal.role=postgis --format '{{.ID}} {{.Label "housing-portal.instance"}}')" ||
   die "'$DOCKER ps' failed; nothing dumped"
@@ -164,13 +187,22 @@ dump_one() { # dump_one CONTAINER_ID INSTANCE
     fi
   fi
   current_tmp="$(mktemp --suffix=.partial "$dir/.$ts.dump.XXXXXX")" || { why="cannot create a temp file"; log "error: $instance: cannot create a temp file in $dir"; return 1; }
+  current_counts="$current_tmp.counts"
+  # pg_dump runs from psql (\!) inside a transaction that exported its snapshot, so the counts
+  # psql then records are those of exactly the rows in the dump (the restore check compares).
   # shellcheck disable=SC2016 # expanded inside the container
-  timeout "$DUMP_TIMEOUT_SECONDS" "$DOCKER" exec "$id" sh -c 'exec pg_dump -Fc -U "$POSTGRES_USER" -d "$POSTGRES_DB"' \
-    </dev/null >"$current_tmp" || rc=$?
+  timeout "$DUMP_TIMEOUT_SECONDS" "$DOCKER" exec -i "$id" sh -c 'exec psql -X -q -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -o /dev/stderr -f -' \
+    <<<"$DUMP_SQL" >"$current_tmp" 2>"$current_counts" || rc=$?
+  grep -v '^hp-' "$current_counts" | sed "s/^/$PROG: $instance: /" >&2 || true
+  if ((rc == 0)) && grep -q '^hp-dump-failed' "$current_counts"; then rc=1; fi
+  if ((rc == 0)); then
+    { grep '^hp-count' "$current_counts" | cut -f2- || true; } >"$current_counts.tsv" && mv -f "$current_counts.tsv" "$current_counts" || rc=1
+  fi
   if ((rc != 0)); then
+    rm -f "$current_counts"; current_counts=""
     why="pg_dump failed"
     log "error: $instance: pg_dump in container $id failed (exit $rc$( ((rc == 124)) && printf ', timed out after %ss' "$DUMP_TIMEOUT_SECONDS"))"
-    rm -f "$current_tmp"; current_tmp=""
+    rm -f "$current_tmp" "${current_counts:-}"; current_tmp=""; current_counts=""
     return 1
   fi
   # A dump that grew into the margin (the database grew since its previous dump) is deleted: it
@@ -178,24 +210,25 @@ dump_one() { # dump_one CONTAINER_ID INSTANCE
   if ((MIN_FREE_PERCENT > 0)) && fs_space "$dir" && ((fs_avail < fs_total * MIN_FREE_PERCENT / 100)); then
     why="the dump left less than $MIN_FREE_PERCENT% free"
     log "error: $instance: the dump left less than $MIN_FREE_PERCENT% free on $dir; deleted it ($fs_avail bytes free of $fs_total, MIN_FREE_PERCENT)"
-    rm -f "$current_tmp"; current_tmp=""
+    rm -f "$current_tmp" "${current_counts:-}"; current_tmp=""; current_counts=""
     return 1
   fi
   magic="$(head -c 5 "$current_tmp")"
   if [[ "$magic" != PGDMP ]]; then
     why="not a custom-format dump"
     log "error: $instance: the output of pg_dump is not a custom-format dump"
-    rm -f "$current_tmp"; current_tmp=""
+    rm -f "$current_tmp" "${current_counts:-}"; current_tmp=""; current_counts=""
     return 1
   fi
   # (errexit does not apply inside a function called with ||: check every step.)
-  if ! { sync "$current_tmp" && chmod 0600 "$current_tmp" && mv -f "$current_tmp" "$final"; }; then
+  if ! { sync "$current_tmp" "$current_counts" && chmod 0600 "$current_tmp" "$current_counts" &&
+    mv -f "$current_counts" "${final%.dump}.counts" && mv -f "$current_tmp" "$final"; }; then
     why="could not write the dump"
     log "error: $instance: could not write $final"
-    rm -f "$current_tmp"; current_tmp=""
+    rm -f "$current_tmp" "${current_counts:-}"; current_tmp=""; current_counts=""
     return 1
   fi
-  current_tmp=""
+  current_tmp=""; current_counts=""
   sync "$dir" || log "warning: $instance: fsync of $dir failed"
   log "$instance: wrote $final ($(stat -c %s "$final") bytes)"
 
@@ -205,7 +238,7 @@ dump_one() { # dump_one CONTAINER_ID INSTANCE
     -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%f\n' | sort -r | tail -n +"$((RETAIN + 1))")
   local f
   for f in "${old[@]}"; do
-    rm -f "$dir/$f" && log "$instance: removed old dump $f"
+    rm -f "$dir/$f" "$dir/${f%.dump}.counts" && log "$instance: removed old dump $f"
   done
   # Leftovers of runs that were killed (this run holds the lock, so none of them is live).
   find "$dir" -maxdepth 1 -type f -name '.*.partial' -delete

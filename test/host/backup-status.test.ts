@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { Scratch, requireHostTier, runScript, sh } from "./helpers";
+import { Scratch, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
 
 describe("host/backup-status.sh", () => {
   let scratch: Scratch;
@@ -180,8 +180,49 @@ describe("host/backup-status.sh", () => {
     assert.match(r.stdout, /^OK: dump 1h ago\n$/);
   });
 
+  test("CHECKS offsite: the host's marker and the repository's newest snapshot, each within twice the interval", async () => {
+    const marker = path.join(dir, "state", "offsite.last-success");
+    const latest = path.join(dir, "latest");
+    const epoch = (hoursAgo: number) => String(Math.floor(Date.now() / 1000) - hoursAgo * 3600);
+    const offsite = (script: string, extra: Record<string, string> = {}) => {
+      writeExecutable(latest, `#!/usr/bin/env bash\n[[ "$ACTION" == latest ]] || exit 9\n${script}\n`);
+      return status({ CHECKS: "offsite", OFFSITE_INTERVAL_HOURS: "24", OFFSITE_STATUS_FILE: marker, OFFSITE_LATEST: latest, ...extra });
+    };
+    touch(marker, "3 hours ago");
+    const ok = await offsite(`echo ${epoch(3)}`);
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.stdout, /^OK: off-site copy 3h ago; off-site snapshot 3h ago\n$/);
+
+    // The marker is fresh, but the repository's newest copy is old (pruned or lost there).
+    const old = await offsite(`echo ${epoch(60)}`);
+    assert.equal(old.code, 1);
+    assert.match(old.stdout, /^STALE: last off-site snapshot 2d 12h ago at \S+ \(the off-site repository\), more than twice the 24h interval\n$/);
+    const none = await offsite("exit 0");
+    assert.match(none.stdout, /^STALE: the off-site repository holds no snapshot of this host\n$/);
+    const down = await offsite("exit 1");
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, /^STALE: cannot read the off-site repository's newest snapshot \(\S+ failed\)\n$/);
+    fs.rmSync(marker);
+    const missing = await offsite(`echo ${epoch(1)}`);
+    assert.match(missing.stdout, /^STALE: no successful off-site copy recorded \(\S+ is missing\)\n$/);
+  });
+
+  test("CHECKS restore-check: the last passed restore check within twice its weekly interval", async () => {
+    const marker = path.join(dir, "state", "restore-check.last-success");
+    const check = () => status({ CHECKS: "restore-check", RESTORE_CHECK_STATUS_FILE: marker });
+    const missing = await check();
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /^STALE: no passed restore check recorded/);
+    touch(marker, "13 days ago");
+    assert.match((await check()).stdout, /^OK: restore check 13d 0h ago\n$/);
+    touch(marker, "15 days ago");
+    const stale = await check();
+    assert.equal(stale.code, 1);
+    assert.match(stale.stdout, /^STALE: last restore check 15d 0h ago at \S+ \(\S+\), more than twice the 168h interval\n$/);
+  });
+
   test("bad settings exit 2", async () => {
-    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { INSTANCES: "colombia ../etc" }, { INSTANCES_DIR: "instances" }];
+    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { RESTORE_CHECK_INTERVAL_HOURS: "0" }, { INSTANCES: "colombia ../etc" }, { INSTANCES_DIR: "instances" }];
     for (const extra of bad) {
       const r = await status(extra);
       assert.equal(r.code, 2, JSON.stringify(extra));

@@ -80,7 +80,9 @@ case "$1" in
       awk 'NF { print $1 " " ($2 == "-" ? "" : $2) }' "$SHIM_CONTAINERS"
     fi ;;
   exec)
-    id="$2"; shift 2
+    shift
+    [[ "$1" != -i ]] || shift
+    id="$1"; shift
     line="$(awk -v id="$id" '$1 == id' "$SHIM_CONTAINERS")"
     [[ -n "$line" ]] || { echo "Error: No such container: $id" >&2; exit 1; }
     read -r _ _ user db mode <<<"$line"
@@ -89,6 +91,7 @@ case "$1" in
       notdump) echo "this is not a dump"; exit 0 ;;
       hang) exec sleep 300 ;;
       big) printf 'PGDMP'; head -c "$SHIM_BIG_BYTES" /dev/zero; exit 0 ;;
+      insert) exec env POSTGRES_USER="$user" POSTGRES_DB="$db" PGHOST="$SHIM_PGHOST" SHIM_PGBIN="$SHIM_PGBIN" PATH="$SHIM_WRAPDIR:$SHIM_PGBIN:$PATH" "$@" ;;
     esac
     exec env POSTGRES_USER="$user" POSTGRES_DB="$db" PGHOST="$SHIM_PGHOST" PATH="$SHIM_PGBIN:$PATH" "$@" ;;
   *) echo "shim: unsupported: docker $*" >&2; exit 2 ;;
@@ -140,9 +143,19 @@ esac
       ["peru", "hp_peru", "SELECT id, answer::text FROM surveys ORDER BY id"],
     ] as const) {
       const fl = files(instance);
-      assert.equal(fl.length, 1, `exactly one file, no temp left: ${fl.join(", ")}`);
-      assert.match(fl[0], DUMP_NAME);
-      const file = path.join(backupRoot, instance, fl[0]);
+      assert.equal(fl.length, 2, `exactly the dump and its counts, no temp left: ${fl.join(", ")}`);
+      assert.match(fl[1], DUMP_NAME);
+      assert.equal(fl[0], fl[1].replace(/\.dump$/, ".counts"));
+      const file = path.join(backupRoot, instance, fl[1]);
+      // The counts the restore check expects: the tables, PostGIS's version, the largest tables' rows.
+      const counts = fs.readFileSync(path.join(backupRoot, instance, fl[0]), "utf8");
+      assert.equal(fs.statSync(path.join(backupRoot, instance, fl[0])).mode & 0o777, 0o600);
+      if (instance === "colombia") {
+        assert.match(counts, /^tables\t2\npostgis\t3\.[0-9.]+\nrows\tpublic\.(properties|spatial_ref_sys)\t\d+\n/);
+        assert.match(counts, /^rows\tpublic\.properties\t500$/m);
+      } else {
+        assert.equal(counts, "tables\t1\npostgis\tnone\nrows\tpublic.surveys\t120\n");
+      }
       assert.equal(fs.statSync(file).mode & 0o777, 0o600, "dumps are root-only");
       assert.equal(fs.statSync(path.join(backupRoot, instance)).mode & 0o777, 0o700);
       assert.equal(fs.readFileSync(file).subarray(0, 5).toString(), "PGDMP", "custom format");
@@ -171,7 +184,8 @@ esac
     assert.equal(d1.length, 3, d1.join(", "));
     assert.deepEqual(d1.slice(0, 2), ["20200107T000000Z.dump", "20200108T000000Z.dump"]);
     assert.ok(d1[2] > "2020", "the new dump is the newest");
-    assert.deepEqual(files("colombia"), [...d1, "notes.txt"].sort(), "the stale temp file is gone, notes.txt stays");
+    const counted = (d: string[]) => d.filter((f) => f > "2021").map((f) => f.replace(/\.dump$/, ".counts"));
+    assert.deepEqual(files("colombia"), [...d1, ...counted(d1), "notes.txt"].sort(), "the stale temp file is gone, notes.txt stays");
     assert.equal(dumps("peru").length, 1);
 
     const r2 = await runScript("dump-databases.sh", env(GOOD, { RETAIN: "3" }));
@@ -182,6 +196,29 @@ esac
     assert.equal(d2[1], d1[2], "the previous run's dump is kept");
     assert.ok(d2[2] > d1[2], "a new dump with a later name");
     assert.equal(dumps("peru").length, 2);
+    assert.deepEqual(files("colombia"), [...d2, ...counted(d2), "notes.txt"].sort(), "a dump's counts go with it");
+  });
+
+  test("the counts are taken in the dump's own snapshot: a row written between the snapshot and pg_dump is in neither", async () => {
+    // mode "insert": a pg_dump wrapper first inserts a row from another session, then runs pg_dump.
+    const wrapDir = scratch.path(`wrap${caseNo}`);
+    fs.mkdirSync(wrapDir);
+    writeExecutable(path.join(wrapDir, "pg_dump"), `#!/usr/bin/env bash
+set -euo pipefail
+"$SHIM_PGBIN/psql" -X -q -U postgres -d "$POSTGRES_DB" -c "INSERT INTO surveys (answer) VALUES ('{}')"
+exec "$SHIM_PGBIN/pg_dump" "$@"
+`);
+    const before = Number(psql("hp_peru", "SELECT count(*) FROM surveys").trim());
+    const r = await runScript("dump-databases.sh", env(["c0ffee02 peru postgres hp_peru insert"], { SHIM_WRAPDIR: wrapDir }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(Number(psql("hp_peru", "SELECT count(*) FROM surveys").trim()), before + 1, "the wrapper inserted a row");
+    const fl = files("peru");
+    const counts = fs.readFileSync(path.join(backupRoot, "peru", fl.find((f) => f.endsWith(".counts"))!), "utf8");
+    const restored = `counted_${caseNo}`;
+    psql("postgres", `CREATE DATABASE ${restored}`);
+    sh(path.join(pgBin, "pg_restore"), ["-h", sock, "-U", "postgres", "-d", restored, "--no-owner", "--exit-on-error", path.join(backupRoot, "peru", fl.find((f) => DUMP_NAME.test(f))!)]);
+    assert.equal(Number(psql(restored, "SELECT count(*) FROM surveys").trim()), before, "the dump does not hold the row");
+    assert.match(counts, new RegExp(`^rows\tpublic\.surveys\t${before}$`, "m"), "nor do the counts");
   });
 
   test("a failing pg_dump leaves no file with a final name, the other instances are still dumped, the run fails", async () => {

@@ -19,6 +19,8 @@
 #                      and loop modules it needs (it lacks 9p, hence virtiofs)
 #   busybox-static, cpio, kmod   its initramfs: a static busybox as PID 1's shell, modprobe to
 #                      list the modules with their dependencies
+#   restic, openssl    the off-site copy (offsite-backup.test.ts) against npm's s3rver over TLS
+#                      with a throwaway certificate
 #
 # Settings (environment): none.
 set -euo pipefail
@@ -54,7 +56,7 @@ if ! installed postgresql-common; then
 fi
 
 ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light \
-  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod restic openssl
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |

@@ -9,11 +9,14 @@ import { HOST_DIR, Scratch, requireHostTier, run, sh } from "./helpers";
 
 const SYSTEMD_DIR = path.join(HOST_DIR, "systemd");
 const SCRIPTS = fs.readdirSync(HOST_DIR).filter((f) => f.endsWith(".sh")).sort();
-const UNITS: Record<string, { script: string; env: string; needsMount: boolean }> = {
-  "housing-portal-snapshot": { script: "snapshot-volume.sh", env: "snapshot.env", needsMount: true },
-  "housing-portal-dump": { script: "dump-databases.sh", env: "dump.env", needsMount: true },
-  "housing-portal-backup-status": { script: "backup-status.sh", env: "backup-status.env", needsMount: false },
+const UNITS: Record<string, { script: string; env: string; needsMount: boolean; check: string }> = {
+  "housing-portal-snapshot": { script: "snapshot-volume.sh", env: "snapshot.env", needsMount: true, check: "snapshot" },
+  "housing-portal-dump": { script: "dump-databases.sh", env: "dump.env", needsMount: true, check: "dump" },
+  "housing-portal-backup-status": { script: "backup-status.sh", env: "backup-status.env", needsMount: false, check: "backup-status" },
+  "housing-portal-offsite": { script: "offsite-backup.sh", env: "offsite.env", needsMount: true, check: "offsite" },
+  "housing-portal-restore-check": { script: "restore-check.sh", env: "restore-check.env", needsMount: true, check: "restore-check" },
 };
+const ALERT = "/usr/local/sbin/housing-portal-alert";
 
 /** `Key=value` lines of one [Section] of a unit file. */
 function section(text: string, name: string): Record<string, string[]> {
@@ -75,7 +78,11 @@ describe("host/ scripts and systemd units", () => {
       const svc = section(text, "Service");
       const unit = section(text, "Unit");
       assert.deepEqual(svc.Type, ["oneshot"], name);
-      assert.deepEqual(svc.EnvironmentFile, [`/etc/housing-portal/${u.env}`], name);
+      // Its own settings, then who is told; the freshness check also reads the off-site settings first.
+      const offsite = name === "housing-portal-backup-status" ? ["-/etc/housing-portal/offsite.env"] : [];
+      assert.deepEqual(svc.EnvironmentFile, [...offsite, `/etc/housing-portal/${u.env}`, "-/etc/housing-portal/alerts.env"], name);
+      // Every backup unit alerts on failure and on recovery, however its run ended.
+      assert.equal(svc.ExecStopPost?.at(-1), `-/usr/bin/env CHECK=${u.check} ${ALERT}`, name);
       assert.deepEqual(svc.ExecStart, [`/usr/local/sbin/housing-portal-${u.script.replace(/\.sh$/, "")}`], name);
       assert.ok(fs.existsSync(path.join(HOST_DIR, u.script)));
       if (u.needsMount) assert.deepEqual(unit.RequiresMountsFor, ["/mnt/data"], name);
@@ -83,7 +90,7 @@ describe("host/ scripts and systemd units", () => {
     const snap = fs.readFileSync(path.join(SYSTEMD_DIR, "housing-portal-snapshot.service"), "utf8");
     assert.match(section(snap, "Unit").After?.join(" ") ?? "", /housing-portal-dump\.service/, "the snapshot waits for a running dump");
     // A thaw after a SIGKILL, but only of this invocation's own freeze: never a bare fsfreeze -u.
-    assert.deepEqual(section(snap, "Service").ExecStopPost, ["-/usr/bin/env ACTION=thaw-own /usr/local/sbin/housing-portal-snapshot-volume"]);
+    assert.deepEqual(section(snap, "Service").ExecStopPost, ["-/usr/bin/env ACTION=thaw-own /usr/local/sbin/housing-portal-snapshot-volume", `-/usr/bin/env CHECK=snapshot ${ALERT}`]);
     const files = fs.readdirSync(SYSTEMD_DIR).sort();
     assert.deepEqual(files, Object.keys(UNITS).flatMap((n) => [`${n}.service`, `${n}.timer`]).sort());
   });
