@@ -1,7 +1,7 @@
 // housing-portal: composes the stack from its validated config. The pieces live in components/;
 // docs/architecture.md tells what each does and where each fact lives.
 import * as pulumi from "@pulumi/pulumi";
-import { backendSecret, loadSettings, optionalSecret, requiredSecret } from "./components/settings";
+import { alertWebhookUrl, backendSecret, loadSettings, optionalSecret, requiredSecret } from "./components/settings";
 import { CloudSettings, DataVolumeSettings } from "./components/config";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
@@ -9,7 +9,8 @@ import { VolumeSnapshots, backupHostSetup } from "./components/backupSchedule";
 import { SnapshotPolicy } from "./components/snapshotPolicy";
 import { PortalInstance } from "./components/portalInstance";
 import { Edge } from "./components/edge";
-import { cloudNames } from "./components/naming";
+import { BackupTargets } from "./components/backupTargets";
+import { DEFAULT_HOST, cloudNames } from "./components/naming";
 
 const settings = loadSettings(__dirname);
 
@@ -17,35 +18,45 @@ const settings = loadSettings(__dirname);
 function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; snapshots?: SnapshotPolicy } {
     const names = cloudNames(s.stack);
     const dataVolume = (volumeSettings: DataVolumeSettings) => new DataVolume("data", { volume: volumeSettings, names, stack: s.stack });
-    // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
-    const hostArgs = (volume: DataVolume | undefined) => {
-        const volumeSnapshots: pulumi.Input<VolumeSnapshots> = volume === undefined ? { by: "none" }
-            : s.provider === "aws" ? { by: "dlm" }
-            : volume.volumeId.apply((volumeId) => ({ by: "host-timer" as const, volumeId, prefix: names.snapshotPrefix }));
-        return {
-            provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey"),
-            settings: pulumi.output(volumeSnapshots).apply((v) => backupHostSetup({ snapshots: s.snapshots, volumeSnapshots: v })),
-        };
-    };
-    let host: DockerHost;
-    let volume: DataVolume | undefined;
-    if (s.host.kind === "create") {
-        volume = dataVolume(s.host.dataVolume);
-        host = new DockerHost("host", { ...hostArgs(volume), host: s.host, dataVolume: volume });
-    } else {
-        volume = s.host.dataVolume && dataVolume(s.host.dataVolume);
-        if (volume === undefined) {
-            pulumi.log.warn("host.address: an existing host's volume is not managed, so it is not snapshotted (dumps and their freshness check still run); set volume.adoptId to adopt it");
-        }
-        host = new DockerHost("host", { ...hostArgs(volume), host: s.host });
+    const volume = s.host.kind === "create" ? dataVolume(s.host.dataVolume) : s.host.dataVolume && dataVolume(s.host.dataVolume);
+    if (volume === undefined) {
+        pulumi.log.warn("host.address: an existing host's volume is not managed, so it is not snapshotted (dumps and their freshness check still run); set volume.adoptId to adopt it");
     }
-    let snapshots: SnapshotPolicy | undefined;
-    if (volume !== undefined) {
-        const snapshotArgs = { snapshots: s.snapshots, dataVolume: volume };
-        // The volume's customer key (created or adopted): DLM's role must be allowed to use it.
-        snapshots = new SnapshotPolicy("snapshots", s.provider === "aws"
-            ? { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: s.host.dataVolume?.kmsKeyId }
-            : { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
+    const snapshotArgs = volume && { snapshots: s.snapshots, dataVolume: volume };
+    // AWS snapshots in DLM, before the host: the host's alerts go to the same topic.
+    // The volume's customer key (created or adopted): DLM's role must be allowed to use it.
+    let snapshots = snapshotArgs && s.provider === "aws"
+        ? new SnapshotPolicy("snapshots", { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: s.host.dataVolume?.kmsKeyId })
+        : undefined;
+    const topicArn = snapshots?.alertsTopic?.arn;
+    // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
+    const volumeSnapshots: pulumi.Input<VolumeSnapshots> = volume === undefined ? { by: "none" }
+        : s.provider === "aws" ? { by: "dlm" }
+        : volume.volumeId.apply((volumeId) => ({ by: "host-timer" as const, volumeId, prefix: names.snapshotPrefix }));
+    const hostArgs = {
+        provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey"),
+        settings: pulumi.all([volumeSnapshots, topicArn]).apply(([v, snsTopicArn]) => backupHostSetup({
+            snapshots: s.snapshots, volumeSnapshots: v,
+            offsite: s.offsite && { settings: s.offsite, ...names.offsite },
+            alerts: { stack: s.stack, hostName: DEFAULT_HOST, snsTopicArn },
+        })),
+    };
+    const host = s.host.kind === "create"
+        ? new DockerHost("host", { ...hostArgs, host: s.host, dataVolume: volume! })
+        : new DockerHost("host", { ...hostArgs, host: s.host });
+    if (snapshotArgs && s.provider === "digitalocean") {
+        snapshots = new SnapshotPolicy("snapshots", { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
+    }
+    // Off-site copies and alerts: their secrets over SSH, the bucket, the email subscriptions.
+    if (s.offsite || s.alerts) {
+        new BackupTargets("backups", {
+            provider: s.provider, stack: s.stack, names, host,
+            offsite: s.offsite && {
+                settings: s.offsite, accessKeyId: requiredSecret("offsiteAccessKeyId"),
+                secretAccessKey: requiredSecret("offsiteSecretAccessKey"), password: requiredSecret("offsitePassword"),
+            },
+            alerts: s.alerts && { settings: s.alerts, webhookUrl: s.alerts.webhook ? alertWebhookUrl() : undefined, topic: snapshots?.alertsTopic },
+        });
     }
     return { host, volume, snapshots };
 }

@@ -50,16 +50,27 @@ interface StackConfigKeys {
     readonly backendSecrets: unknown;
     /** The edge proxy's ACME settings: CA directory, contact email, extra CA root. @default Let's Encrypt production; none in dev */
     readonly edge: unknown;
+    /** Encrypted off-site copies of the dumps to S3-compatible storage (cloud stacks). @default none */
+    readonly offsite: unknown;
+    /** Where backup failures are reported: a webhook (its URL a secret leaf), SNS email (aws). @default none */
+    readonly alerts: unknown;
+    /** Secret: the access key id of the off-site bucket. */
+    readonly offsiteAccessKeyId: unknown;
+    /** Secret: the secret access key of the off-site bucket. */
+    readonly offsiteSecretAccessKey: unknown;
+    /** Secret: the restic repository's password, which encrypts the off-site copies. */
+    readonly offsitePassword: unknown;
 }
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
-    "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge",
+    "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge", "offsite", "alerts",
+    "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword",
 ]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 /** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
-export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey"] as const satisfies readonly ConfigKey[];
+export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey", "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword"] as const satisfies readonly ConfigKey[];
 export type SecretKey = (typeof SECRET_KEYS)[number];
 /**
  * Keys whose every value is a secret, under names that are not: `backendSecrets.<instance>.<NAME>`,
@@ -67,6 +78,25 @@ export type SecretKey = (typeof SECRET_KEYS)[number];
  * the names and never the values.
  */
 export const SECRET_MAP_KEYS = ["backendSecrets"] as const satisfies readonly ConfigKey[];
+/**
+ * Secret leaves of plain objects: `alerts.webhookUrl`, set with `pulumi config set --secret --path`,
+ * so the rest of the object stays readable in the stack file and the plan.
+ */
+export const SECRET_LEAVES = [{ key: "alerts", leaf: "webhookUrl" }] as const satisfies readonly { key: ConfigKey; leaf: string }[];
+export type SecretLeaf = (typeof SECRET_LEAVES)[number];
+
+/** Whether a cloud stack declares off-site copies. */
+function declaresOffsite(raw: Readonly<Record<string, unknown>>): boolean {
+    return raw.provider !== "local" && raw.offsite !== undefined;
+}
+
+/** Secret leaves a raw config cannot run without: the webhook where it is the only channel (digitalocean, or aws without email). */
+export function requiredSecretLeaves(raw: Readonly<Record<string, unknown>>): SecretLeaf[] {
+    const a = raw.alerts;
+    if (raw.provider === "local" || !isObject(a)) return [];
+    const email = Array.isArray(a.email) && a.email.length > 0;
+    return raw.provider === "digitalocean" || !email ? [...SECRET_LEAVES] : [];
+}
 
 /** Whether the raw config names an existing host (host.address) rather than one to create. */
 function namesExistingHost(raw: Readonly<Record<string, unknown>>): boolean {
@@ -82,10 +112,16 @@ function hostTakesSnapshots(raw: Readonly<Record<string, unknown>>): boolean {
 const SECRET_USE: Readonly<Record<SecretKey, { readonly usedWhen: (raw: Readonly<Record<string, unknown>>) => boolean; readonly required: boolean; readonly usedBy: string }>> = {
     snapshotApiToken: { usedWhen: hostTakesSnapshots, required: true, usedBy: "a DigitalOcean host that snapshots its volume (a created host, or an existing one with volume.adoptId)" },
     sshPrivateKey: { usedWhen: (raw) => raw.provider !== "local", required: false, usedBy: "Pulumi's SSH connections to a cloud host" },
+    offsiteAccessKeyId: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
+    offsiteSecretAccessKey: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
+    offsitePassword: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
 };
 const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
     snapshotApiToken: "a token scoped to block-storage snapshots",
     sshPrivateKey: "the private key Pulumi connects to the host with",
+    offsiteAccessKeyId: "the access key id of a key that may read and write the off-site bucket",
+    offsiteSecretAccessKey: "that key's secret",
+    offsitePassword: "the password that encrypts the off-site copies; without it they cannot be restored, so keep a copy outside the stack",
 };
 
 /** The image of each container of an instance. */
@@ -204,6 +240,37 @@ export interface SnapshotSettings {
     readonly copyRetain?: number;
 }
 
+/** Off-site copies of the dumps (and the edge's certificates) with restic, to S3-compatible storage. */
+export interface OffsiteSettings {
+    /** The storage's https endpoint, e.g. "https://fra1.digitaloceanspaces.com" or "https://s3.eu-central-1.amazonaws.com". */
+    readonly endpoint: string;
+    /** The bucket. */
+    readonly bucket: string;
+    /** How many copies forget --prune keeps: the newest of each of the last N days, ISO weeks and months. */
+    readonly retain: OffsiteRetention;
+    /** Whether the stack creates the bucket (a Spaces bucket, or an S3 bucket with versioning and public access blocked). @default false */
+    readonly create: boolean;
+}
+
+export interface OffsiteRetention {
+    /** @default 7 */
+    readonly daily: number;
+    /** @default 4 */
+    readonly weekly: number;
+    /** @default 6 */
+    readonly monthly: number;
+}
+
+/** Who is told when a backup fails. */
+export interface AlertSettings {
+    /** Whether a webhook is set (its URL is a secret, alerts.webhookUrl: the value stays an Output, settings.ts). */
+    readonly webhook: boolean;
+    /** aws: addresses subscribed by email to the alerts topic. @default [] */
+    readonly email: readonly string[];
+}
+
+export const DEFAULT_OFFSITE_RETENTION: OffsiteRetention = { daily: 7, weekly: 4, monthly: 6 };
+
 /** What every cloud host has, created or existing. */
 interface HostCommonSettings {
     /** The cloud region. @default "fra1" (digitalocean), "eu-central-1" (aws) */
@@ -263,6 +330,10 @@ export interface CloudSettings extends CommonSettings {
     readonly layout: Extract<LayoutContext, { kind: "data-volume" }>;
     readonly host: HostSettings;
     readonly snapshots: SnapshotSettings;
+    /** @default none: the dumps stay on the volume (and in its snapshots) only */
+    readonly offsite?: OffsiteSettings;
+    /** @default none: failures show only in the journal and `systemctl --failed` */
+    readonly alerts?: AlertSettings;
 }
 
 export type StackSettings = LocalSettings | CloudSettings;
@@ -341,11 +412,14 @@ const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
 export const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
 export const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
+const OFFSITE_KEYS = keysOf<OffsiteSettings>()(["endpoint", "bucket", "retain", "create"]);
+const OFFSITE_RETAIN_KEYS = keysOf<OffsiteRetention>()(["daily", "weekly", "monthly"]);
+const ALERT_KEYS = ["webhookUrl", "email"] as const;
 export const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "address">>()([
     "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address",
 ]);
 /** Keys that only cloud stacks use. */
-const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host"] as const satisfies readonly ConfigKey[];
+const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host", "offsite", "alerts"] as const satisfies readonly ConfigKey[];
 
 /** Backend variables the program sets itself; config must not override them. */
 export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL", "PORTAL_INSTANCE"];
@@ -819,6 +893,88 @@ export function validateSnapshots(raw: unknown, provider: CloudProvider, problem
     };
 }
 
+/** An S3 bucket name (also DigitalOcean Spaces'): 3 to 63 lowercase letters, digits, '.' and '-'. */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** An https endpoint: host name or address, optional port, nothing else. */
+const HTTPS_ENDPOINT = /^https:\/\/([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
+const S3_ENDPOINT = /^https:\/\/s3\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com$/;
+const SPACES_ENDPOINT = /^https:\/\/[a-z]{3}[0-9]\.digitaloceanspaces\.com$/;
+const MAX_OFFSITE_RETAIN = 1000;
+
+/** Validates the off-site copies: endpoint, bucket, retention, whether the stack creates the bucket. */
+export function validateOffsite(raw: unknown, provider: CloudProvider, problems: Problems): OffsiteSettings | undefined {
+    if (!isObject(raw)) {
+        problems.add("offsite", `must be an object {endpoint, bucket, retain?: {daily, weekly, monthly}, create?}, got ${describe(raw)}`);
+        return undefined;
+    }
+    rejectUnknown(raw, OFFSITE_KEYS, "offsite", problems);
+    let endpoint = optionalString(raw, "endpoint", "offsite.endpoint", problems);
+    if (raw.endpoint === undefined) problems.add("offsite.endpoint", `is required: the storage's https endpoint, e.g. "https://fra1.digitaloceanspaces.com"`);
+    else if (endpoint !== undefined) {
+        endpoint = endpoint.replace(/\/+$/, "");
+        if (endpoint.startsWith("http://")) {
+            problems.add("offsite.endpoint", `must use https (restic's uploads to S3-compatible storage need TLS), got ${JSON.stringify(endpoint)}`);
+        } else if (!HTTPS_ENDPOINT.test(endpoint.includes("://") ? endpoint : `https://${endpoint}`)) {
+            problems.add("offsite.endpoint", `must be an https endpoint such as "https://fra1.digitaloceanspaces.com" (no path), got ${JSON.stringify(endpoint)}`);
+        } else if (!endpoint.includes("://")) endpoint = `https://${endpoint}`;
+    }
+    const bucket = optionalString(raw, "bucket", "offsite.bucket", problems);
+    if (raw.bucket === undefined) problems.add("offsite.bucket", "is required: the bucket the copies go to");
+    else if (bucket !== undefined && !BUCKET_NAME.test(bucket)) {
+        problems.add("offsite.bucket", `must be a bucket name: 3 to 63 lowercase letters, digits, '.' or '-', got ${JSON.stringify(bucket)}`);
+    }
+    let retain: OffsiteRetention = DEFAULT_OFFSITE_RETENTION;
+    if (raw.retain !== undefined) {
+        if (!isObject(raw.retain)) problems.add("offsite.retain", `must be an object {daily, weekly, monthly}, got ${describe(raw.retain)}`);
+        else {
+            const r = raw.retain;
+            rejectUnknown(r, OFFSITE_RETAIN_KEYS, "offsite.retain", problems);
+            const count = (k: keyof OffsiteRetention) => r[k] === undefined ? DEFAULT_OFFSITE_RETENTION[k]
+                : integerIn(r[k], `offsite.retain.${k}`, 0, MAX_OFFSITE_RETAIN, problems, `how many ${k} copies to keep, an integer`) ?? 0;
+            retain = { daily: count("daily"), weekly: count("weekly"), monthly: count("monthly") };
+            if (retain.daily + retain.weekly + retain.monthly === 0) problems.add("offsite.retain", "keeps no copy at all: set daily, weekly or monthly above 0");
+        }
+    }
+    if (raw.create !== undefined && typeof raw.create !== "boolean") problems.add("offsite.create", `must be true or false, got ${describe(raw.create)}`);
+    else if (raw.create === true && provider === "digitalocean" && endpoint !== undefined && !SPACES_ENDPOINT.test(endpoint)) {
+        problems.add("offsite.create", `creates a Spaces bucket, whose region comes from a Spaces endpoint such as "https://fra1.digitaloceanspaces.com"; got ${JSON.stringify(endpoint)} (create the bucket yourself, or drop create)`);
+    } else if (raw.create === true && provider === "aws" && endpoint !== undefined && !S3_ENDPOINT.test(endpoint)) {
+        problems.add("offsite.create", `creates an S3 bucket, whose region comes from an S3 endpoint such as "https://s3.eu-west-1.amazonaws.com"; got ${JSON.stringify(endpoint)} (create the bucket yourself, or drop create)`);
+    }
+    if (problems.anyAt("offsite") || endpoint === undefined || bucket === undefined) return undefined;
+    return { endpoint, bucket, retain, create: raw.create === true };
+}
+
+/** Validates where failures are reported; the webhook's URL is a secret leaf, checked for shape only (the plan sees a stand-in). */
+export function validateAlerts(raw: unknown, provider: CloudProvider, problems: Problems): AlertSettings | undefined {
+    if (!isObject(raw)) {
+        problems.add("alerts", `must be an object {webhookUrl?, email?}, got ${describe(raw)}`);
+        return undefined;
+    }
+    rejectUnknown(raw, ALERT_KEYS, "alerts", problems);
+    const setWith = `\`pulumi config set --secret --path '${CONFIG_NAMESPACE}:alerts.webhookUrl' <url>\``;
+    if (raw.webhookUrl !== undefined && (typeof raw.webhookUrl !== "string" || raw.webhookUrl.trim() === "" || /\s/.test(raw.webhookUrl))) {
+        problems.add("alerts.webhookUrl", `must be the webhook's URL, set with ${setWith}`);
+    }
+    const email: string[] = [];
+    if (raw.email !== undefined) {
+        if (provider !== "aws") problems.add("alerts.email", "is only used on aws (email through the stack's SNS topic); on digitalocean use alerts.webhookUrl");
+        else if (!Array.isArray(raw.email)) problems.add("alerts.email", `must be a list of email addresses, got ${describe(raw.email)}`);
+        else raw.email.forEach((e, i) => {
+            if (typeof e !== "string" || !EMAIL.test(e)) problems.add(`alerts.email[${i}]`, `must be an email address, got ${describe(e)}`);
+            else if (email.includes(e)) problems.add(`alerts.email[${i}]`, `${JSON.stringify(e)} is listed twice`);
+            else email.push(e);
+        });
+    }
+    if (raw.webhookUrl === undefined && email.length === 0 && !problems.anyAt("alerts")) {
+        problems.add("alerts.webhookUrl", provider === "aws"
+            ? `or alerts.email is required: set the webhook with ${setWith}, or list addresses in alerts.email`
+            : `is required on digitalocean (the only channel there): set it with ${setWith}`);
+    }
+    if (problems.anyAt("alerts")) return undefined;
+    return { webhook: raw.webhookUrl !== undefined, email };
+}
+
 /** The stack's block volume, validated, with the name it gets when the stack file gives none. */
 export interface VolumeInput {
     readonly settings: VolumeSettings;
@@ -1086,10 +1242,15 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         const host = validateHost(raw.host, provider, problems, volume && { settings: volume, defaultName: cloudNames(ctx.stack).dataVolume });
         const hostRegion = isObject(raw.host) && typeof raw.host.region === "string" ? raw.host.region : undefined;
         const snapshots = validateSnapshots(raw.snapshots, provider, problems, hostRegion);
+        const offsite = raw.offsite === undefined ? undefined : validateOffsite(raw.offsite, provider, problems);
+        const alerts = raw.alerts === undefined ? undefined : validateAlerts(raw.alerts, provider, problems);
         validateSecrets(raw, provider, problems);
         const edge = validateEdge(raw.edge, edgeImage, problems);
         if (host && snapshots && edge) {
-            settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots, edge };
+            settings = {
+                provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots, edge,
+                ...(offsite ? { offsite } : {}), ...(alerts ? { alerts } : {}),
+            };
         }
     }
     // Every part that could not be read has said why in a problem.

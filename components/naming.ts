@@ -90,6 +90,8 @@ export interface CloudNames {
     readonly dropletTags: readonly string[];
     /** Tags of the DigitalOcean volume. */
     readonly volumeTags: readonly string[];
+    /** The off-site copies: the repository's path in the bucket, and restic's --host (stable across replaced machines). */
+    readonly offsite: { readonly repositoryPath: string; readonly hostTag: string };
 }
 
 /** The cloud names of a host of a stack. */
@@ -106,6 +108,7 @@ export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNam
         awsTags: { project: PROJECT, stack },
         dropletTags: [PROJECT, base],
         volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],
+        offsite: { repositoryPath: base, hostTag: base },
     };
 }
 
@@ -127,8 +130,15 @@ export function hostSettingsFile(name: string): string {
 /** Where the DigitalOcean snapshot token lives on the host (root-only). */
 export const SNAPSHOT_TOKEN_FILE = `${HOST_SETTINGS_DIR}/do-token`;
 
+/** Where the off-site copy's access key lives on the host (root-only; AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines). */
+export const OFFSITE_CREDENTIALS_FILE = `${HOST_SETTINGS_DIR}/offsite-credentials`;
+/** Where the off-site repository's password lives on the host (root-only). */
+export const OFFSITE_PASSWORD_FILE = `${HOST_SETTINGS_DIR}/offsite-password`;
+/** Where the alert webhook's URL lives on the host (root-only: the URL is its credential). */
+export const ALERT_WEBHOOK_URL_FILE = `${HOST_SETTINGS_DIR}/alert-webhook-url`;
+
 /** The backup units the program installs; each is a .service and a .timer under host/systemd/. */
-export type BackupUnit = "dump" | "snapshot" | "backup-status";
+export type BackupUnit = "dump" | "snapshot" | "backup-status" | "offsite" | "restore-check";
 
 /** The systemd name of a backup unit, without the .service/.timer suffix. */
 export function systemdUnit(unit: BackupUnit): string {

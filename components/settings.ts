@@ -32,3 +32,8 @@ export function backendSecret(instance: string, name: string): pulumi.Output<str
 export function requiredSecret(key: SecretKey): pulumi.Output<string> {
     return new pulumi.Config(CONFIG_NAMESPACE).requireSecret(key);
 }
+
+/** The alert webhook's URL (`alerts.webhookUrl`, a secret leaf the validated config says is set). */
+export function alertWebhookUrl(): pulumi.Output<string> {
+    return new pulumi.Config(CONFIG_NAMESPACE).requireSecretObject<{ webhookUrl: string }>("alerts").apply((a) => a.webhookUrl);
+}

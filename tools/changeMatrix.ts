@@ -177,6 +177,11 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     "host.sshKeys": { rows: ["host-ssh-keys"] },
     "host.sshAllowedCidrs": { rows: ["host-ssh-cidrs", "host-ssh-cidrs-aws"] },
     "host.allowSshFromAnywhere": { note: "opens the SSH rule to the world, as host.sshAllowedCidrs would: the firewall or security-group rules are updated, added or removed" },
+    offsite: { note: "the off-site copies' endpoint, bucket or retention: the host's settings (offsite.env) are updated in place and nothing else; with create, a new bucket name replaces the bucket, which is protected, so pulumi up refuses (backups.md)" },
+    alerts: { note: "a new webhook URL rewrites /etc/housing-portal/alert-webhook-url (backups-alert-webhook, updated in place; a secret, masked in the diff); on aws each alerts.email address is one SNS subscription, added or deleted" },
+    offsiteAccessKeyId: { note: "a secret: backups-offsite-credentials writes the new key to the host (updated in place, it runs again); the plan masks it" },
+    offsiteSecretAccessKey: { note: "a secret: backups-offsite-credentials writes the new key to the host (updated in place, it runs again); the plan masks it" },
+    offsitePassword: { note: "a secret: backups-offsite-password writes it to the host; the repository keeps its old key, so add the new one with `restic key add` first (secrets.md)" },
     "host.address": { note: "an existing host instead of a created one (adopt-existing.md): the created machine and everything of it would be deleted; not a change to make in place" },
 };
 

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as YAML from "yaml";
 import * as path from "path";
-import { CONFIG_NAMESPACE, SECRET_KEYS, SECRET_MAP_KEYS, parseConfigMap, requiredSecretKeys } from "../components/config";
+import { CONFIG_NAMESPACE, SECRET_KEYS, SECRET_LEAVES, SECRET_MAP_KEYS, SecretLeaf, parseConfigMap, requiredSecretKeys, requiredSecretLeaves } from "../components/config";
 
 export interface StackConfig {
     /** `namespace:key` → the value as Pulumi passes it (objects as JSON text). */
@@ -115,6 +115,11 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
             values[key] = typeof value === "string" ? value : JSON.stringify(value);
             continue;
         }
+        // A leaf that must be secret (alerts.webhookUrl), written in plain text.
+        for (const { leaf } of SECRET_LEAVES.filter((l) => l.key === shortKey)) {
+            const v = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[leaf] : undefined;
+            if (v !== undefined && !isSecure(v)) problems.push(plainText(`${shortKey}.${leaf}`, `pulumi config set --secret --path '${key}.${leaf}' <value>`));
+        }
         // `pulumi config set --secret --path` encrypts one leaf of an object: the key is then secret.
         const leaves = standInSecureLeaves(value, shortKey);
         if (leaves.encrypted) {
@@ -131,14 +136,28 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
     for (const full of secretFullKeys) {
         if (full in values && !secretKeys.includes(full)) secretKeys.push(full);
     }
+    // A secret leaf given with --set (alerts={"webhookUrl": …}) makes its key secret too.
+    for (const { key, leaf } of SECRET_LEAVES) {
+        const full = `${CONFIG_NAMESPACE}:${key}`;
+        const parsed = full in values ? parseConfigMap({ [full]: values[full] })[key] : undefined;
+        if (parsed !== null && typeof parsed === "object" && leaf in parsed && !secretKeys.includes(full)) secretKeys.push(full);
+    }
     return { values, secretKeys: secretKeys.sort(), placeholders: placeholders.sort(), problems };
 }
 
-/** Fills required secrets that a stack file leaves to `pulumi config set --secret` with the stand-in. */
-function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly string[]): StackConfig {
+/** Fills required secrets (and secret leaves) that a stack file leaves to `pulumi config set --secret` with the stand-in. */
+function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly string[], requiredLeaves: readonly SecretLeaf[] = []): StackConfig {
     const values = { ...stack.values };
     const secretKeys = [...stack.secretKeys];
     const placeholders = [...stack.placeholders];
+    for (const { key, leaf } of requiredLeaves) {
+        const full = `${CONFIG_NAMESPACE}:${key}`;
+        const object = JSON.parse(values[full] ?? "{}") as Record<string, unknown>;
+        if (leaf in object) continue;
+        values[full] = JSON.stringify({ ...object, [leaf]: SECRET_PLACEHOLDER });
+        if (!secretKeys.includes(full)) secretKeys.push(full);
+        if (!placeholders.includes(full)) placeholders.push(full);
+    }
     for (const key of requiredSecrets) {
         const full = `${CONFIG_NAMESPACE}:${key}`;
         if (full in values) continue;
@@ -155,7 +174,8 @@ function withSecretPlaceholders(stack: StackConfig, requiredSecrets: readonly st
  */
 export function planConfig(file: string, overrides: readonly string[] = []): StackConfig {
     const stack = readStackFile(file, overrides);
-    return withSecretPlaceholders(stack, requiredSecretKeys(parseConfigMap(stack.values)));
+    const raw = parseConfigMap(stack.values);
+    return withSecretPlaceholders(stack, requiredSecretKeys(raw), requiredSecretLeaves(raw));
 }
 
 /** The stack a `Pulumi.<stack>.yaml` file belongs to ("plan" for a file named otherwise). */

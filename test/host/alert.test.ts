@@ -103,7 +103,8 @@ printf 'restore-check: colombia: FAILED: pg_restore failed\\nrestore-check: erro
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /dump FAILED since/);
     assert.equal(hook.messages.length, 0);
-    for (const extra of [{ CHECK: "" }, { CHECK: "../x" }, { RESULT: "maybe" }, { STATE_DIR: "rel" }, { SNS_TOPIC_ARN: "topic" }, { POST_TIMEOUT_SECONDS: "0" }]) {
+    const bad: Record<string, string>[] = [{ CHECK: "" }, { CHECK: "../x" }, { RESULT: "maybe" }, { STATE_DIR: "rel" }, { SNS_TOPIC_ARN: "topic" }, { POST_TIMEOUT_SECONDS: "0" }];
+    for (const extra of bad) {
       const b = await alert({ SERVICE_RESULT: "success", ...extra });
       assert.equal(b.code, 2, JSON.stringify(extra));
       assert.match(b.stderr, /invalid setting/);

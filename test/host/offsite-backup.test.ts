@@ -235,7 +235,8 @@ describe("host/offsite-backup.sh against s3rver over TLS, with alerts to a loopb
   });
 
   test("bad settings and missing secrets", async () => {
-    for (const extra of [{ REPOSITORY: "s3:/no-host" }, { HOST_TAG: "" }, { KEEP_DAILY: "0", KEEP_WEEKLY: "0", KEEP_MONTHLY: "0" }, { TIMEOUT_SECONDS: "0" }, { EXTRA_PATHS: "edge" }, { CHECK_READ_DATA_SUBSET: "all" }]) {
+    const bad: Record<string, string>[] = [{ REPOSITORY: "s3:/no-host" }, { HOST_TAG: "" }, { KEEP_DAILY: "0", KEEP_WEEKLY: "0", KEEP_MONTHLY: "0" }, { TIMEOUT_SECONDS: "0" }, { EXTRA_PATHS: "edge" }, { CHECK_READ_DATA_SUBSET: "all" }];
+    for (const extra of bad) {
       const r = await runScript("offsite-backup.sh", settings(extra));
       assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);
       assert.match(r.stderr, /invalid setting/);

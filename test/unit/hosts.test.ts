@@ -236,7 +236,7 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     assert.match(env, /^TOKEN_FILE=\/etc\/housing-portal\/do-token$/m);
     assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
     assert.equal(files.get("/usr/local/sbin/housing-portal-snapshot-volume"), (await import("fs")).readFileSync("host/snapshot-volume.sh", "utf8"));
-    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-snapshot.timer"]);
+    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-offsite.timer", "housing-portal-restore-check.timer", "housing-portal-snapshot.timer"]);
 
     assert.ok(withToken.ok, withToken.ok ? "" : withToken.problems.join("\n"));
     assert.ok(!withToken.json.includes(TOKEN), "the token appears nowhere in the plan");
@@ -268,7 +268,7 @@ test("AWS: a DLM policy on the tag the data volume really carries, with its role
     assert.equal(files.get("/etc/systemd/system/housing-portal-snapshot.timer"), undefined, "DLM snapshots on AWS, no host timer");
     assert.ok(!enable.includes("housing-portal-snapshot.timer"));
     assert.match(files.get("/etc/systemd/system/housing-portal-dump.timer")!, /^OnCalendar=\*-\*-\* 02,14:45:00 UTC$/m);
-    assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump$/m);
+    assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump offsite restore-check$/m);
 });
 
 test("AWS: DLM's failures alarm to the stack's SNS topic, on the policy's own id; the topic's ARN is an output", async () => {
@@ -470,7 +470,8 @@ test("each instance is in the host's registry while it is configured; dumps and 
 
 test("an existing host gets only Docker resources, reached over SSH at its address", async () => {
     const { existing } = await plans;
-    const cloud = existing.resources.filter((r) => r.type.startsWith("digitalocean:") || r.type.startsWith("aws:"));
+    // The off-site bucket is the stack's (offsite.create), not the host's.
+    const cloud = existing.resources.filter((r) => (r.type.startsWith("digitalocean:") || r.type.startsWith("aws:")) && r.name !== "backups-bucket");
     assert.deepEqual(cloud, [], "no cloud resources are created for an existing host");
     assert.equal(byName(existing, "host-docker").inputs.host, "ssh://deploy@203.0.113.50");
     assert.equal(byName(existing, "host-ready").inputs.create, "sudo env DATA_ROOT=/mnt/data bash -s");

@@ -24,6 +24,7 @@ test("a stack's default host keeps the names of the one-host stacks", () => {
         awsTags: { project: "housing-portal", stack: "staging" },
         dropletTags: ["housing-portal", "housing-portal-staging"],
         volumeTags: ["housing-portal", "housing-portal-snapshots-staging"],
+        offsite: { repositoryPath: "housing-portal-staging", hostTag: "housing-portal-staging" },
     });
     assert.deepEqual(cloudNames("staging", DEFAULT_HOST), n);
 });
@@ -37,6 +38,8 @@ test("every name of another host carries the host name, so two hosts of a stack 
     }
     assert.notDeepEqual(eu.snapshotTargetTag, main.snapshotTargetTag, "each volume its own DLM target");
     for (const name of [eu.alertsTopic, eu.snapshotAlarms.createFailed, eu.snapshotAlarms.copyFailed]) assert.match(name, /^housing-portal-production-eu-/);
+    assert.notEqual(eu.offsite.hostTag, main.offsite.hostTag, "each host prunes only its own off-site copies");
+    assert.notEqual(eu.offsite.repositoryPath, main.offsite.repositoryPath);
 });
 
 test("Docker names: an instance's from its name and part; a host-level service's can never equal one", () => {
