@@ -42,7 +42,10 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; s
         })),
     };
     const host = s.host.kind === "create"
-        ? new DockerHost("host", { ...hostArgs, host: s.host, dataVolume: volume! })
+        ? new DockerHost("host", {
+            ...hostArgs, host: s.host, dataVolume: volume!,
+            instanceProfile: snapshots?.hostInstanceProfile?.name,
+        })
         : new DockerHost("host", { ...hostArgs, host: s.host });
     if (snapshotArgs && s.provider === "digitalocean") {
         snapshots = new SnapshotPolicy("snapshots", { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });

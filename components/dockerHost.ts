@@ -73,6 +73,8 @@ export interface CreatedHostArgs extends CloudHostCommonArgs {
     readonly host: CreatedHostSettings;
     /** The data volume, attached by this host. */
     readonly dataVolume: DataVolume;
+    /** aws: the instance profile the machine runs with (its alerts publish to SNS). @default none */
+    readonly instanceProfile?: pulumi.Input<string>;
 }
 
 /** A machine that already runs at `host.address`: only its Docker resources are managed. */
@@ -329,6 +331,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             userData,
             // cloud-init runs user-data on a machine's first boot only: a change means a new machine.
             userDataReplaceOnChange: true,
+            // Updated in place (the profile is associated with the running instance).
+            iamInstanceProfile: args.instanceProfile,
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: 20 },
             tags,

@@ -90,6 +90,8 @@ export interface CloudNames {
     readonly dropletTags: readonly string[];
     /** Tags of the DigitalOcean volume. */
     readonly volumeTags: readonly string[];
+    /** aws: the host's IAM role and instance profile, which may publish to the alerts topic. */
+    readonly hostRole: string;
     /** The off-site copies: the repository's path in the bucket, and restic's --host (stable across replaced machines). */
     readonly offsite: { readonly repositoryPath: string; readonly hostTag: string };
 }
@@ -108,6 +110,7 @@ export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNam
         awsTags: { project: PROJECT, stack },
         dropletTags: [PROJECT, base],
         volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],
+        hostRole: `${base}-host`,
         offsite: { repositoryPath: base, hostTag: base },
     };
 }

@@ -102,6 +102,8 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
     public readonly lifecyclePolicy?: aws.dlm.LifecyclePolicy;
     /** The topic the DLM failure alarms notify (AWS); operators subscribe to it. */
     public readonly alertsTopic?: aws.sns.Topic;
+    /** The host's instance profile (AWS): its role may publish to the alerts topic, and nothing else. */
+    public readonly hostInstanceProfile?: aws.iam.InstanceProfile;
 
     constructor(name: string, args: SnapshotPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:backup:SnapshotPolicy", name, {}, opts);
@@ -162,6 +164,25 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
                 tags,
             }, { parent: this });
             this.alertsTopic = topic;
+            // The host's own failures (dumps, off-site copies, restore checks) go to the same topic:
+            // host/alert.sh signs the Publish with this role's credentials from the metadata service.
+            const hostRole = new aws.iam.Role(`${name}-host-role`, {
+                name: args.names.hostRole,
+                description: "Lets the Housing Portal host publish its backup alerts",
+                assumeRolePolicy: JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+                }),
+                tags,
+            }, { parent: this });
+            new aws.iam.RolePolicy(`${name}-host-publish`, {
+                role: hostRole.name,
+                policy: topic.arn.apply((arn) => JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Action: "sns:Publish", Resource: arn }],
+                })),
+            }, { parent: this });
+            this.hostInstanceProfile = new aws.iam.InstanceProfile(`${name}-host-profile`, { name: args.names.hostRole, role: hostRole.name, tags }, { parent: this });
             const alarm = (suffix: string, alarmName: string, metricName: string, what: string) => new aws.cloudwatch.MetricAlarm(`${name}-${suffix}`, {
                 name: alarmName,
                 alarmDescription: `Housing Portal ${args.stack}: ${what} (DLM ${metricName}); see docs/backups.md`,

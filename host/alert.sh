@@ -15,9 +15,10 @@
 #   - a message that could not be posted is not recorded as posted: the next run tries again.
 # Messages go to the webhook in WEBHOOK_URL_FILE (a JSON body with "text" and "content", which
 # Slack, Microsoft Teams and Discord incoming webhooks accept) and, with SNS_TOPIC_ARN, to that
-# SNS topic through the AWS CLI with the machine's instance role. Without either, the message is
-# only logged. The URL is a secret: it is read from its root-only file and handed to curl in a
-# private config file, never on a command line.
+# SNS topic: curl signs the Publish request (--aws-sigv4) with the machine's instance-role
+# credentials from the metadata service (IMDSv2). Without either, the message is only logged. The
+# URL and the credentials are secrets: they are handed to curl in private config files, never on
+# a command line.
 #
 # Settings (environment):
 #   CHECK                 required. What ran: snapshot, dump, offsite, restore-check, backup-status.
@@ -31,7 +32,8 @@
 #   WEBHOOK_URL_FILE      default /etc/housing-portal/alert-webhook-url. A missing file: no webhook.
 #   SNS_TOPIC_ARN         default empty. An SNS topic to publish to as well (aws).
 #   SNS_REGION            default the region in SNS_TOPIC_ARN.
-#   AWS                   default aws. The AWS CLI (tests put a shim here).
+#   SNS_ENDPOINT          default https://sns.$SNS_REGION.amazonaws.com (tests: a loopback server).
+#   IMDS_URL              default http://169.254.169.254 (tests: a loopback server).
 #   STATE_DIR             default /var/lib/housing-portal/alerts.
 #   POST_TIMEOUT_SECONDS  default 20. Upper bound of each post.
 #   JOURNALCTL            default journalctl (tests put a shim here).
@@ -53,7 +55,8 @@ MACHINE="${MACHINE:-$(hostname 2>/dev/null || echo unknown)}"
 WEBHOOK_URL_FILE="${WEBHOOK_URL_FILE:-/etc/housing-portal/alert-webhook-url}"
 SNS_TOPIC_ARN="${SNS_TOPIC_ARN:-}"
 SNS_REGION="${SNS_REGION:-}"
-AWS="${AWS:-aws}"
+SNS_ENDPOINT="${SNS_ENDPOINT:-}"
+IMDS_URL="${IMDS_URL:-http://169.254.169.254}"
 STATE_DIR="${STATE_DIR:-/var/lib/housing-portal/alerts}"
 POST_TIMEOUT_SECONDS="${POST_TIMEOUT_SECONDS:-20}"
 JOURNALCTL="${JOURNALCTL:-journalctl}"
@@ -70,6 +73,7 @@ is_count() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 >= 1)); }
 is_count "$POST_TIMEOUT_SECONDS" || usage_error "POST_TIMEOUT_SECONDS must be a whole number >= 1"
 [[ -z "$SNS_TOPIC_ARN" || "$SNS_TOPIC_ARN" =~ ^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$ ]] || usage_error "SNS_TOPIC_ARN must be an SNS topic ARN, got '$SNS_TOPIC_ARN'"
 if [[ -n "$SNS_TOPIC_ARN" && -z "$SNS_REGION" ]]; then SNS_REGION="$(cut -d: -f4 <<<"$SNS_TOPIC_ARN")"; fi
+[[ -n "$SNS_ENDPOINT" ]] || SNS_ENDPOINT="https://sns.$SNS_REGION.amazonaws.com"
 for tool in curl jq flock; do
   command -v "$tool" >/dev/null 2>&1 || { log "error: required tool '$tool' is not installed"; exit 1; }
 done
@@ -123,10 +127,25 @@ post_webhook() { # post_webhook MESSAGE
 
 post_sns() { # post_sns SUBJECT MESSAGE
   [[ -n "$SNS_TOPIC_ARN" ]] || return 0
-  local rc=0
-  timeout "$POST_TIMEOUT_SECONDS" "$AWS" sns publish --region "$SNS_REGION" --topic-arn "$SNS_TOPIC_ARN" \
-    --subject "${1:0:99}" --message "$2" >/dev/null 9>&- || rc=$?
-  ((rc == 0)) || log "error: publishing to $SNS_TOPIC_ARN failed (exit $rc)"
+  local work rc=0 token role
+  work="$(mktemp -d)"
+  # The instance role's temporary credentials, from IMDSv2 (a token first, then the role's keys).
+  local c=(--silent --show-error --fail --max-time 5)
+  if token="$(curl "${c[@]}" -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$IMDS_URL/latest/api/token" 9>&-)" &&
+    printf 'header = "X-aws-ec2-metadata-token: %s"\n' "$token" >"$work/imds.conf" &&
+    role="$(curl "${c[@]}" --config "$work/imds.conf" "$IMDS_URL/latest/meta-data/iam/security-credentials/" 9>&- | head -n 1)" && [[ -n "$role" ]] &&
+    curl "${c[@]}" --config "$work/imds.conf" "$IMDS_URL/latest/meta-data/iam/security-credentials/$role" -o "$work/creds.json" 9>&- &&
+    jq -er '"user = \"\(.AccessKeyId):\(.SecretAccessKey)\"\nheader = \"x-amz-security-token: \(.Token)\""' "$work/creds.json" >"$work/sns.conf"; then
+    curl --silent --show-error --fail --max-time "$POST_TIMEOUT_SECONDS" --connect-timeout 10 --config "$work/sns.conf" \
+      --aws-sigv4 "aws:amz:$SNS_REGION:sns" --data-urlencode Action=Publish --data-urlencode Version=2010-03-31 \
+      --data-urlencode "TopicArn=$SNS_TOPIC_ARN" --data-urlencode "Subject=${1:0:99}" --data-urlencode "Message=$2" \
+      -o /dev/null "$SNS_ENDPOINT/" 2>"$work/err" 9>&- || rc=$?
+    ((rc == 0)) || log "error: publishing to $SNS_TOPIC_ARN failed (curl exit $rc): $(head -c 300 "$work/err" | tr '\n' ' ')"
+  else
+    rc=1
+    log "error: no instance-role credentials from the metadata service at $IMDS_URL; not published to $SNS_TOPIC_ARN"
+  fi
+  rm -rf "$work"
   return "$rc"
 }
 

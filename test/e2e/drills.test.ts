@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { FakeDoApi } from "../host/fake-do-api";
-import { isFrozen, isImmutable, isMountPoint, runScript } from "../host/helpers";
+import { isFrozen, isImmutable, isMountPoint, run, runScript, scriptEnv } from "../host/helpers";
+import { FakeS3, WebhookReceiver, loopbackCertificate } from "../host/offsite-fixture";
 import type { PlanDocument } from "../../tools/planner";
 import {
     assertAsPredicted, checksumsIn, containerName, e2eKeys, predictedChanges, PROJECT_DIR, realisedChanges, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
@@ -340,4 +341,119 @@ test("drill 7: a new backend image for one instance changes exactly what the pla
     await stack.waitReady();
     await verifySeeded(stack, seeded);
     await engine.remove(`/images/${encodeURIComponent(`${next.repo}:${next.tag}`)}`);
+});
+
+test("drill 8: dumps copied off-site with restic; the instance and its data destroyed; restored from the off-site copy into a fresh instance, as docs/backups.md says; the weekly restore check passes on a good dump and fails, with one alert, on a truncated one", { timeout: 900_000 }, async () => {
+    await seedAll("d8");
+    const backups = path.join(stack.dataRoot, "backups");
+    const registry = path.join(stack.dataRoot, ".housing-portal", "instances");
+    const work = path.join(stack.work, "offsite");
+    fs.mkdirSync(work, { recursive: true, mode: 0o700 });
+    const dump = await runScript("dump-databases.sh", { BACKUP_ROOT: backups, RETAIN: "3", INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "dump.last-success"), LOCK_FILE: path.join(work, "dump.lock") }, 300_000);
+    assert.equal(dump.code, 0, dump.stderr);
+
+    // The off-site storage (S3-compatible, TLS on loopback) and the webhook, both started here.
+    const tls = loopbackCertificate(work);
+    const s3 = new FakeS3(path.join(work, "s3"), tls, "portal-backups");
+    const hook = new WebhookReceiver();
+    await s3.start();
+    await hook.start();
+    try {
+        fs.writeFileSync(path.join(work, "credentials"), "AWS_ACCESS_KEY_ID=S3RVER\nAWS_SECRET_ACCESS_KEY=e2e-secret\n", { mode: 0o600 });
+        fs.writeFileSync(path.join(work, "password"), "e2e off-site password\n", { mode: 0o600 });
+        fs.writeFileSync(path.join(work, "webhook"), `${hook.url}\n`, { mode: 0o600 });
+        const edge = path.join(stack.dataRoot, "edge");
+        fs.mkdirSync(path.join(edge, "caddy"), { recursive: true });
+        fs.writeFileSync(path.join(edge, "caddy", "acme-account.json"), "{}\n");
+        const hostTag = "housing-portal-e2e";
+        const offsite = {
+            REPOSITORY: s3.repository(hostTag), HOST_TAG: hostTag, CREDENTIALS_FILE: path.join(work, "credentials"), PASSWORD_FILE: path.join(work, "password"),
+            BACKUP_ROOT: backups, EXTRA_PATHS: edge, CACERT: tls.cert, CACHE_DIR: path.join(work, "cache"), TIMEOUT_SECONDS: "300",
+            STATUS_FILE: path.join(work, "offsite.last-success"), CHECK_STATUS_FILE: path.join(work, "offsite-check.last-success"), LOCK_FILE: path.join(work, "offsite.lock"),
+        };
+        const copied = await runScript("offsite-backup.sh", offsite, 600_000);
+        assert.equal(copied.code, 0, copied.stderr);
+
+        // The weekly restore check: the newest dumps restore into throwaway PostGIS containers and match their counts.
+        const check = {
+            BACKUP_ROOT: backups, INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "restore-check.last-success"), RESULT_DIR: work,
+            LOCK_FILE: path.join(work, "restore-check.lock"), NETWORK: "housing-portal_restore-check", CONTAINER_PREFIX: "housing-portal_restore-check-",
+        };
+        const alert = (r: { code: number | null; stderr: string }) => runScript("alert.sh", {
+            CHECK: "restore-check", STACK: "e2e", HOST_NAME: "main", MACHINE: "e2e", WEBHOOK_URL_FILE: path.join(work, "webhook"), STATE_DIR: path.join(work, "alerts"),
+            SERVICE_RESULT: r.code === 0 ? "success" : "exit-code", SUMMARY: r.stderr.trim().split("\n").at(-1) ?? "",
+        });
+        const good = await runScript("restore-check.sh", check, 600_000);
+        assert.equal(good.code, 0, good.stderr);
+        for (const i of stack.instances()) {
+            assert.match(fs.readFileSync(path.join(work, `restore-check.${i}.result`), "utf8"), /^\S+ ok \d{8}T\d{6}Z\.dump restored; \d+ tables; PostGIS 3\.[0-9.]+; rows of \d+ tables as counted\n$/);
+        }
+        assert.ok(fs.existsSync(check.STATUS_FILE));
+        assert.equal((await docker(["ps", "-aq", "--filter", "label=housing-portal.role=restore-check"])).trim(), "", "no throwaway container is left");
+        assert.equal((await docker(["network", "inspect", "-f", "{{.Internal}}", check.NETWORK])).trim(), "true", "the throwaway server has no route out");
+        assert.equal((await alert(good)).code, 0);
+        assert.equal(hook.messages.length, 0);
+
+        // A truncated newest dump of A (with the counts of a whole one) fails the check, by name, and alerts once.
+        const newest = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump")).sort().at(-1)!;
+        const whole = fs.readFileSync(path.join(backups, A, newest));
+        const truncated = "29991231T235959Z";
+        fs.writeFileSync(path.join(backups, A, `${truncated}.dump`), whole.subarray(0, Math.floor(whole.length / 2)));
+        fs.copyFileSync(path.join(backups, A, newest.replace(/\.dump$/, ".counts")), path.join(backups, A, `${truncated}.counts`));
+        const bad = await runScript("restore-check.sh", check, 600_000);
+        assert.equal(bad.code, 1, bad.stderr);
+        assert.match(bad.stderr, new RegExp(`error: restore check failed: ${A} \\(pg_restore of ${truncated}\\.dump failed`));
+        assert.doesNotMatch(bad.stderr.split("\n").at(-2) ?? "", new RegExp(`\\b${B}\\b.*FAILED`));
+        assert.match(fs.readFileSync(path.join(work, `restore-check.${A}.result`), "utf8"), /^\S+ failed pg_restore of /);
+        assert.match(fs.readFileSync(path.join(work, `restore-check.${B}.result`), "utf8"), /^\S+ ok /, "the other instance still passed");
+        assert.equal((await alert(bad)).code, 0);
+        assert.equal((await alert(bad)).code, 0);
+        assert.equal(hook.messages.length, 1, "one message for the failure");
+        assert.match(hook.messages[0].text, new RegExp(`^housing-portal e2e/main \\(e2e\\): restore-check FAILED since \\S+ \\(last success: \\S+\\): restore-check: error: restore check failed: ${A} \\(pg_restore of ${truncated}\\.dump failed`));
+        fs.rmSync(path.join(backups, A, `${truncated}.dump`));
+        fs.rmSync(path.join(backups, A, `${truncated}.counts`));
+        const again = await runScript("restore-check.sh", check, 600_000);
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal((await alert(again)).code, 0);
+        assert.equal(hook.messages.length, 2, "one message for the recovery");
+        assert.match(hook.messages[1].text, /restore-check RECOVERED/);
+        await docker(["network", "rm", check.NETWORK]);
+
+        // A is destroyed: its containers, its database volume and cluster, its dumps on the volume.
+        const before = stack.plan!;
+        const without = await stack.planOf(withoutInstance(stack.keys, A));
+        await stack.realisePlan(without, before);
+        await docker(["volume", "rm", `housing-portal-${A}-postgis-data`]);
+        fs.rmSync(path.join(stack.dataRoot, "postgis", A), { recursive: true, force: true });
+        fs.rmSync(path.join(backups, A), { recursive: true, force: true });
+        // ... and comes back empty, as on a new host.
+        await stack.realisePlan(before, without);
+        await stack.waitReady();
+        assert.equal(await psql(containerName(A, "postgis"), "SELECT count(*) FROM pg_tables WHERE tablename = 'drill_rows';"), "0", `${A} starts empty`);
+
+        // The runbook: restic restore of the latest copy of A's dumps, then pg_restore of the newest one.
+        const target = path.join(work, "restore");
+        const restored = await run("restic", ["restore", "latest", "--host", hostTag, "--include", path.join(backups, A), "--target", target, "--cacert", tls.cert], {
+            env: scriptEnv({ RESTIC_REPOSITORY: offsite.REPOSITORY, RESTIC_PASSWORD_FILE: offsite.PASSWORD_FILE, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "e2e-secret", RESTIC_CACHE_DIR: offsite.CACHE_DIR }),
+            timeoutMs: 600_000,
+        });
+        assert.equal(restored.code, 0, restored.stderr);
+        const dir = path.join(target, backups, A);
+        const newestRestored = fs.readdirSync(dir).filter((f) => f.endsWith(".dump")).sort().at(-1)!;
+        assert.equal(newestRestored, newest);
+        const restore = await dockerTry(["exec", "-i", containerName(A, "postgis"), "sh", "-c",
+            'pg_restore --clean --if-exists -U "$POSTGRES_USER" -d "$POSTGRES_DB"'], fs.readFileSync(path.join(dir, newestRestored)));
+        assert.equal(restore.code, 0, restore.stderr);
+        await verifySeeded(stack, seeded);
+        // The edge's storage is in the copy too.
+        const edgeRestore = await run("restic", ["restore", "latest", "--host", hostTag, "--include", edge, "--target", path.join(work, "edge-restore"), "--cacert", tls.cert], {
+            env: scriptEnv({ RESTIC_REPOSITORY: offsite.REPOSITORY, RESTIC_PASSWORD_FILE: offsite.PASSWORD_FILE, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "e2e-secret", RESTIC_CACHE_DIR: offsite.CACHE_DIR }),
+            timeoutMs: 300_000,
+        });
+        assert.equal(edgeRestore.code, 0, edgeRestore.stderr);
+        assert.equal(fs.readFileSync(path.join(work, "edge-restore", edge, "caddy", "acme-account.json"), "utf8"), "{}\n");
+    } finally {
+        s3.stop();
+        hook.stop();
+    }
 });

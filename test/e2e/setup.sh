@@ -40,8 +40,9 @@ ensure() {
 # docker.io brings dockerd, containerd and runc; iptables for its networks; the rest is what the
 # host scripts and the drills use (losetup, mkfs.ext4, chattr, fsfreeze, flock, curl, jq), the
 # existing host's machine (unshare; sudo, which a cloud image has too), and the edge's: pebble
-# (the ACME test CA and its mock DNS) and openssl (its listener's certificate).
-ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl
+# (the ACME test CA and its mock DNS) and openssl (its listener's certificate); restic for the
+# off-site drill (openssl also makes its storage's certificate).
+ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl restic
 
 # ---- the engine ------------------------------------------------------------------------------
 mkdir -p "$STATE_DIR"

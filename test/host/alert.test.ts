@@ -2,6 +2,9 @@
 // recovery, to a webhook receiver on loopback (and an SNS topic through an `aws` shim).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Scratch, requireHostTier, runScript, writeExecutable } from "./helpers";
@@ -84,18 +87,52 @@ printf 'restore-check: colombia: FAILED: pg_restore failed\\nrestore-check: erro
     assert.match(hook.messages[1].text, /offsite FAILED since \S+ \(last success: none recorded\): the unit ended with timeout \(killed TERM\)$/);
   });
 
-  test("the URL never reaches a command line; with SNS_TOPIC_ARN the message is published there too", async () => {
+  test("the URL never reaches a command line; with SNS_TOPIC_ARN the message is published there too, signed with the instance role's credentials", async () => {
+    // The metadata service (IMDSv2) and SNS, on loopback.
+    const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const aws = http.createServer((req, res) => {
+      let body = "";
+      req.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        if (req.method === "PUT" && req.url === "/latest/api/token") return res.end("imds-token");
+        if (req.headers["x-aws-ec2-metadata-token"] !== "imds-token" && req.url!.startsWith("/latest/")) return res.writeHead(401).end();
+        if (req.url === "/latest/meta-data/iam/security-credentials/") return res.end("housing-portal-host\n");
+        if (req.url === "/latest/meta-data/iam/security-credentials/housing-portal-host") {
+          return res.end(JSON.stringify({ AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "do-not-print-secret", Token: "do-not-print-session-token" }));
+        }
+        if (req.method === "POST" && req.url === "/") return res.end("<PublishResponse><PublishResult><MessageId>1</MessageId></PublishResult></PublishResponse>");
+        return res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((resolve) => aws.listen(0, "127.0.0.1", () => resolve()));
+    scratch.defer(() => aws.close());
+    const port = (aws.address() as AddressInfo).port;
     const bin = path.join(dir, "bin");
     fs.mkdirSync(bin);
     const argsLog = path.join(dir, "args.log");
     writeExecutable(path.join(bin, "curl"), `#!/usr/bin/env bash\nprintf 'curl %s\\n' "$*" >>'${argsLog}'\nexec /usr/bin/curl "$@"\n`);
-    writeExecutable(path.join(bin, "aws"), `#!/usr/bin/env bash\nprintf 'aws %s\\n' "$*" >>'${argsLog}'\n`);
-    const r = await failed("offsite-backup: error: x", { PATH: `${bin}:${process.env.PATH}`, SNS_TOPIC_ARN: "arn:aws:sns:eu-central-1:123456789012:housing-portal-production-alerts" });
+    const topic = "arn:aws:sns:eu-central-1:123456789012:housing-portal-production-alerts";
+    const r = await failed("offsite-backup: error: x", {
+      PATH: `${bin}:${process.env.PATH}`, SNS_TOPIC_ARN: topic, IMDS_URL: `http://127.0.0.1:${port}`, SNS_ENDPOINT: `http://127.0.0.1:${port}`,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(hook.messages.length, 1);
     const calls = fs.readFileSync(argsLog, "utf8");
-    assert.doesNotMatch(calls, /secret-token|127\.0\.0\.1/, "the webhook URL is a secret");
-    assert.match(calls, /^aws sns publish --region eu-central-1 --topic-arn arn:aws:sns:eu-central-1:123456789012:housing-portal-production-alerts --subject housing-portal production\/main \(ip-10-0-0-1\): dump FAILED --message housing-portal production\/main .*dump FAILED since/m);
+    assert.doesNotMatch(calls, /secret-token|do-not-print|imds-token/, "no URL, key or token on a command line");
+    const publish = seen.find((q) => q.method === "POST")!;
+    assert.match(String(publish.headers.authorization), /^AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEKEYID\/\d{8}\/eu-central-1\/sns\/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$/);
+    assert.equal(publish.headers["x-amz-security-token"], "do-not-print-session-token");
+    const form = new URLSearchParams(publish.body);
+    assert.equal(form.get("Action"), "Publish");
+    assert.equal(form.get("TopicArn"), topic);
+    assert.equal(form.get("Subject"), "housing-portal production/main (ip-10-0-0-1): dump FAILED");
+    assert.match(form.get("Message")!, /^housing-portal production\/main \(ip-10-0-0-1\): dump FAILED since \S+ \(last success: none recorded\): offsite-backup: error: x$/);
+
+    // No instance role (an existing host): the webhook still gets it; the run says why SNS did not.
+    const noRole = await failed("y", { CHECK: "offsite", SNS_TOPIC_ARN: topic, IMDS_URL: `http://127.0.0.1:${await closedPort()}` });
+    assert.equal(noRole.code, 1);
+    assert.match(noRole.stderr, /error: no instance-role credentials from the metadata service/);
+    assert.equal(hook.messages.length, 2);
   });
 
   test("without a webhook file, only the log; bad settings exit 2", async () => {
@@ -113,3 +150,13 @@ printf 'restore-check: colombia: FAILED: pg_restore failed\\nrestore-check: erro
     assert.equal(noResult.code, 2);
   });
 });
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}

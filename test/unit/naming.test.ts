@@ -24,6 +24,7 @@ test("a stack's default host keeps the names of the one-host stacks", () => {
         awsTags: { project: "housing-portal", stack: "staging" },
         dropletTags: ["housing-portal", "housing-portal-staging"],
         volumeTags: ["housing-portal", "housing-portal-snapshots-staging"],
+        hostRole: "housing-portal-staging-host",
         offsite: { repositoryPath: "housing-portal-staging", hostTag: "housing-portal-staging" },
     });
     assert.deepEqual(cloudNames("staging", DEFAULT_HOST), n);

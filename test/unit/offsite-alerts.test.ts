@@ -91,6 +91,15 @@ test("production (AWS): an S3 bucket in the endpoint's region with versioning an
     const block = byName(production, "backups-bucket-public-access").inputs;
     for (const k of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) assert.equal(block[k], true, k);
     assert.match(files.get("/etc/housing-portal/backup-status.env")!, /^CHECKS=dump offsite restore-check$/m);
+    // The host publishes its alerts with its own role, which may do that and nothing else.
+    const profile = byName(production, "snapshots-host-profile");
+    assert.equal(profile.inputs.name, "housing-portal-production-host");
+    assert.equal(byName(production, "host-instance").inputs.iamInstanceProfile, "housing-portal-production-host");
+    const publish = JSON.parse(byName(production, "snapshots-host-publish").inputs.policy as string);
+    assert.deepEqual(publish.Statement, [{ Effect: "Allow", Action: "sns:Publish", Resource: `arn:aws:sns:eu-central-1:123456789012:${topic.inputs.name}` }]);
+    assert.equal(byName(production, "snapshots-host-role").inputs.assumeRolePolicy, JSON.stringify({
+        Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+    }));
 });
 
 test("no secret of the off-site copy or the webhook appears anywhere in a plan, user data included", async () => {
