@@ -18,8 +18,9 @@ for d in "${dirs[@]}"; do
   [[ -d "$d" && ! -L "$d" ]] || continue
   echo "test/host/cleanup.sh: cleaning $d" >&2
 
-  # A throwaway PostgreSQL server (dump-databases.test.ts).
-  for pid_file in "$d"/*/postmaster.pid; do
+  # Throwaway PostgreSQL servers (dump-databases.test.ts; restore-check.test.ts's, deeper down).
+  mapfile -t pid_files < <(find "$d" -maxdepth 4 -name postmaster.pid 2>/dev/null)
+  for pid_file in "${pid_files[@]}"; do
     data="$(dirname "$pid_file")"
     version="$(cat "$data/PG_VERSION" 2>/dev/null || true)"
     pg_ctl="/usr/lib/postgresql/$version/bin/pg_ctl"
