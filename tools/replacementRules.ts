@@ -42,6 +42,14 @@ export const RESOURCE_TYPES = [
     "aws:dlm/lifecyclePolicy:LifecyclePolicy",
     "aws:sns/topic:Topic",
     "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:iam/instanceProfile:InstanceProfile",
+    "aws:sns/topicSubscription:TopicSubscription",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "pulumi:providers:aws",
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -223,6 +231,46 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
     "aws:sns/topic:Topic": {
         replacement: on("name", "namePrefix", "fifoTopic"),
         source: `${TF_AWS} internal/service/sns/topic.go (ForceNew: name, name_prefix, fifo_topic; read at 00a3530)`,
+    },
+    "aws:iam/instanceProfile:InstanceProfile": {
+        replacement: on("name", "namePrefix", "path"),
+        source: `${TF_AWS} internal/service/iam/instance_profile.go (ForceNew: name, name_prefix, path; role is updated in place)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "aws:sns/topicSubscription:TopicSubscription": {
+        replacement: on("topic", "protocol", "endpoint"),
+        source: `${TF_AWS} internal/service/sns/topic_subscription.go (ForceNew: topic_arn, protocol, endpoint)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "aws:s3/bucket:Bucket": {
+        replacement: on("bucket", "bucketPrefix", "objectLockEnabled"),
+        source: `${TF_AWS} internal/service/s3/bucket.go (ForceNew: bucket, bucket_prefix, object_lock_enabled)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "aws:s3/bucketVersioning:BucketVersioning": {
+        replacement: on("bucket", "expectedBucketOwner"),
+        source: `${TF_AWS} internal/service/s3/bucket_versioning.go (ForceNew: bucket, expected_bucket_owner)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": {
+        replacement: on("bucket", "expectedBucketOwner"),
+        source: `${TF_AWS} internal/service/s3/bucket_lifecycle_configuration.go (RequiresReplace: bucket, expected_bucket_owner)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": {
+        replacement: on("bucket"),
+        source: `${TF_AWS} internal/service/s3/bucket_public_access_block.go (ForceNew: bucket)`,
+        caveat: "not re-read at a pinned commit for this table",
+    },
+    "digitalocean:index/spacesBucket:SpacesBucket": {
+        replacement: on("name", "region"),
+        source: `${TF_DO} digitalocean/spaces/resource_spaces_bucket.go (region ForceNew; a bucket cannot be renamed in place)`,
+        caveat: "name carries no ForceNew in the schema read; a rename creates another bucket through the API, treated here as a replacement",
+    },
+    "pulumi:providers:aws": {
+        replacement: on("region"),
+        source: "pulumi/pulumi-aws: a provider in another region reaches other resources, so its resources are replaced with it (the bucket is protected)",
+        caveat: "from the provider's behaviour, not a schema flag read for this table",
     },
     "aws:cloudwatch/metricAlarm:MetricAlarm": {
         replacement: on("name"),

@@ -30,11 +30,13 @@ const ROUTES = ["edge-config", "edge-routes"];
 const STAGING = ["colombia", "peru"];
 const PRODUCTION = ["colombia", "paraguay", "peru"];
 /** A replaced Droplet and everything that follows from it. */
+/** The host commands of the off-site copies and alerts, which a new machine runs again (secrets, restic). */
+const BACKUP_COMMANDS = ["backups-offsite-credentials", "backups-offsite-password", "backups-packages"];
 const DROPLET_REPLACED = ["host-droplet", "data-attachment", "host-ip-assignment", "host-ready", "host-tools", "host-settings", "host-release-volume",
-    "host-grow-volume", "snapshots-api-token", ...each(STAGING, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
+    "host-grow-volume", "snapshots-api-token", ...BACKUP_COMMANDS, "backups-alert-webhook", ...each(STAGING, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
 /** A replaced EC2 instance and everything that follows from it. */
 const INSTANCE_REPLACED = ["host-instance", "data-attachment", "host-eip-association", "host-ready", "host-tools", "host-settings", "host-release-volume",
-    "host-grow-volume", ...each(PRODUCTION, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
+    "host-grow-volume", ...BACKUP_COMMANDS, ...each(PRODUCTION, ON_A_NEW_ENGINE), ...EDGE_ON_A_NEW_ENGINE];
 
 interface Expected {
     readonly added?: readonly string[];
