@@ -56,30 +56,31 @@ async function main(): Promise<void> {
     const out: string[] = [
         "housing-portal off-site copy: cost of restic copies (npm run bench:offsite)",
         `${new Date().toISOString()} · ${os.cpus().length} CPUs · restic ${spawnSync("restic", ["version"], { encoding: "utf8" }).stdout.split(" ")[1]} · s3rver over TLS on loopback · PostgreSQL ${path.basename(path.dirname(pgBin))}`,
-        "Rows: id, and 3 md5 texts (about 100 bytes of hex); 1 % change = every 100th row rewritten, then a new dump.",
+        "Rows: id and 3 md5 texts. Each copy follows a new dump (the dump step keeps the earlier ones): first; after 1 % more",
+        "rows were appended; after 1 % of the rows (every 100th) were rewritten, spread over the whole table.",
         "added = restic's data_added (after its own deduplication and compression); bucket = growth of the stored objects.",
         "",
-        "   size MB  dump    dump MB  first s  first added MB  ratio  bucket MB  |  1% s  1% added MB  ratio  bucket MB",
+        "    size MB  dump      copy                        dump MB   time s  added MB    ratio  bucket MB",
     ];
     try {
         for (const size of sizes) {
-            const db = `bench_${size}`;
-            const psql = (sql: string) => sh(path.join(pgBin, "psql"), ["-X", "-h", sock, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]);
-            sh(path.join(pgBin, "createdb"), ["-h", sock, "-U", "postgres", db]);
-            progress(`seeding ${size} MB`);
-            const rows = Math.round((size * 1024 * 1024) / 140);
-            psql(`CREATE TABLE t (id int PRIMARY KEY, a text, b text, c text);
-                  INSERT INTO t SELECT g, md5(g::text), md5((g * 7)::text), md5((g * 13)::text) FROM generate_series(1, ${rows}) g;`);
             for (const variant of [{ name: "-Fc", args: [] as string[] }, { name: "-Fc -Z0", args: ["-Z0"] }]) {
-                const backups = path.join(dir, `backups-${size}-${variant.args.length}`, "portal");
+                const db = `bench_${size}_${variant.args.length}`;
+                const psql = (sql: string) => sh(path.join(pgBin, "psql"), ["-X", "-h", sock, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]);
+                sh(path.join(pgBin, "createdb"), ["-h", sock, "-U", "postgres", db]);
+                progress(`${size} MB ${variant.name}: seeding`);
+                const rows = Math.round((size * 1024 * 1024) / 140);
+                psql(`CREATE TABLE t (id int PRIMARY KEY, a text, b text, c text);
+                      INSERT INTO t SELECT g, md5(g::text), md5((g * 7)::text), md5((g * 13)::text) FROM generate_series(1, ${rows}) g;`);
+                psql("VACUUM ANALYZE t");
+                const backups = path.join(dir, `backups-${db}`, "portal");
                 fs.mkdirSync(backups, { recursive: true });
-                const repo = `${size}-${variant.args.length}`;
-                const etc = path.join(dir, `etc-${repo}`);
+                const etc = path.join(dir, `etc-${db}`);
                 fs.mkdirSync(etc);
                 fs.writeFileSync(path.join(etc, "credentials"), "AWS_ACCESS_KEY_ID=S3RVER\nAWS_SECRET_ACCESS_KEY=bench\n", { mode: 0o600 });
                 fs.writeFileSync(path.join(etc, "password"), "bench\n", { mode: 0o600 });
                 const settings = {
-                    REPOSITORY: s3.repository(repo), HOST_TAG: "bench", CREDENTIALS_FILE: path.join(etc, "credentials"), PASSWORD_FILE: path.join(etc, "password"),
+                    REPOSITORY: s3.repository(db), HOST_TAG: "bench", CREDENTIALS_FILE: path.join(etc, "credentials"), PASSWORD_FILE: path.join(etc, "password"),
                     BACKUP_ROOT: path.dirname(backups), EXTRA_PATHS: "", CACERT: tls.cert, CACHE_DIR: path.join(etc, "cache"), CHECK_EVERY_DAYS: "0",
                     STATUS_FILE: path.join(etc, "ok"), CHECK_STATUS_FILE: path.join(etc, "check"), LOCK_FILE: path.join(etc, "lock"), TIMEOUT_SECONDS: "3600",
                 };
@@ -89,30 +90,34 @@ async function main(): Promise<void> {
                     return fs.statSync(file).size;
                 };
                 const copy = async () => {
-                    const before = bytesUnder(path.join(s3.directory, "bench", repo));
+                    const before = bytesUnder(path.join(s3.directory, "bench", db));
                     const t0 = process.hrtime.bigint();
                     const r = await run(path.resolve(__dirname, "..", "host", "offsite-backup.sh"), [], { env: scriptEnv(settings), timeoutMs: 3_600_000 });
                     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
                     if (r.code !== 0) throw new Error(`offsite-backup.sh failed:\n${r.stderr}`);
                     const added = Number(/, (\d+) bytes added/.exec(r.stderr)?.[1] ?? NaN);
-                    return { seconds, added, bucket: bytesUnder(path.join(s3.directory, "bench", repo)) - before };
+                    return { seconds, added, bucket: bytesUnder(path.join(s3.directory, "bench", db)) - before };
                 };
+                const row = (what: string, dumpBytes: number, c: { seconds: number; added: number; bucket: number }) => out.push([
+                    String(size).padStart(8), variant.name.padEnd(8), what.padEnd(26), mb(dumpBytes).padStart(8), c.seconds.toFixed(1).padStart(7),
+                    mb(c.added).padStart(9), (c.added / dumpBytes).toFixed(3).padStart(7), mb(c.bucket).padStart(10),
+                ].join("  "));
                 progress(`${size} MB ${variant.name}: first copy`);
-                const size1 = dump("20261201T021500Z.dump");
-                const first = await copy();
+                const d1 = dump("20261201T021500Z.dump");
+                row("first copy", d1, await copy());
+                // New survey rows: 1 % more, appended.
+                psql(`INSERT INTO t SELECT g, md5(g::text), md5((g * 7)::text), md5((g * 13)::text) FROM generate_series(${rows + 1}, ${Math.round(rows * 1.01)}) g;`);
+                progress(`${size} MB ${variant.name}: after 1 % appended`);
+                const d2 = dump("20261202T021500Z.dump");
+                row("after 1 % rows appended", d2, await copy());
+                // The worst case for chunk deduplication: 1 % of the rows rewritten, spread evenly.
                 psql("UPDATE t SET a = md5(a || 'changed') WHERE id % 100 = 0;");
-                progress(`${size} MB ${variant.name}: copy after a 1 % change`);
-                dump("20261202T021500Z.dump");
-                const second = await copy();
-                psql("UPDATE t SET a = md5(a || 'changed') WHERE id % 100 = 0;"); // back to a fresh change for the next variant
-                out.push([
-                    String(size).padStart(10), variant.name.padEnd(8), mb(size1).padStart(7), first.seconds.toFixed(1).padStart(8),
-                    mb(first.added).padStart(15), (first.added / size1).toFixed(3).padStart(6), mb(first.bucket).padStart(10), " |",
-                    second.seconds.toFixed(1).padStart(5), mb(second.added).padStart(12), (second.added / size1).toFixed(3).padStart(6), mb(second.bucket).padStart(10),
-                ].join(" "));
+                progress(`${size} MB ${variant.name}: after 1 % updated`);
+                const d3 = dump("20261203T021500Z.dump");
+                row("after 1 % rows updated", d3, await copy());
             }
         }
-        out.push("", "ratio = bytes added / the size of one dump.");
+        out.push("", "ratio = bytes added / the size of that copy's new dump.");
         process.stdout.write(`${out.join("\n")}\n`);
     } finally {
         s3.stop();

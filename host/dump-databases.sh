@@ -42,6 +42,10 @@
 #   INSTANCES_DIR         default /etc/housing-portal/instances. Read only when INSTANCES is
 #                         empty: one empty file per configured instance, named after it. A
 #                         missing or empty directory means no list.
+#   COMPRESS              default empty: pg_dump's own compression. 0 to 9: pg_dump -Z. The
+#                         program sets 0 when the dumps are copied off-site: a compressed dump
+#                         changes throughout when a few rows change, so restic's deduplication
+#                         finds nothing to share (bench:offsite), and restic compresses them itself.
 #   MIN_FREE_PERCENT      default 10. Free space (percent of BACKUP_ROOT's file system, 0-99)
 #                         that a dump must leave; 0 turns the check off.
 #
@@ -65,6 +69,7 @@ INSTANCES="${INSTANCES:-}"
 INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 MIN_FREE_PERCENT="${MIN_FREE_PERCENT:-10}"
 MAX_COUNTED_TABLES="${MAX_COUNTED_TABLES:-10}"
+COMPRESS="${COMPRESS:-}"
 
 [[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
 [[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path, got '$STATUS_FILE'"
@@ -73,6 +78,7 @@ RETAIN=$((10#$RETAIN))
 is_count "$DUMP_TIMEOUT_SECONDS" || usage_error "DUMP_TIMEOUT_SECONDS must be a whole number >= 1"
 [[ "$MIN_FREE_PERCENT" =~ ^[0-9]{1,2}$ ]] || usage_error "MIN_FREE_PERCENT must be a whole number from 0 to 99, got '$MIN_FREE_PERCENT'"
 MIN_FREE_PERCENT=$((10#$MIN_FREE_PERCENT))
+[[ -z "$COMPRESS" || "$COMPRESS" =~ ^[0-9]$ ]] || usage_error "COMPRESS must be empty or a compression level from 0 to 9, got '$COMPRESS'"
 is_count "$MAX_COUNTED_TABLES" || usage_error "MAX_COUNTED_TABLES must be a whole number >= 1, got '$MAX_COUNTED_TABLES'"
 [[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
 is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
@@ -128,7 +134,7 @@ DUMP_SQL="$(cat <<SQL
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT pg_export_snapshot() AS hp_snapshot \\gset
 \\setenv HP_SNAPSHOT :hp_snapshot
-\\! pg_dump -Fc --snapshot="\$HP_SNAPSHOT" -U "\$POSTGRES_USER" -d "\$POSTGRES_DB" || echo hp-dump-failed >&2
+\\! pg_dump -Fc ${COMPRESS:+-Z $COMPRESS} --snapshot="\$HP_SNAPSHOT" -U "\$POSTGRES_USER" -d "\$POSTGRES_DB" || echo hp-dump-failed >&2
 SELECT 'hp-count', 'tables', count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema');
 SELECT 'hp-count', 'postgis', coalesce((SELECT extversion FROM pg_extension WHERE extname = 'postgis'), 'none');
 SELECT 'hp-count', 'rows', format('%I.%I', n.nspname, c.relname),

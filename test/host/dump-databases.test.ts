@@ -199,6 +199,19 @@ esac
     assert.deepEqual(files("colombia"), [...d2, ...counted(d2), "notes.txt"].sort(), "a dump's counts go with it");
   });
 
+  test("COMPRESS=0 writes an uncompressed custom-format dump that restores the same; a bad level exits 2", async () => {
+    const r = await runScript("dump-databases.sh", env(["c0ffee02 peru postgres hp_peru"], { COMPRESS: "0" }));
+    assert.equal(r.code, 0, r.stderr);
+    const file = path.join(backupRoot, "peru", dumps("peru")[0]);
+    assert.match(sh(path.join(pgBin, "pg_restore"), ["-l", file]), /^;\s+Compression: (0|none)$/m);
+    const d = await runScript("dump-databases.sh", env(["c0ffee02 peru postgres hp_peru"]));
+    assert.equal(d.code, 0, d.stderr);
+    assert.doesNotMatch(sh(path.join(pgBin, "pg_restore"), ["-l", path.join(backupRoot, "peru", dumps("peru")[1])]), /^;\s+Compression: (0|none)$/m, "the default compresses");
+    const bad = await runScript("dump-databases.sh", env(["c0ffee02 peru postgres hp_peru"], { COMPRESS: "fast" }));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid setting: COMPRESS/);
+  });
+
   test("the counts are taken in the dump's own snapshot: a row written between the snapshot and pg_dump is in neither", async () => {
     // mode "insert": a pg_dump wrapper first inserts a row from another session, then runs pg_dump.
     const wrapDir = scratch.path(`wrap${caseNo}`);
