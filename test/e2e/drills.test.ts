@@ -349,7 +349,9 @@ test("drill 8: dumps copied off-site with restic; the instance and its data dest
     const registry = path.join(stack.dataRoot, ".housing-portal", "instances");
     const work = path.join(stack.work, "offsite");
     fs.mkdirSync(work, { recursive: true, mode: 0o700 });
-    const dump = await runScript("dump-databases.sh", { BACKUP_ROOT: backups, RETAIN: "3", INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "dump.last-success"), LOCK_FILE: path.join(work, "dump.lock") }, 300_000);
+    // The stack's instances (drill 6's fresh one left a marker in the registry: a local engine runs no removal commands).
+    const INSTANCES = stack.instances().join(" ");
+    const dump = await runScript("dump-databases.sh", { BACKUP_ROOT: backups, RETAIN: "3", INSTANCES, INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "dump.last-success"), LOCK_FILE: path.join(work, "dump.lock") }, 300_000);
     assert.equal(dump.code, 0, dump.stderr);
 
     // The off-site storage (S3-compatible, TLS on loopback) and the webhook, both started here.
@@ -376,7 +378,7 @@ test("drill 8: dumps copied off-site with restic; the instance and its data dest
 
         // The weekly restore check: the newest dumps restore into throwaway PostGIS containers and match their counts.
         const check = {
-            BACKUP_ROOT: backups, INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "restore-check.last-success"), RESULT_DIR: work,
+            BACKUP_ROOT: backups, INSTANCES, INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "restore-check.last-success"), RESULT_DIR: work,
             LOCK_FILE: path.join(work, "restore-check.lock"), NETWORK: "housing-portal_restore-check", CONTAINER_PREFIX: "housing-portal_restore-check-",
         };
         const alert = (r: { code: number | null; stderr: string }) => runScript("alert.sh", {

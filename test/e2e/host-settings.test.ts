@@ -182,9 +182,12 @@ test("a retention change applied to the running stack changes the timers and lea
     assert.match(onMachine("/etc/housing-portal/dump.env"), /^RETAIN=9$/m);
     assert.match(onMachine("/etc/housing-portal/backup-status.env"), /^SNAPSHOT_INTERVAL_HOURS=12$/m);
     assert.match(onMachine("/etc/housing-portal/backup-status.env"), /^DUMP_INTERVAL_HOURS=12$/m);
-    // apply-host-files.sh wrote the three files that changed and left the others alone.
+    // apply-host-files.sh wrote the four files that changed (the weekly restore check follows snapshots.at) and left the others alone.
     const changed = bundleOf(planB).files.filter((f) => !bundleOf(planA).files.some((o) => o.path === f.path && o.content.equals(f.content)));
-    assert.deepEqual(changed.map((f) => f.path).sort(), ["/etc/housing-portal/backup-status.env", "/etc/housing-portal/dump.env", "/etc/systemd/system/housing-portal-dump.timer"]);
+    assert.deepEqual(changed.map((f) => f.path).sort(), [
+        "/etc/housing-portal/backup-status.env", "/etc/housing-portal/dump.env", "/etc/systemd/system/housing-portal-dump.timer",
+        "/etc/systemd/system/housing-portal-restore-check.timer",
+    ]);
     assert.equal(appliedLine(), `apply-host-files: applied ${bundleOf(planB).files.length} file(s), ${changed.length} changed; ${bundleOf(planB).enable.length} unit(s) enabled`);
 
     // systemd was reloaded, then the changed timer restarted (it recomputes its calendar); the unchanged one was not.
