@@ -112,12 +112,7 @@ export function backupHostSetup(args: BackupHostSetupArgs): HostFileSet {
         hostScript("backup-status.sh"),
         serviceFile("dump"),
         timerFile("dump", onCalendar(s.everyHours, s.at, -DUMP_LEAD_MINUTES)),
-        envFile("dump", {
-            BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain, INSTANCES_DIR: registry,
-            // Copied off-site, dumps are written uncompressed: restic deduplicates them against the
-            // previous copy and compresses them itself (a compressed dump shares nothing: bench:offsite).
-            ...(args.offsite ? { COMPRESS: 0 } : {}),
-        }),
+        envFile("dump", { BACKUP_ROOT: `${DEFAULT_DATA_ROOT}/backups`, RETAIN: s.dumpRetain, INSTANCES_DIR: registry }),
         serviceFile("backup-status"),
         timerFile("backup-status", "hourly"),
         envFile("backup-status", {

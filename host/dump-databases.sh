@@ -43,9 +43,9 @@
 #                         empty: one empty file per configured instance, named after it. A
 #                         missing or empty directory means no list.
 #   COMPRESS              default empty: pg_dump's own compression. 0 to 9: pg_dump -Z. The
-#                         program sets 0 when the dumps are copied off-site: a compressed dump
-#                         changes throughout when a few rows change, so restic's deduplication
-#                         finds nothing to share (bench:offsite), and restic compresses them itself.
+#                         program leaves it empty: uncompressed dumps deduplicate off-site no
+#                         better than compressed ones (npm run bench:offsite) and take twice the
+#                         space on the volume.
 #   MIN_FREE_PERCENT      default 10. Free space (percent of BACKUP_ROOT's file system, 0-99)
 #                         that a dump must leave; 0 turns the check off.
 #
