@@ -123,13 +123,14 @@ for (const id of CHANGE_IDS) {
 test("the host-image change prints its full cascade from the replaced Droplet; the gate fails on nothing", async () => {
     const { diff, head, gate } = await resultOf("host-image");
     assert.equal(cascadeLine(head, diff.cascades[0]),
-        "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready runs again → edge-image pulled again → "
-        + "edge-network recreated → host-tools, edge-config, host-settings run again → edge-caddy recreated → host-grow-volume, host-release-volume, "
+        "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready, backups-packages run again → edge-image pulled again → "
+        + "edge-network recreated → host-tools, edge-config, host-settings, backups-alert-webhook, backups-offsite-credentials, backups-offsite-password run again "
+        + "→ edge-caddy recreated → host-grow-volume, host-release-volume, "
         + "snapshots-api-token, edge-routes run again → per portal instance (colombia, peru): 3 images pulled again, 2 commands run again, "
         + "1 network recreated, 3 containers recreated");
     const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
     assert.match(comment, /\*\*Data-loss gate: passed\.\*\* Nothing that holds data or identity is deleted or replaced\./);
-    assert.match(comment, /<details><summary>The cascade from host-droplet \(32 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
+    assert.match(comment, /<details><summary>The cascade from host-droplet \(36 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
     assert.match(comment, /- on host-droplet's new engine, kept as they are: colombia-postgis-data, peru-postgis-data \(a record of a directory on the data volume/);
     assert.deepEqual(diff.warnings, [], "every engine object is made again or recreated");
 });
@@ -153,6 +154,6 @@ test("what a realiser must do with each resource is exactly the diff's predictio
 test("docs/changes.md is what tools/changesDoc.ts generates from these plans (npm run changes:update)", async () => {
     const expected = renderChangesDoc(await results);
     assert.equal(fs.readFileSync(CHANGES_DOC, "utf8"), expected, "docs/changes.md is stale: run npm run changes:update");
-    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-32 -0: host-droplet replaced \(image\)/);
+    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-36 -0: host-droplet replaced \(image\)/);
     assert.match(expected, /\| <a id="instance-removed"><\/a>.*\| passes \(`peru-postgis-data` retained\) \|/);
 });

@@ -59,11 +59,12 @@ test("staging (DigitalOcean): the off-site copy to Spaces with the configured re
     // The secrets: each through write-secret.sh on standard input, masked.
     for (const [name, target] of [["backups-offsite-credentials", "offsite-credentials"], ["backups-offsite-password", "offsite-password"], ["backups-alert-webhook", "alert-webhook-url"]]) {
         const c = byName(staging, name);
-        assert.equal(c.inputs.create, `env TARGET=/etc/housing-portal/${target} /usr/local/sbin/housing-portal-write-secret`, name);
+        // DigitalOcean's deploy user is not root: every host command runs with sudo.
+        assert.equal(c.inputs.create, `sudo env TARGET=/etc/housing-portal/${target} /usr/local/sbin/housing-portal-write-secret`, name);
         assert.equal(c.inputs.stdin, "[secret]", name);
         assert.ok(c.dependsOn.includes(byName(staging, "host-settings").urn), `${name} after write-secret.sh is installed`);
     }
-    assert.equal(byName(staging, "backups-packages").inputs.create, "env PACKAGES=restic bash -s");
+    assert.equal(byName(staging, "backups-packages").inputs.create, "sudo env PACKAGES=restic bash -s");
     const bucket = byName(staging, "backups-bucket");
     assert.equal(bucket.type, "digitalocean:index/spacesBucket:SpacesBucket");
     assert.deepEqual(bucket.inputs, { name: "housing-portal-staging-backups", region: "ams3", acl: "private" });
