@@ -18,6 +18,18 @@ export const EDGE_PORTS = [80, 443] as const;
 export const EDGE_RESOURCES = { memoryMb: 256, cpus: "1.0" } as const;
 /** All capabilities dropped but binding 80 and 443 (Caddy runs as root in its image and owns its storage). */
 export const EDGE_CAPABILITIES = ["NET_BIND_SERVICE"] as const;
+/**
+ * The edge is healthy when Caddy's admin endpoint (inside the container only) answers: it opens
+ * after the configuration has loaded and its listeners are bound. wget: in the caddy image
+ * (busybox) and the e2e tier's stand-in.
+ */
+export const EDGE_HEALTHCHECK = ["CMD", "wget", "-q", "-T", "5", "-O", "/dev/null", "http://localhost:2019/config/"];
+/**
+ * A reload of Caddy binds new listening sockets next to the old ones (SO_REUSEPORT) and closes
+ * the old: the connections still in an old socket's accept queue would be reset. With
+ * tcp_migrate_req (Linux 5.14 and later) the kernel hands them to the new socket instead.
+ */
+export const EDGE_SYSCTLS = { "net.ipv4.tcp_migrate_req": "1" } as const;
 /** What Caddy writes besides its storage (autosaved config, temporary files): memory only, the root is read-only. */
 const EDGE_TMPFS = { "/config": "rw,noexec,nosuid,size=16m", "/tmp": "rw,noexec,nosuid,size=16m" };
 
@@ -125,8 +137,14 @@ export class Edge extends pulumi.ComponentResource {
             memory: EDGE_RESOURCES.memoryMb,
             memorySwap: EDGE_RESOURCES.memoryMb,
             cpus: EDGE_RESOURCES.cpus,
-            // A clean stop lets requests in flight finish.
+            sysctls: { ...EDGE_SYSCTLS },
+            healthcheck: { tests: EDGE_HEALTHCHECK, interval: "5s", timeout: "10s", retries: 5, startPeriod: "30s" },
+            // Created only once it serves: the routes' run after it reloads a running Caddy.
+            wait: true,
+            waitTimeout: 120,
+            // A clean stop lets requests in flight finish (the provider's delete stops it first only with a grace).
             stopTimeout: 30,
+            destroyGraceSeconds: 30,
         }, { ...fixedName, dependsOn: [written] });
 
         // After the container: a new container is connected to the instance networks and loads

@@ -2,6 +2,7 @@
 // volumes, snapshots, Docker objects and the files it installs on a host. Derived from
 // (stack, host, instance, role) here and nowhere else, so that two things never collide and a
 // name never changes by accident (a changed name is a replaced resource). Pure.
+import * as crypto from "crypto";
 import type { Role } from "./layout";
 
 /** The project's name: the prefix of every physical name, and the stack config's namespace. */
@@ -31,6 +32,24 @@ export type InstanceDockerPart = Role | "net" | "postgis-data" | "exports";
 /** The Docker object of one instance: `housing-portal-<instance>-<part>`. */
 export function instanceDockerName(instance: string, part: InstanceDockerPart): string {
     return `${PROJECT}-${instance}-${part}`;
+}
+
+/**
+ * The container of a role that is replaced start-before-stop (backend, nginx): its stable name
+ * (`instanceDockerName`, the network alias the others reach it by) and a digest of the inputs
+ * that replace it. A change of any of them gives the new container a name of its own, so it
+ * starts next to the old one, which is removed only once the new one is healthy.
+ */
+export function generationalContainerName(instance: string, role: Role, replacingInputs: unknown): string {
+    return `${instanceDockerName(instance, role)}-${crypto.createHash("sha256").update(canonicalJson(replacingInputs)).digest("hex").slice(0, 10)}`;
+}
+
+/** JSON with object keys sorted and undefined members left out: equal values give equal text. */
+function canonicalJson(v: unknown): string {
+    if (v === undefined || v === null || typeof v !== "object") return JSON.stringify(v ?? null);
+    if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
 }
 
 /**

@@ -59,8 +59,9 @@ http {
   gzip_types application/vnd.mapbox-vector-tile application/javascript application/json text/plain text/css text/xml application/xml text/javascript image/svg+xml;
 
   # Docker's embedded DNS: the backend is looked up when a request needs it, so nginx starts
-  # (and passes nginx -t) while the backend is still starting or being replaced.
-  resolver 127.0.0.11 valid=10s ipv6=off;
+  # (and passes nginx -t) while the backend is still starting or being replaced. Kept for a
+  # second only: while a backend is replaced the name has two addresses, then only the new one.
+  resolver 127.0.0.11 valid=1s ipv6=off;
 
   # Behind the edge the request came over HTTPS: keep the scheme the edge saw (direct, in dev: ours).
   map $http_x_forwarded_proto $forwarded_proto {
@@ -110,6 +111,10 @@ export function renderNginxServer(args: NginxConfigArgs): string {
       proxy_set_header X-Forwarded-Proto $forwarded_proto;
       proxy_http_version 1.1;
       proxy_read_timeout 120;
+      # A backend that does not accept the connection (the old one, stopping) is not an answer:
+      # the request goes to the name's next address (nginx never resends a request it has sent).
+      proxy_connect_timeout 5s;
+      proxy_next_upstream error timeout;
       add_header Cache-Control "no-cache, private, must-revalidate";
     }
 

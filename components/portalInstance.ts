@@ -9,7 +9,7 @@ import {
 } from "./layout";
 import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
-import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, instanceDockerName, instanceRegistryDir } from "./naming";
+import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, generationalContainerName, instanceDockerName, instanceRegistryDir } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
@@ -19,8 +19,40 @@ const LOG_OPTS = { "max-size": "10m", "max-file": "5" };
 const HEALTHCHECKS: Readonly<Record<Role, string[]>> = {
     postgis: ["CMD-SHELL", 'pg_isready -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
     backend: ["CMD", "python3", "-c", `import socket; socket.create_connection(('127.0.0.1', ${BACKEND_PORT}), 3)`],
+    // The master writes its pid file after it has bound its listening sockets: connections queue from then on.
     nginx: ["CMD-SHELL", 'kill -0 "$(cat /var/run/nginx.pid)"'],
 };
+/**
+ * How often each role's healthcheck runs. Docker runs the first check one interval after the
+ * start, and a start-before-stop replacement waits for it: the backend's and nginx's interval
+ * is how long their image update takes at least.
+ */
+const HEALTH_INTERVAL: Readonly<Record<Role, string>> = { postgis: "30s", backend: "5s", nginx: "5s" };
+
+/**
+ * The roles whose container is replaced start-before-stop: the new one is created under a new
+ * name (generationalContainerName), next to the old one, with the same network alias; the
+ * docker provider returns from the create only once it is healthy (`wait`), and Pulumi removes
+ * the old one after that (stopping it gracefully first, `destroyGraceSeconds`). PostGIS is not
+ * one: two servers on one data directory corrupt it, so it keeps its fixed name and is
+ * removed before its replacement starts (deleteBeforeReplace).
+ */
+export const START_BEFORE_STOP = ["backend", "nginx"] as const satisfies readonly Role[];
+type StartBeforeStopRole = (typeof START_BEFORE_STOP)[number];
+/**
+ * The container inputs the program sets that the docker provider updates in place (the
+ * provider's list is tools/replacementRules.ts; a unit test holds the two together). Every
+ * other input replaces the container, and so is part of a start-before-stop container's name.
+ */
+export const IN_PLACE_CONTAINER_INPUTS = ["memory", "memorySwap", "restart", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds"] as const;
+/** How long a new backend or nginx may take to turn healthy before its create fails (the old one keeps serving then). */
+export const HEALTHY_WITHIN_SECONDS: Readonly<Record<StartBeforeStopRole, number>> = { backend: 180, nginx: 60 };
+/**
+ * How long a container being removed may finish what it does after its stop signal, before it
+ * is killed: PostgreSQL's clean shutdown (a checkpoint); the backend's and nginx's requests in
+ * flight (gunicorn stops on SIGTERM, nginx on SIGQUIT, each after its open requests).
+ */
+export const STOP_GRACE_SECONDS: Readonly<Record<Role, number>> = { postgis: 60, backend: 30, nginx: 30 };
 
 /** PostgreSQL's shared memory for parallel queries lives in /dev/shm; Docker's 64 MB default is too small. */
 export const POSTGIS_SHM_MB = 256;
@@ -45,7 +77,7 @@ export interface InstanceWebEndpoint {
     readonly network: docker.Network;
     /** That network's name (a fixed name, known before it exists). */
     readonly networkName: string;
-    /** nginx's container name: its host name on that network. */
+    /** nginx's host name on that network: the network alias every generation of its container carries. */
     readonly nginxName: string;
     /** The port nginx listens on inside its container. */
     readonly nginxPort: number;
@@ -65,8 +97,10 @@ export interface PortalInstanceArgs {
 }
 
 export class PortalInstance extends pulumi.ComponentResource {
-    /** Container names by role. */
-    public readonly containerNames: Record<Role, string>;
+    /** Container names by role (backend's and nginx's change with each replacement). */
+    public readonly containerNames: Record<Role, pulumi.Output<string>>;
+    /** The names the instance's containers reach each other by on its network, by role. */
+    public readonly hostNames: Record<Role, string>;
     /** The Docker volume that holds the database. */
     public readonly databaseVolume: docker.Volume;
     /** The generated database password. */
@@ -88,6 +122,8 @@ export class PortalInstance extends pulumi.ComponentResource {
         const onMachine = (role: string) => [...labelsFor(role), { label: LABEL_MACHINE, value: args.host.machineId }];
         // Fixed Docker names: a replacement must remove the old object before creating the new one.
         const fixedName: pulumi.CustomResourceOptions = { parent: this, provider, deleteBeforeReplace: true };
+        // A name that changes with the container: Pulumi's default, create the new one, then delete the old.
+        const startBeforeStop: pulumi.CustomResourceOptions = { parent: this, provider };
 
         // The instance's host directories exist before anything binds them (data-volume layout).
         const prepared: pulumi.Resource[] = [];
@@ -170,15 +206,14 @@ export class PortalInstance extends pulumi.ComponentResource {
             triggers: { [LABEL_MACHINE]: args.host.machineId },
         }, { parent: this, provider });
 
-        this.containerNames = Object.fromEntries(ROLES.map((role) => [role, instanceDockerName(inst.name, role)])) as Record<Role, string>;
+        this.hostNames = Object.fromEntries(ROLES.map((role) => [role, instanceDockerName(inst.name, role)])) as Record<Role, string>;
         const common = (role: Role) => ({
-            name: this.containerNames[role],
             image: imageOf(role).imageId,
             labels: onMachine(role),
             restart: "unless-stopped",
             logDriver: "json-file",
             logOpts: LOG_OPTS,
-            healthcheck: { tests: HEALTHCHECKS[role], interval: "30s", timeout: "10s", retries: 5, startPeriod: "60s" },
+            healthcheck: { tests: HEALTHCHECKS[role], interval: HEALTH_INTERVAL[role], timeout: "10s", retries: 5, startPeriod: "60s" },
             mounts: mountsOf(role),
             securityOpts: [NO_NEW_PRIVILEGES],
             capabilities: { drops: ["ALL"], adds: [...ROLE_CAPABILITIES[role]] },
@@ -186,12 +221,26 @@ export class PortalInstance extends pulumi.ComponentResource {
             memory: inst.resources[role].memoryMb,
             memorySwap: inst.resources[role].memoryMb,
             cpus: inst.resources[role].cpus,
+            destroyGraceSeconds: STOP_GRACE_SECONDS[role],
         });
+        // A start-before-stop container: named from its replacing inputs, alias = its stable name,
+        // created only healthy. The digest is of public names, never a secret, though it covers the
+        // secret environment too (a rotated secret is a new container): the name is made plain.
+        const generational = (role: StartBeforeStopRole, args: docker.ContainerArgs): docker.ContainerArgs => {
+            const replacing = Object.fromEntries(Object.entries(args).filter(([k]) => !(IN_PLACE_CONTAINER_INPUTS as readonly string[]).includes(k)));
+            return {
+                ...args,
+                name: pulumi.unsecret(pulumi.output(replacing).apply((r) => generationalContainerName(inst.name, role, r))),
+                wait: true,
+                waitTimeout: HEALTHY_WITHIN_SECONDS[role],
+            };
+        };
         const onNetwork = (aliases: string[]) => [{ name: network.name, aliases }];
 
         const db = inst.database;
         const postgis = new docker.Container(`${name}-postgis`, {
             ...common("postgis"),
+            name: this.hostNames.postgis,
             envs: [
                 `POSTGRES_USER=${DATABASE_SUPERUSER}`,
                 `POSTGRES_DB=${db.name}`,
@@ -211,40 +260,46 @@ export class PortalInstance extends pulumi.ComponentResource {
         // declared ones (and split a database from before the backend had a role of its own) each
         // time the container is (re)created, before the backend starts.
         const login = args.host.runScript(`${name}-db-login`, "sync-db-roles.sh", {
-            CONTAINER: this.containerNames.postgis,
+            CONTAINER: this.hostNames.postgis,
         }, { parent: this, dependsOn: [postgis] }, [postgis.id]);
 
         const backendEnv = Object.keys(inst.backendEnv).sort().map((k) => `${k}=${inst.backendEnv[k]}`);
         const secrets = args.backendSecrets ?? {};
         // Each one a secret Output: Pulumi keeps it encrypted in state, the plan masks it.
         const backendSecretEnv = Object.keys(secrets).sort().map((k) => pulumi.interpolate`${k}=${secrets[k]}`);
-        const backend = new docker.Container(`${name}-backend`, {
+        const backend = new docker.Container(`${name}-backend`, generational("backend", {
             ...common("backend"),
             envs: [
                 `PORTAL_INSTANCE=${inst.name}`,
-                `POSTGRES_HOST=${this.containerNames.postgis}`,
+                `POSTGRES_HOST=${this.hostNames.postgis}`,
                 `POSTGRES_PORT=${POSTGRES_PORT}`,
                 `POSTGRES_DB=${db.name}`,
                 `POSTGRES_USER=${db.user}`,
                 pulumi.interpolate`POSTGRES_PASSWORD=${this.databasePassword}`,
-                pulumi.interpolate`DATABASE_URL=postgis://${db.user}:${this.databasePassword}@${this.containerNames.postgis}:${POSTGRES_PORT}/${db.name}`,
+                pulumi.interpolate`DATABASE_URL=postgis://${db.user}:${this.databasePassword}@${this.hostNames.postgis}:${POSTGRES_PORT}/${db.name}`,
                 ...backendEnv,
                 ...backendSecretEnv,
             ],
-            // "backend" is the upstream name in the checkout's nginx/dev.conf; the alias lives on this instance's network only.
-            networksAdvanced: onNetwork(["backend"]),
-        }, { ...fixedName, dependsOn: [postgis, login, ...prepared] });
+            // "backend" is the upstream name in the checkout's nginx/dev.conf, the stable name the
+            // one in ours; both live on this instance's network only. While an old and a new
+            // backend run, Docker's DNS answers both addresses, then only the new one's.
+            networksAdvanced: onNetwork([this.hostNames.backend, "backend"]),
+        }), { ...startBeforeStop, dependsOn: [postgis, login, ...prepared] });
 
-        const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.containerNames.backend, backendPort: BACKEND_PORT });
-        new docker.Container(`${name}-nginx`, {
+        const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.hostNames.backend, backendPort: BACKEND_PORT });
+        const nginx = new docker.Container(`${name}-nginx`, generational("nginx", {
             ...common("nginx"),
             // A host port in dev only; on a cloud host the edge is the one way in.
             ...(inst.port === undefined ? {} : { ports: [{ internal: NGINX_PORT, external: inst.port }] }),
             uploads: uploadsOf("nginx", { "nginx.conf": nginxConfig }),
-            networksAdvanced: onNetwork([]),
-        }, { ...fixedName, dependsOn: [backend, ...prepared] });
+            // Its stable name, by which the edge reaches it (two generations for a moment, as the backend).
+            networksAdvanced: onNetwork([this.hostNames.nginx]),
+            // nginx's graceful stop: it closes its listening sockets and ends after its open requests.
+            stopSignal: "SIGQUIT",
+        }), { ...startBeforeStop, dependsOn: [backend, ...prepared] });
 
-        this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.containerNames.nginx, nginxPort: NGINX_PORT };
+        this.containerNames = { postgis: postgis.name, backend: backend.name, nginx: nginx.name };
+        this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.hostNames.nginx, nginxPort: NGINX_PORT };
 
         this.registerOutputs({
             containerNames: this.containerNames,

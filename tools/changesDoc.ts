@@ -117,18 +117,23 @@ function portals(r: MatrixResult): string {
     } else if (restart) {
         effect = `every portal of the host is down while ${restart.restart!.why.replace(/ \(.*\)$/, "")}`;
     } else {
-        const byUnit = new Map<string, string[]>();
+        // Per unit, the roles replaced delete-first (a restart) and start-before-stop (none).
+        const byUnit = new Map<string, { restarted: string[]; startedFirst: string[] }>();
         for (const c of replaced.filter((x) => x.resource.type === "docker:index/container:Container")) {
             const unit = componentOf(r.head, c.resource)?.name ?? "the host";
             const role = c.resource.name.replace(`${unit}-`, "");
-            byUnit.set(unit, [...(byUnit.get(unit) ?? []), role]);
+            const roles = byUnit.get(unit) ?? { restarted: [], startedFirst: [] };
+            (c.resource.deleteBeforeReplace ? roles.restarted : roles.startedFirst).push(role);
+            byUnit.set(unit, roles);
         }
         const unitsOf = (plan: PlanDocument, resources: readonly PlannedResource[]) =>
             [...new Set(resources.map((x) => componentOf(plan, x)?.name).filter((x): x is string => !!x))];
         const gone = unitsOf(r.base, r.diff.removed);
         const started = unitsOf(r.head, r.diff.added);
-        const sentences = [...byUnit].map(([unit, roles]) =>
-            `${unit}'s ${roles.join(" and ")} ${roles.length > 1 ? "restart" : "restarts"}, down for that restart (the old container is removed first: fixed names)`);
+        const sentences = [...byUnit].flatMap(([unit, { restarted, startedFirst }]) => [
+            ...(restarted.length ? [`${unit}'s ${restarted.join(" and ")} ${restarted.length > 1 ? "restart" : "restarts"}, down for that restart (the old container is removed first: fixed names)`] : []),
+            ...(startedFirst.length ? [`${unit}'s ${startedFirst.join(" and ")} ${startedFirst.length > 1 ? "are" : "is"} replaced start-before-stop, no request fails (the new container serves once healthy, then the old one stops)`] : []),
+        ]);
         sentences.push(...gone.map((unit) => `${unit} is gone`), ...started.map((unit) => `${unit} starts`));
         const touched = new Set([...byUnit.keys(), ...gone, ...started]);
         const untouched = unitsOf(r.base, r.base.resources).filter((u) => !touched.has(u));

@@ -46,6 +46,6 @@ test("a host-level service runs on its host's engine and reaches nginx over the 
     const args = registered.find((r) => r.name === "service-proxy")!;
     assert.match(args.provider ?? "", /::host-docker::/, "on the host's Docker engine, inherited from the host");
     assert.deepEqual(args.inputs.networksAdvanced, [{ name: "housing-portal-peru-net" }], "on the instance's own network");
-    assert.deepEqual(args.inputs.envs, ["UPSTREAM=housing-portal-peru-nginx:80"], "nginx by its container name and port");
-    assert.equal(peru.web.nginxName, peru.containerNames.nginx);
+    assert.deepEqual(args.inputs.envs, ["UPSTREAM=housing-portal-peru-nginx:80"], "nginx by its stable name and port");
+    assert.equal(peru.web.nginxName, peru.hostNames.nginx);
 });

@@ -8,6 +8,8 @@ import { diffPlans } from "../../tools/planDiff";
 import { renderNginxConfig } from "../../components/nginxConfig";
 import { readHostFile } from "../../components/hostFiles";
 import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
+import { IN_PLACE_CONTAINER_INPUTS, START_BEFORE_STOP } from "../../components/portalInstance";
+import { REPLACEMENT_RULES } from "../../tools/replacementRules";
 
 const CONTAINER = "docker:index/container:Container";
 const e2eKeys = readStackKeys("test/e2e/Pulumi.e2e.yaml");
@@ -20,7 +22,7 @@ const plans = (async () => {
         const keys = readStackKeys(`Pulumi.${stack}.yaml`);
         return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org" }] }, stack)];
     };
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed] = await planBatch([
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
@@ -34,9 +36,13 @@ const plans = (async () => {
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { postgis: { memoryMb: 3072, cpus: 2 } } } : i)),
         }, "e2e")],
         ["--config-file", "test/e2e/Pulumi.e2e.yaml", "--reveal-secrets"],
+        ["--config-file", writeStackConfig({
+            ...e2eKeys,
+            instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { backend: { memoryMb: 1024 } } } : i)),
+        }, "e2e")],
     ]);
     const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -62,8 +68,12 @@ test("each instance has its own network, PostGIS, backend and nginx, named from 
     for (const plan of [dev, dataVolume]) {
         for (const inst of ["colombia", "peru"]) {
             const owned = ownedBy(plan, inst);
-            const names = owned.filter((r) => r.type === CONTAINER).map((r) => r.inputs.name).sort();
-            assert.deepEqual(names, [`housing-portal-${inst}-backend`, `housing-portal-${inst}-nginx`, `housing-portal-${inst}-postgis`]);
+            const names = owned.filter((r) => r.type === CONTAINER).map((r) => String(r.inputs.name)).sort();
+            // PostGIS by its fixed name; backend and nginx by theirs and a digest of what replaces them.
+            assert.equal(names.length, 3);
+            assert.match(names[0], new RegExp(`^housing-portal-${inst}-backend-[0-9a-f]{10}$`));
+            assert.match(names[1], new RegExp(`^housing-portal-${inst}-nginx-[0-9a-f]{10}$`));
+            assert.equal(names[2], `housing-portal-${inst}-postgis`);
             const net = owned.find((r) => r.type === "docker:index/network:Network")!;
             assert.equal(net.inputs.name, `housing-portal-${inst}-net`);
             for (const c of owned.filter((r) => r.type === CONTAINER)) {
@@ -161,19 +171,73 @@ test("only nginx publishes a port, the instance's own", async () => {
     }
 });
 
-test("containers restart unless stopped, rotate logs, have healthchecks and labels, and are replaced delete-first", async () => {
+test("containers restart unless stopped, rotate logs, have healthchecks and labels, and are stopped gracefully before they are removed", async () => {
     const { dataVolume } = await plans;
     for (const c of ofType(dataVolume, CONTAINER)) {
         assert.equal(c.inputs.restart, "unless-stopped");
         assert.equal(c.inputs.logDriver, "json-file");
         assert.deepEqual(c.inputs.logOpts, { "max-file": "5", "max-size": "10m" });
         assert.ok(((c.inputs.healthcheck as any).tests as string[]).length > 1, `${c.name} healthcheck`);
-        assert.equal(c.deleteBeforeReplace, true, `${c.name} has a fixed name`);
+        // Without a grace the provider's delete is a forced removal: SIGKILL, no checkpoint, requests cut.
+        assert.ok(Number(c.inputs.destroyGraceSeconds) >= 30, `${c.name} is killed when removed`);
         const labels = Object.fromEntries((c.inputs.labels as any[]).map((l) => [l.label, l.value]));
         assert.equal(labels["housing-portal.instance"], c.name.split("-")[0]);
         assert.equal(labels["housing-portal.role"], c.name.split("-")[1]);
     }
     assert.equal(byName(dataVolume, "colombia-network").deleteBeforeReplace, true);
+});
+
+test("PostGIS is replaced delete-first under its fixed name (never two servers on one data directory); backend and nginx start before they stop", async () => {
+    const { dataVolume, staging } = await plans;
+    for (const plan of [dataVolume, staging]) {
+        for (const inst of ["colombia", "peru"]) {
+            const pg = container(plan, inst, "postgis");
+            assert.equal(pg.deleteBeforeReplace, true);
+            assert.equal(pg.inputs.name, `housing-portal-${inst}-postgis`);
+            assert.equal(pg.inputs.wait, undefined, "nothing waits on a database that is the only one");
+            for (const role of START_BEFORE_STOP) {
+                const c = container(plan, inst, role);
+                assert.equal(c.deleteBeforeReplace, false, `${c.name}: Pulumi's create-before-delete`);
+                // Created only once healthy: the old one is removed after that.
+                assert.equal(c.inputs.wait, true);
+                assert.ok(Number(c.inputs.waitTimeout) >= 60);
+                assert.ok((c.inputs.healthcheck as any).tests.length > 1);
+                // Both generations carry the stable name on the instance's network (the edge's and nginx's upstream).
+                const [net] = c.inputs.networksAdvanced as { name: string; aliases: string[] }[];
+                assert.ok(net.aliases.includes(`housing-portal-${inst}-${role}`), `${c.name}: ${net.aliases}`);
+            }
+            assert.equal(container(plan, inst, "nginx").inputs.stopSignal, "SIGQUIT", "nginx's graceful stop");
+        }
+    }
+    // The edge and nginx reach them by the stable names only.
+    const conf = String((container(dataVolume, "peru", "nginx").inputs.uploads as any[])[0].content);
+    assert.match(conf, /set \$backend_upstream http:\/\/housing-portal-peru-backend:8000;/);
+    assert.match(String(byName(staging, "edge-routes").inputs.create), /./);
+});
+
+test("a start-before-stop container's name changes with every input that replaces it, and with no input the provider updates in place", async () => {
+    const { dataVolume, newImage, biggerBackend } = await plans;
+    // The program's list of in-place inputs is the provider's (a replacing one there would leave two containers one name).
+    const rule = REPLACEMENT_RULES["docker:index/container:Container"].replacement;
+    assert.equal(rule.kind, "on-any-input-except");
+    for (const k of IN_PLACE_CONTAINER_INPUTS) assert.ok(rule.kind === "on-any-input-except" && rule.inPlace.includes(k), `${k} replaces the container`);
+    for (const role of START_BEFORE_STOP) {
+        const c = container(dataVolume, "peru", role);
+        for (const k of Object.keys(c.inputs)) {
+            const updatable: boolean = rule.kind === "on-any-input-except" && rule.inPlace.includes(k);
+            assert.equal((IN_PLACE_CONTAINER_INPUTS as readonly string[]).includes(k), updatable, `${role}.${k}: in the name's digest exactly when it replaces`);
+        }
+    }
+    // A new image: a new name, replaced create-first; nginx (which reaches the backend by its alias) is untouched.
+    const name = (p: PlanDocument, role: string) => container(p, "peru", role).inputs.name;
+    assert.notEqual(name(newImage, "backend"), name(dataVolume, "backend"));
+    const diff = diffPlans(dataVolume, newImage);
+    assert.deepEqual(diff.changed.filter((c) => c.resource.type === CONTAINER).map((c) => [c.resource.name, c.replaced, c.resource.deleteBeforeReplace]), [["peru-backend", true, false]]);
+    // More memory: the same name, updated in place.
+    assert.equal(name(biggerBackend, "backend"), name(dataVolume, "backend"));
+    assert.deepEqual(diffPlans(dataVolume, biggerBackend).changed.map((c) => [c.resource.name, c.replaced]), [["peru-backend", false]]);
+    // The other instance keeps its names.
+    assert.equal(container(newImage, "colombia", "backend").inputs.name, container(dataVolume, "colombia", "backend").inputs.name);
 });
 
 test("every container is limited in memory (no swap beyond it) and CPUs, never gains privileges; PostGIS gets shared memory", async () => {
