@@ -94,6 +94,8 @@ interface EdgeFigures {
     viaEdge: Load;
     failed: { step: string; ok: number; failed: number }[];
     firstHttpsMs: number;
+    nginxChangeMs: number;
+    backendChangeMs: number;
     postgisChangeMs: number;
 }
 
@@ -134,12 +136,12 @@ async function measureEdge(): Promise<EdgeFigures> {
             await waitServed(pebble.root, c.domain);
         });
         await during("chile removed", keys, async () => undefined);
-        await during(`${a}'s nginx image changed`, withImage("nginx", MORE_IMAGES.nginx2), () => waitServed(pebble.root, domain));
-        await during(`${a}'s backend image changed`, withImage("backend", MORE_IMAGES.backend2), () => waitBackend(containerName(a, "backend")));
+        const nginxChangeMs = await during(`${a}'s nginx image changed`, withImage("nginx", MORE_IMAGES.nginx2), () => waitServed(pebble.root, domain));
+        const backendChangeMs = await during(`${a}'s backend image changed`, withImage("backend", MORE_IMAGES.backend2), () => waitBackend(containerName(a, "backend")));
         // Another tag of the same PostGIS build: the container is replaced, its data stays.
         await docker(["tag", IMAGES.postgis, "housing-portal-e2e/postgis:15-bench"]);
         const postgisChangeMs = await during(`${a}'s PostGIS image changed`, withImage("postgis", "housing-portal-e2e/postgis:15-bench"), () => waitDatabase(containerName(a, "postgis")));
-        return { direct, viaEdge, failed, firstHttpsMs, postgisChangeMs };
+        return { direct, viaEdge, failed, firstHttpsMs, nginxChangeMs, backendChangeMs, postgisChangeMs };
     } finally {
         try {
             await stack.teardown();
@@ -178,6 +180,8 @@ async function main(): Promise<void> {
     console.log("requests looping against one instance through the edge (one at a time), while:");
     for (const f of edge.failed) console.log(`- ${f.step}: ${f.ok} answered 200, ${f.failed} failed`);
     console.log(`a new instance: from its realise to its first HTTPS 200 (certificate ordered and issued): ${s(edge.firstHttpsMs)}`);
+    console.log(`an nginx image change (start before stop): from the realise to the new nginx serving, healthy, and the old one removed: ${s(edge.nginxChangeMs)}`);
+    console.log(`a backend image change (start before stop): from the realise to the new backend serving, healthy, and the old one removed: ${s(edge.backendChangeMs)}`);
     console.log(`a PostGIS image change: from the realise to that database answering again: ${s(edge.postgisChangeMs)}`);
 }
 

@@ -35,7 +35,8 @@ const HEALTH_INTERVAL: Readonly<Record<Role, string>> = { postgis: "30s", backen
  * docker provider returns from the create only once it is healthy (`wait`), and Pulumi removes
  * the old one after that (stopping it gracefully first, `destroyGraceSeconds`). PostGIS is not
  * one: two servers on one data directory corrupt it, so it keeps its fixed name and is
- * removed before its replacement starts (deleteBeforeReplace).
+ * removed before its replacement starts (deleteBeforeReplace). Nor is an nginx that publishes a
+ * host port (dev): two containers cannot bind one port, so it is replaced delete-first too.
  */
 export const START_BEFORE_STOP = ["backend", "nginx"] as const satisfies readonly Role[];
 type StartBeforeStopRole = (typeof START_BEFORE_STOP)[number];
@@ -287,7 +288,9 @@ export class PortalInstance extends pulumi.ComponentResource {
         }), { ...startBeforeStop, dependsOn: [postgis, login, ...prepared] });
 
         const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.hostNames.backend, backendPort: BACKEND_PORT });
-        const nginx = new docker.Container(`${name}-nginx`, generational("nginx", {
+        // A host port (dev) is one container's at a time: such an nginx keeps the fixed name and goes first.
+        const nginxArgs = (args: docker.ContainerArgs) => (inst.port === undefined ? generational("nginx", args) : { ...args, name: this.hostNames.nginx });
+        const nginx = new docker.Container(`${name}-nginx`, nginxArgs({
             ...common("nginx"),
             // A host port in dev only; on a cloud host the edge is the one way in.
             ...(inst.port === undefined ? {} : { ports: [{ internal: NGINX_PORT, external: inst.port }] }),
@@ -296,7 +299,7 @@ export class PortalInstance extends pulumi.ComponentResource {
             networksAdvanced: onNetwork([this.hostNames.nginx]),
             // nginx's graceful stop: it closes its listening sockets and ends after its open requests.
             stopSignal: "SIGQUIT",
-        }), { ...startBeforeStop, dependsOn: [backend, ...prepared] });
+        }), { ...(inst.port === undefined ? startBeforeStop : fixedName), dependsOn: [backend, ...prepared] });
 
         this.containerNames = { postgis: postgis.name, backend: backend.name, nginx: nginx.name };
         this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.hostNames.nginx, nginxPort: NGINX_PORT };

@@ -320,8 +320,9 @@ test("drill 7: a new backend image for one instance changes exactly what the pla
     // A second tag of the stand-in image: a new reference, as a new release would be.
     const next = { repo: IMAGES.backend.split(":")[0], tag: "1-next" };
     await engine.request("POST", `/images/${encodeURIComponent(IMAGES.backend)}/tag?repo=${encodeURIComponent(next.repo)}&tag=${next.tag}`);
+    // By resource: the container's Docker name (backend's changes with its image) and its id.
     const ids = async (plan: PlanDocument) => new Map(await Promise.all(plan.resources.filter((r) => r.type === "docker:index/container:Container")
-        .map(async (r) => [String(r.inputs.name), (await engine.find(`/containers/${encodeURIComponent(String(r.inputs.name))}/json`))?.Id as string] as const)));
+        .map(async (r) => [r.name, { name: String(r.inputs.name), id: (await engine.find(`/containers/${encodeURIComponent(String(r.inputs.name))}/json`))?.Id as string }] as const)));
     const before = stack.plan!;
     const idsBefore = await ids(before);
     const keys = { ...stack.keys, instances: stack.keys.instances.map((i: { name: string }) => (i.name === A ? { ...i, images: { backend: `${next.repo}:${next.tag}` } } : i)) };
@@ -329,9 +330,14 @@ test("drill 7: a new backend image for one instance changes exactly what the pla
     const updated = await stack.realisePlan(plan, before);
     assertAsPredicted(updated, before, plan);
     const idsAfter = await ids(plan);
-    for (const [name, id] of idsBefore) {
-        if (name === containerName(A, "backend")) assert.notEqual(idsAfter.get(name), id, `${name} still runs the old image`);
-        else assert.equal(idsAfter.get(name), id, `${name} was recreated, though only ${containerName(A, "backend")}'s image changed`);
+    for (const [resource, was] of idsBefore) {
+        const now = idsAfter.get(resource)!;
+        if (resource === `${A}-backend`) {
+            // Created next to the old one under a new name; the old one deleted last.
+            assert.notEqual(now.name, was.name, `${resource} kept its name`);
+            assert.ok(now.id && now.id !== was.id, `${resource} still runs the old image`);
+            assert.equal(await engine.find(`/containers/${was.id}/json`), undefined, `the old ${was.name} is still there`);
+        } else assert.deepEqual(now, was, `${was.name} was recreated, though only ${A}'s backend image changed`);
     }
     await stack.waitReady();
     await verifySeeded(stack, seeded);

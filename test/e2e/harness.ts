@@ -3,14 +3,14 @@
 // host/mount-data-volume.sh, the realiser, and small helpers to talk to the containers.
 // Each test file builds its own stack (`E2eStack`) in `before` and removes all of it in `after`.
 // A stack on an existing host (`host.address`) also gets its machine (machine.ts).
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
 import { DEFAULT_DATA_ROOT } from "../../components/config";
-import { LABEL_INSTANCE, LABEL_SERVICE } from "../../components/naming";
+import { LABEL_INSTANCE, LABEL_ROLE, LABEL_SERVICE } from "../../components/naming";
 import { isMountPoint, run, runScript, sh, trySh, type RunResult } from "../host/helpers";
 import { Machine, releaseClaims } from "./machine";
 import { Engine, realise, type Action } from "./realise";
@@ -85,7 +85,20 @@ export function passwordOf(plan: PlanDocument, instance: string): string {
     return e.slice("PORTAL_DB_PASSWORD=".length);
 }
 
-export const containerName = (instance: string, role: "postgis" | "backend" | "nginx") => `housing-portal-${instance}-${role}`;
+/**
+ * The container of an instance's role (the running one, while a replacement has two). PostGIS
+ * has a fixed name (and so has nginx with a host port); backend's and nginx's change with each
+ * replacement (a digest after the stable name): found by their labels.
+ */
+export function containerName(instance: string, role: "postgis" | "backend" | "nginx"): string {
+    if (role === "postgis") return `housing-portal-${instance}-${role}`;
+    const found = execFileSync("docker", ["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", `label=${LABEL_INSTANCE}=${instance}`, "--filter", `label=${LABEL_ROLE}=${role}`], { encoding: "utf8" })
+        .split("\n").map((l) => l.split(" ")).filter(([n]) => n === `housing-portal-${instance}-${role}` || n.startsWith(`housing-portal-${instance}-${role}-`));
+    const running = found.filter(([, state]) => state === "running");
+    const names = (found.length === 1 ? found : running).map(([n]) => n);
+    if (names.length !== 1) throw new Error(`expected one ${role} container of ${instance}, found ${found.map((f) => f.join(" ")).join(", ") || "none"}`);
+    return names[0];
+}
 
 /** The resource types whose realised actions are compared with the plan diff's prediction (images are only checked, never pulled). */
 const PREDICTED_TYPES = ["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume", "command:local:Command", "command:remote:Command"];

@@ -10,8 +10,8 @@ import { diffPlans } from "../../tools/planDiff";
 import type { PlanDocument } from "../../tools/planner";
 import { HOST_DIR } from "../../components/hostFiles";
 import { LABEL_SERVICE } from "../../components/naming";
-import { E2eStack, engine, LABEL_INSTANCE, resource, type Keys } from "./harness";
-import { edgeRequest, waitServed } from "./edgeClient";
+import { E2eStack, engine, LABEL_INSTANCE, MORE_IMAGES, resource, type Keys } from "./harness";
+import { changeImageUnderLoad, edgeRequest, waitServed } from "./edgeClient";
 import { Pebble } from "./pebble";
 import { MACHINE_DIRS } from "./machine";
 import type { Action } from "./realise";
@@ -198,6 +198,21 @@ test("a retention change applied to the running stack changes the timers and lea
     assert.ok(!calls.includes("restart housing-portal-backup-status.timer"), `the unchanged timer was restarted:\n${calls.join("\n")}`);
     assert.deepEqual(realEntries(), realBefore, `the real ${MACHINE_DIRS.join(", ")} changed`);
     stack.plan = planB;
+});
+
+test("as on every cloud stack, backend and nginx image changes are start-before-stop: the new container is healthy before the old one is sent its graceful stop; no request through the edge fails", { timeout: 900_000 }, async () => {
+    const [instance] = stack.instances();
+    for (const [role, image, signal] of [["nginx", MORE_IMAGES.nginx2, 3], ["backend", MORE_IMAGES.backend2, 15]] as const) {
+        const change = await changeImageUnderLoad(stack, keysB, pebble.root, instance, role, image);
+        process.stdout.write(`# existing host: requests to ${instance} while its ${role} image changed: ${change.counted.ok} answered 200, ${change.counted.failed.length} failed\n`);
+        assert.ok(change.counted.ok > 0);
+        assert.deepEqual(change.counted.failed, [], `requests failed while ${instance}'s ${role} image changed`);
+        assert.notEqual(change.after.Name, change.before.Name, `${role}: a new name for the new container`);
+        assert.equal(change.after.Config.Image, image);
+        assert.ok(change.startedFirst, `${role} events:\n${change.events.join("\n")}`);
+        assert.equal(change.stopSignals[0], signal, `the old ${role} was sent ${change.stopSignals.join(", ")} first`);
+        assert.equal(await engine.find(`/containers/${change.before.Id}/json`), undefined, `the old ${role} is still there`);
+    }
 });
 
 test("a plan whose SSH connection or docker host leads anywhere but the declared machine is refused before anything is touched", async () => {

@@ -14,7 +14,11 @@
 // Given the plan realised before (`previous`), it also does what `pulumi up` does for a config
 // change, resource by resource exactly as the plan diff predicts it (`plannedActions`, from the
 // providers' replacement table): "same" ones are kept; "update" updates a container in place (its limits, restart
-// policy) and runs a command's `create` again; "replace" removes and creates. Like
+// policy) and runs a command's `create` again; "replace" follows the plan's `deleteBeforeReplace`
+// as Pulumi does: removes the old one and then creates, or (the default) creates the new one
+// first, next to the old (waiting for it to be healthy when it declares `wait`), goes on with
+// what depends on it, and deletes the old one last, with the deletes. A container is deleted as
+// the docker provider does it: stopped first only when it declares `destroyGraceSeconds`. Like
 // `up --refresh`, a resource that is missing or not running on the engine although the plan keeps
 // it is created again, and the commands that depend on it run again. Last, as Pulumi does
 // (deletes after creates and updates), resources that left the plan are deleted, dependents
@@ -179,6 +183,7 @@ const CONTAINER_INPUTS = [
     "logDriver", "logOpts", "uploads", "stopTimeout", "stopSignal", "command", "entrypoints", "user",
     "workingDir", "hostname", "start", "mustRun", "wait", "waitTimeout",
     "securityOpts", "memory", "memorySwap", "cpus", "shmSize", "capabilities", "readOnly", "tmpfs",
+    "destroyGraceSeconds", "sysctls",
 ] as const;
 const MB = 1024 * 1024;
 
@@ -205,6 +210,9 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
     known(r, "healthcheck", hc, ["tests", "interval", "timeout", "startPeriod", "retries"]);
     if (i.capabilities !== undefined) known(r, "capabilities", i.capabilities, ["adds", "drops"]);
     if (i.tmpfs !== undefined && (typeof i.tmpfs !== "object" || Object.values(i.tmpfs).some((v) => typeof v !== "string"))) fail(r, "tmpfs is not a map of path to options");
+    if (i.sysctls !== undefined && (typeof i.sysctls !== "object" || Object.values(i.sysctls).some((v) => typeof v !== "string"))) fail(r, "sysctls is not a map of name to value");
+    if (i.destroyGraceSeconds !== undefined && !(Number.isInteger(i.destroyGraceSeconds) && i.destroyGraceSeconds >= 0)) fail(r, `destroyGraceSeconds ${JSON.stringify(i.destroyGraceSeconds)} is not a whole number of seconds`);
+    if (i.wait === true && hc === undefined) fail(r, "wait needs a healthcheck (the provider refuses it too)");
     if (i.restart !== undefined && !["no", "on-failure", "always", "unless-stopped"].includes(i.restart)) fail(r, `restart ${JSON.stringify(i.restart)}`);
     for (const u of i.uploads ?? []) known(r, "uploads[]", u, ["file", "content", "contentBase64", "executable"]);
     if (i.start === false) fail(r, "start: false is not supported by this realiser");
@@ -243,6 +251,7 @@ export function containerSpec(r: PlannedResource): { body: Inputs; networks: { n
             ShmSize: i.shmSize === undefined ? undefined : i.shmSize * MB,
             ReadonlyRootfs: i.readOnly === true ? true : undefined,
             Tmpfs: i.tmpfs,
+            Sysctls: i.sysctls,
         },
         NetworkingConfig: networks.length ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases } } } : undefined,
     };
@@ -313,6 +322,25 @@ const REMOTE = "command:remote:Command";
 
 /** Container inputs the Engine API updates on a running container (POST /containers/{id}/update). */
 const CONTAINER_UPDATABLE = ["memory", "memorySwap", "restart"];
+/** Container inputs that only the provider reads (at create and at delete): an update changes nothing on the engine. */
+const CONTAINER_STATE_ONLY = ["destroyGraceSeconds", "wait", "waitTimeout"];
+
+/**
+ * Removes a container as the docker provider's delete does: with `destroyGraceSeconds`, a stop
+ * first (its stop signal, then SIGKILL after that many seconds), then a forced removal; without
+ * it, the forced removal alone, which kills it at once.
+ */
+async function removeContainer(engine: Engine, inputs: Inputs): Promise<void> {
+    const name = encodeURIComponent(String(inputs.name));
+    if (inputs.destroyGraceSeconds !== undefined) {
+        try {
+            await engine.request("POST", `/containers/${name}/stop?t=${Number(inputs.destroyGraceSeconds)}`);
+        } catch (e) {
+            if ((e as { status?: number }).status !== 404) throw e;
+        }
+    }
+    await engine.remove(`/containers/${name}?force=true&v=true`);
+}
 
 async function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
     known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
@@ -408,12 +436,15 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         if (r.retainOnDelete) return act(r, "retained");
         const i = r.inputs as Inputs;
         const name = encodeURIComponent(String(i.name));
-        if (r.type === "docker:index/container:Container") await engine.remove(`/containers/${name}?force=true&v=true`);
+        if (r.type === "docker:index/container:Container") await removeContainer(engine, i);
         if (r.type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
         if (r.type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
         if (r.type === REMOTE && i.delete !== undefined) await runRemote(r, opts.machine!, i.delete, log);
         act(r, "deleted");
     };
+
+    // The old containers of create-before-delete replacements: deleted with the deletes.
+    const replacedLast: PlannedResource[] = [];
 
     // 1. Everything in the plan, each as soon as its dependencies are done.
     const done = new Map<string, Promise<void>>();
@@ -492,14 +523,21 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 if (running && planned(r) === "same") return act(r, "kept");
                 if (running && planned(r) === "update") {
                     const changed = Object.keys({ ...prev!.inputs, ...i }).filter((k) => JSON.stringify(prev!.inputs[k]) !== JSON.stringify(i[k]));
-                    const notInPlace = changed.filter((k) => !CONTAINER_UPDATABLE.includes(k));
+                    const notInPlace = changed.filter((k) => !CONTAINER_UPDATABLE.includes(k) && !CONTAINER_STATE_ONLY.includes(k));
                     if (notInPlace.length) fail(r, `the diff updates it in place, but ${notInPlace.join(", ")} cannot change on a running container`);
                     await engine.request("POST", `/containers/${name}/update`, {
                         Memory: body.HostConfig.Memory, MemorySwap: body.HostConfig.MemorySwap, RestartPolicy: body.HostConfig.RestartPolicy,
                     });
                     return act(r, "updated");
                 }
-                if (found) await engine.remove(`/containers/${name}?force=true&v=true`);
+                // A replacement as Pulumi does it: deleteBeforeReplace removes the old container
+                // first; otherwise the new one is created next to it (under a name of its own: the
+                // same name is Docker's 409 conflict, as under pulumi up), and the old one is
+                // deleted last, with the deletes, once everything that follows it is done.
+                const old = planned(r) === "replace" && prev !== undefined ? String(prev.inputs.name) : undefined;
+                if (old !== undefined && r.deleteBeforeReplace) await removeContainer(engine, prev!.inputs);
+                else if (old !== undefined && old !== i.name) replacedLast.push(prev!);
+                if (found && (old === undefined || r.deleteBeforeReplace)) await removeContainer(engine, i);
                 await engine.request("POST", `/containers/create?name=${name}`, body);
                 for (const n of networks.slice(1)) {
                     await engine.request("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: i.name, EndpointConfig: { Aliases: n.aliases } });
@@ -515,7 +553,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 }
                 await engine.request("POST", `/containers/${name}/start`);
                 if (i.wait === true) await waitHealthy(engine, i.name, (i.waitTimeout ?? 60) * 1000);
-                return act(r, found ? "replaced" : "created");
+                return act(r, found || old !== undefined ? "replaced" : "created");
             }
         }
         fail(r, "no handler");
@@ -523,8 +561,15 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
 
     await allSettled(plan.resources.map(realiseOne));
 
-    // 2. What left the plan goes, after everything else as in `pulumi up`.
-    await allSettled(gone.map(deleteOne));
+    // 2. What left the plan goes, after everything else as in `pulumi up`; and so do the old
+    // containers that new ones replaced (Pulumi's delete-replaced steps).
+    await allSettled([
+        ...gone.map(deleteOne),
+        ...replacedLast.map(async (r) => {
+            await removeContainer(engine, r.inputs as Inputs);
+            log(`deleted  ${r.type} ${r.name} (replaced: ${String(r.inputs.name)})`);
+        }),
+    ]);
     return actions;
 }
 

@@ -69,10 +69,11 @@ test("each instance has its own network, PostGIS, backend and nginx, named from 
         for (const inst of ["colombia", "peru"]) {
             const owned = ownedBy(plan, inst);
             const names = owned.filter((r) => r.type === CONTAINER).map((r) => String(r.inputs.name)).sort();
-            // PostGIS by its fixed name; backend and nginx by theirs and a digest of what replaces them.
+            // PostGIS by its fixed name, and nginx too where it publishes a host port (both local
+            // stacks); the backend by its own and a digest of what replaces it.
             assert.equal(names.length, 3);
             assert.match(names[0], new RegExp(`^housing-portal-${inst}-backend-[0-9a-f]{10}$`));
-            assert.match(names[1], new RegExp(`^housing-portal-${inst}-nginx-[0-9a-f]{10}$`));
+            assert.equal(names[1], `housing-portal-${inst}-nginx`);
             assert.equal(names[2], `housing-portal-${inst}-postgis`);
             const net = owned.find((r) => r.type === "docker:index/network:Network")!;
             assert.equal(net.inputs.name, `housing-portal-${inst}-net`);
@@ -187,7 +188,7 @@ test("containers restart unless stopped, rotate logs, have healthchecks and labe
     assert.equal(byName(dataVolume, "colombia-network").deleteBeforeReplace, true);
 });
 
-test("PostGIS is replaced delete-first under its fixed name (never two servers on one data directory); backend and nginx start before they stop", async () => {
+test("PostGIS is replaced delete-first under its fixed name (never two servers on one data directory); backend and nginx start before they stop, but an nginx with a host port goes first", async () => {
     const { dataVolume, staging } = await plans;
     for (const plan of [dataVolume, staging]) {
         for (const inst of ["colombia", "peru"]) {
@@ -195,7 +196,15 @@ test("PostGIS is replaced delete-first under its fixed name (never two servers o
             assert.equal(pg.deleteBeforeReplace, true);
             assert.equal(pg.inputs.name, `housing-portal-${inst}-postgis`);
             assert.equal(pg.inputs.wait, undefined, "nothing waits on a database that is the only one");
-            for (const role of START_BEFORE_STOP) {
+            // The local stack's nginx publishes a host port, which two containers cannot share.
+            const nginx = container(plan, inst, "nginx");
+            if (plan.stack !== "staging") {
+                assert.ok(nginx.inputs.ports, "the local stack's nginx publishes its port");
+                assert.equal(nginx.deleteBeforeReplace, true);
+                assert.equal(nginx.inputs.name, `housing-portal-${inst}-nginx`);
+                assert.equal(nginx.inputs.wait, undefined);
+            }
+            for (const role of START_BEFORE_STOP.filter((r) => r !== "nginx" || plan.stack === "staging")) {
                 const c = container(plan, inst, role);
                 assert.equal(c.deleteBeforeReplace, false, `${c.name}: Pulumi's create-before-delete`);
                 // Created only once healthy: the old one is removed after that.

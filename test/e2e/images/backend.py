@@ -5,11 +5,13 @@ POST /api/exports/<name>   writes the request body to /exports/<name>       -> 2
 GET  /api/download/<name>  answers with X-Accel-Redirect: /protected/exports/<name>, as the
                            portal does, so that nginx serves the file from its read-only /exports
 GET  /api/health           -> 200 ok
+
+SIGTERM stops it as it stops gunicorn: no new connections, the requests in flight answered, then exit.
 """
 import os
 import re
 import signal
-import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 EXPORTS = "/exports"
@@ -60,8 +62,15 @@ class Handler(BaseHTTPRequestHandler):
         print("backend: " + (fmt % args), flush=True)
 
 
+class Server(ThreadingHTTPServer):
+    # server_close() waits for the request threads: the requests in flight are answered.
+    daemon_threads = False
+
+
 if __name__ == "__main__":
-    # As PID 1 the process has no default SIGTERM action: stop at once, as gunicorn does,
-    # instead of making `docker stop` wait for its timeout.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
+    server = Server(("0.0.0.0", 8000), Handler)
+    # As PID 1 the process has no default SIGTERM action: stop gracefully, as gunicorn does
+    # (shutdown() waits for serve_forever, so it runs outside the signal handler's thread).
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()

@@ -7,7 +7,7 @@
 #   housing-portal-e2e/backend:1    python3 + backend.py (exports + X-Accel-Redirect)
 #   housing-portal-e2e/backend:2    the same, another build: an image change of the backend
 #   housing-portal-e2e/nginx:2      the same nginx, another build: an image change of nginx
-#   housing-portal-e2e/caddy:2      Debian caddy, the edge (its command comes from the program)
+#   housing-portal-e2e/caddy:2      Debian caddy, the edge (its command comes from the program; wget for its healthcheck, as busybox in caddy:2)
 #
 # One rootfs is made with `debootstrap --variant=minbase bookworm` from the Debian mirror that apt
 # is configured with (/etc/apt/sources.list*), imported with `docker import` as
@@ -30,7 +30,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DOCKER="${DOCKER:-docker}"
 BUILD_DIR="${BUILD_DIR:-/var/tmp}"
 SUITE=bookworm
-PACKAGES=postgresql-15,postgresql-15-postgis-3,nginx-light,python3,caddy
+PACKAGES=postgresql-15,postgresql-15-postgis-3,nginx-light,python3,caddy,wget
 readonly REPO=housing-portal-e2e
 
 HASH="$(cd "$HERE" && sha256sum -- * | sha256sum | cut -c1-16)"
