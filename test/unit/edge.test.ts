@@ -84,3 +84,19 @@ test("the stack outputs list the DNS records to create: each domain an A record 
     assert.equal(goldenPlan("dev").outputs.dnsRecords, undefined);
     assert.equal(ofType(goldenPlan("dev"), CONTAINER).some((c) => c.name.startsWith("edge")), false, "dev has no edge: portals on http://localhost:<port>");
 });
+
+test("the edge has a healthcheck, is created only once healthy, stops gracefully, and has the kernel hand a reload's queued connections to the new listeners", () => {
+    for (const plan of clouds()) {
+        const c = byName(plan, "edge-caddy");
+        const hc = c.inputs.healthcheck as { tests: string[]; interval: string };
+        // Its admin endpoint, from inside the container: Caddy has loaded its config and bound its ports.
+        assert.deepEqual(hc.tests, ["CMD", "wget", "-q", "-T", "5", "-O", "/dev/null", "http://localhost:2019/config/"]);
+        assert.equal(hc.interval, "5s");
+        assert.equal(c.inputs.wait, true);
+        assert.ok(Number(c.inputs.waitTimeout) >= 60);
+        // Without a grace the provider's delete kills it at once, cutting requests in flight.
+        assert.equal(c.inputs.destroyGraceSeconds, 30);
+        // Without it a reload resets the connections queued on the old listening sockets (docs/edge.md).
+        assert.deepEqual(c.inputs.sysctls, { "net.ipv4.tcp_migrate_req": "1" });
+    }
+});

@@ -117,7 +117,11 @@ test("the rendered nginx config names the domain, the backend upstream and the p
     assert.match(conf, /location \^~ \/drone-viewer\/ \{[^}]*alias \/drone-viewer\/;/);
     assert.match(conf, /location \^~ \/staticfiles\/ \{\s*alias \/staticfiles\/;/);
     assert.match(conf, /alias \/docs\/dev\/;/);
-    assert.match(conf, /resolver 127\.0\.0\.11/);
+    // While a backend is replaced its name has two addresses for a moment: nginx sees the new one
+    // within a second, and a refused connection (the old one, stopping) goes to the next address.
+    assert.match(conf, /resolver 127\.0\.0\.11 valid=1s ipv6=off;/);
+    assert.match(conf, /proxy_next_upstream error timeout;/);
+    assert.match(conf, /proxy_connect_timeout 5s;/);
     assert.equal(conf, renderNginxConfig({ domain: "peru.example.org", backendHost: "housing-portal-peru-backend", backendPort: 8000 }));
     assert.doesNotMatch(conf, /colombia/);
     // Balanced braces: a cheap structural check; nginx -t runs in the host tier.
