@@ -10,6 +10,8 @@ import { readHostFile } from "../../components/hostFiles";
 import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
 import { IN_PLACE_CONTAINER_INPUTS, START_BEFORE_STOP } from "../../components/portalInstance";
 import { REPLACEMENT_RULES } from "../../tools/replacementRules";
+import { dataLossGate } from "../../tools/dataLossGate";
+import * as fs from "node:fs";
 
 const CONTAINER = "docker:index/container:Container";
 const e2eKeys = readStackKeys("test/e2e/Pulumi.e2e.yaml");
@@ -382,4 +384,25 @@ test("two database roles: PostGIS's superuser with its own password, the backend
     // Both generated, both masked in the reviewed plans.
     assert.ok(byName(staging, "colombia-db-superuser-password") && byName(staging, "colombia-db-password"));
     assert.ok((container(staging, "colombia", "postgis").inputs.envs as string[]).filter((e) => e === "[secret]").length === 2);
+});
+
+test("a stack deployed before start-before-stop: its first pulumi up replaces each backend and nginx once, create-first, updates PostGIS in place, replaces the edge's container once, and touches no data", () => {
+    const head = goldenPlan("staging");
+    const deployed = JSON.parse(fs.readFileSync("test/fixtures/deployed-before-start-before-stop/staging.json", "utf8")).resources as PlannedResource[];
+    const before: PlanDocument = { ...head, resources: head.resources.map((r) => deployed.find((d) => d.urn === r.urn) ?? r) };
+    const diff = diffPlans(before, head);
+    assert.deepEqual([diff.added, diff.removed], [[], []]);
+    const how = (c: (typeof diff.changed)[number]) => (!c.replaced ? "updated in place" : c.resource.deleteBeforeReplace ? "replaced delete-first" : "replaced create-first");
+    assert.deepEqual(diff.changed.map((c) => `${c.resource.name}: ${how(c)}`).sort(), [
+        "colombia-backend: replaced create-first", "colombia-nginx: replaced create-first", "colombia-postgis: updated in place",
+        "edge-caddy: replaced delete-first", "edge-routes: replaced create-first",
+        "peru-backend: replaced create-first", "peru-nginx: replaced create-first", "peru-postgis: updated in place",
+    ]);
+    // PostGIS: only the grace of its stop, which the provider keeps in its state (no restart).
+    for (const pg of ["colombia-postgis", "peru-postgis"]) assert.deepEqual(diff.changed.find((c) => c.resource.name === pg)!.fields, ["destroyGraceSeconds"]);
+    // The edge: one restart for its new sysctls (its routes run again on the new container).
+    assert.deepEqual(diff.changed.find((c) => c.resource.name === "edge-caddy")!.reasons, ["sysctls"]);
+    const gate = dataLossGate([{ stack: "staging", removed: diff.removed, replaced: diff.changed.filter((c) => c.replaced).map((c) => ({ before: c.before, reasons: c.reasons })) }], []);
+    assert.equal(gate.passed, true);
+    assert.deepEqual(gate.findings, []);
 });
