@@ -180,7 +180,7 @@ async function main(): Promise<void> {
     console.log("requests looping against one instance through the edge (one at a time), while:");
     for (const f of edge.failed) console.log(`- ${f.step}: ${f.ok} answered 200, ${f.failed} failed`);
     console.log(`a new instance: from its realise to its first HTTPS 200 (certificate ordered and issued): ${s(edge.firstHttpsMs)}`);
-    console.log(`an nginx image change (start before stop): from the realise to the new nginx serving, healthy, and the old one removed: ${s(edge.nginxChangeMs)}`);
+    console.log(`an nginx image change (delete-first here: this stack's nginx publishes a host port): from the realise to the new nginx serving: ${s(edge.nginxChangeMs)}`);
     console.log(`a backend image change (start before stop): from the realise to the new backend serving, healthy, and the old one removed: ${s(edge.backendChangeMs)}`);
     console.log(`a PostGIS image change: from the realise to that database answering again: ${s(edge.postgisChangeMs)}`);
 }
