@@ -43,9 +43,16 @@ export interface PlanDiff {
     readonly warnings: string[];
 }
 
+/** A resource's inputs as a diff compares them: a masked secret input by its digest, so its change shows. */
+export function comparableInputs(r: PlannedResource): Record<string, unknown> {
+    if (r.secretDigests === undefined) return r.inputs;
+    return { ...r.inputs, ...Object.fromEntries(Object.entries(r.secretDigests).map(([k, d]) => [k, `[secret ${d}]`])) };
+}
+
 function changedFields(before: PlannedResource, after: PlannedResource): string[] {
-    const keys = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
-    const fields = [...keys].filter((k) => JSON.stringify(before.inputs[k]) !== JSON.stringify(after.inputs[k]));
+    const [a, b] = [comparableInputs(before), comparableInputs(after)];
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    const fields = [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
     for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent"] as const) {
         if (JSON.stringify(before[opt]) !== JSON.stringify(after[opt])) fields.push(`(${opt})`);
     }
@@ -64,7 +71,7 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         if (old === undefined) continue;
         const fields = changedFields(old, r);
         if (!fields.length) continue;
-        const reasons = replacingChanges(r.type, old.inputs, r.inputs);
+        const reasons = replacingChanges(r.type, comparableInputs(old), comparableInputs(r));
         const restart = reasons.length ? undefined : restartingChanges(r.type, fields);
         changed.push({ resource: r, before: old, fields, replaced: reasons.length > 0, reasons, ...(restart ? { restart } : {}) });
     }

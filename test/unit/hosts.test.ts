@@ -19,6 +19,8 @@ const stagingKeys = readStackKeys("Pulumi.staging.yaml");
 const productionKeys = readStackKeys("Pulumi.production.yaml");
 const { volume: _stagingVolume, ...stagingWithoutVolume } = stagingKeys;
 const TOKEN = "dop_v1_do-not-print-this-token";
+/** The existing host's public host key, as `cat /etc/ssh/ssh_host_ed25519_key.pub` prints it there. */
+const EXISTING_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMemVwqpVLt1uMZ1nT5LwqAfQXVwC4m/8FhBf3VpMCMo root@existing";
 const KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithoutCopies } = productionKeys.snapshots as Record<string, unknown>;
 
@@ -28,7 +30,7 @@ const plans = (async () => {
     const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
-        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy", hostKey: EXISTING_HOST_KEY } }, "staging")],
         // A plain token is refused in a stack file; --set passes one, as a secret, like a decrypted one.
         ["--config-file", writeStackConfig(stagingKeys, "staging"), "--set", `snapshotApiToken=${TOKEN}`],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
@@ -140,7 +142,8 @@ test("an adopted volume is imported as it is: its description and tags are not t
 });
 
 test("device paths are the stable by-id ones, and cloud-init mounts that device", async () => {
-    const { staging, production } = await plans;
+    // The user data is secret (it holds the host key): the revealed plans show it.
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
     assert.equal(digitalOceanDevicePath("housing-portal-staging-data"), "/dev/disk/by-id/scsi-0DO_Volume_housing-portal-staging-data");
     assert.equal(awsDevicePath("vol-0abc123"), "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0abc123");
     assert.equal(staging.outputs.devicePath, digitalOceanDevicePath("housing-portal-staging-data"));
@@ -154,7 +157,7 @@ test("device paths are the stable by-id ones, and cloud-init mounts that device"
 });
 
 test("cloud-init holds only the first boot: the base scripts read from host/, the mount before Docker, Docker requiring the mount", async () => {
-    const { staging, production } = await plans;
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
     const fs = await import("fs");
     for (const plan of [staging, production]) {
         const ud = userData(plan);
@@ -514,7 +517,7 @@ test("cloud-init: DigitalOcean's non-root user is created with the cloud's keys 
 });
 
 test("the DigitalOcean stacks log in as the deploy user by default, with sudo, never as root", async () => {
-    const { staging } = await plans;
+    const { stagingRevealed: staging } = await plans;
     assert.match(String(byName(staging, "host-docker").inputs.host), /^ssh:\/\/deploy@203\.0\.113\.\d+$/);
     assert.match(String(byName(staging, "host-ready").inputs.create), /^sudo env /);
     assert.equal(YAML.parse(userData(staging)).system_info.default_user.name, "deploy");

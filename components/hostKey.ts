@@ -1,0 +1,65 @@
+// The SSH host key a cloud host is known by before the program first connects, and how every
+// SSH client of the program pins it. Pure: the same key gives the same options.
+//
+// A created host gets a key the program generates and installs through cloud-init (cloudInit.ts);
+// an existing host's key is given in config (host.hostKey). Either way the deploy never trusts
+// whatever answers at the address on first use.
+
+/** The OpenSSH host key types accepted in host.hostKey, with the host key algorithms that present each. */
+export const HOST_KEY_ALGORITHMS: Readonly<Record<string, readonly string[]>> = {
+    "ssh-ed25519": ["ssh-ed25519"],
+    "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+    "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+    "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+    // An RSA key is presented with SHA-2 signatures; OpenSSH 8.8 and later refuse the SHA-1 "ssh-rsa".
+    "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256"],
+};
+
+/** A parsed OpenSSH public key line: its type and its base64 key blob (the comment dropped). */
+export interface PublicHostKey {
+    readonly type: string;
+    readonly blob: string;
+}
+
+/**
+ * Parses one OpenSSH public key line, "<type> <base64> [comment]", as `ssh-keyscan` or
+ * /etc/ssh/ssh_host_*_key.pub print it. The blob must decode to a key of the named type.
+ * Undefined for anything else (several lines, a private key, a known_hosts line with a host name).
+ */
+export function parsePublicHostKey(line: string): PublicHostKey | undefined {
+    const m = /^([a-z0-9-]+) ([A-Za-z0-9+/]+={0,2})(?: [^\r\n]*)?$/.exec(line.replace(/\n$/, ""));
+    if (!m || !Object.prototype.hasOwnProperty.call(HOST_KEY_ALGORITHMS, m[1])) return undefined;
+    const blob = Buffer.from(m[2], "base64");
+    // The blob starts with its own type as an SSH string: a uint32 length, then the name.
+    if (blob.length < 4 + m[1].length || blob.toString("base64") !== m[2]) return undefined;
+    if (blob.readUInt32BE(0) !== m[1].length || blob.subarray(4, 4 + m[1].length).toString("latin1") !== m[1]) return undefined;
+    return { type: m[1], blob: m[2] };
+}
+
+/** The key as one line "<type> <base64>", without comment or newline: what the pins compare. */
+export function publicHostKeyLine(line: string): string {
+    const key = parsePublicHostKey(line);
+    if (key === undefined) throw new Error("not an OpenSSH public key line");
+    return `${key.type} ${key.blob}`;
+}
+
+/**
+ * The OpenSSH client options that accept exactly this host key, with no state on the machine
+ * that connects: no known_hosts file is read or written, the one accepted key comes from the
+ * options themselves (KnownHostsCommand prints it, argv-split by ssh, no shell), and any other
+ * key, or a server that presents none of this key's type, is refused. For the Docker provider's
+ * `sshOpts` and the host tier's test, which imports them.
+ */
+export function pinnedSshOptions(hostKey: string): string[] {
+    const key = parsePublicHostKey(hostKey);
+    if (key === undefined) throw new Error("pinnedSshOptions: not an OpenSSH public key line");
+    return [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        // %H is the host (and port) ssh looks up: the printed line is the known_hosts line for it.
+        "-o", `KnownHostsCommand=/bin/echo %H ${key.type} ${key.blob}`,
+        "-o", `HostKeyAlgorithms=${HOST_KEY_ALGORITHMS[key.type].join(",")}`,
+        "-o", "ServerAliveInterval=30",
+    ];
+}
