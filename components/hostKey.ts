@@ -30,10 +30,27 @@ export function parsePublicHostKey(line: string): PublicHostKey | undefined {
     const m = /^([a-z0-9-]+) ([A-Za-z0-9+/]+={0,2})(?: [^\r\n]*)?$/.exec(line.replace(/\n$/, ""));
     if (!m || !Object.prototype.hasOwnProperty.call(HOST_KEY_ALGORITHMS, m[1])) return undefined;
     const blob = Buffer.from(m[2], "base64");
-    // The blob starts with its own type as an SSH string: a uint32 length, then the name.
-    if (blob.length < 4 + m[1].length || blob.toString("base64") !== m[2]) return undefined;
-    if (blob.readUInt32BE(0) !== m[1].length || blob.subarray(4, 4 + m[1].length).toString("latin1") !== m[1]) return undefined;
-    return { type: m[1], blob: m[2] };
+    if (blob.toString("base64") !== m[2]) return undefined;
+    const parts = sshStrings(blob);
+    // The blob is its own type, then the key's parts (RFC 4253 6.6, RFC 5656 3.1, RFC 8709 4).
+    if (parts === undefined || parts[0].toString("latin1") !== m[1]) return undefined;
+    const wellFormed = m[1] === "ssh-ed25519" ? parts.length === 2 && parts[1].length === 32
+        : m[1] === "ssh-rsa" ? parts.length === 3
+        : parts.length === 3 && parts[1].toString("latin1") === m[1].slice("ecdsa-sha2-".length);
+    return wellFormed ? { type: m[1], blob: m[2] } : undefined;
+}
+
+/** The SSH strings (uint32 length, then bytes) a blob consists of, to its last byte; undefined if it does not. */
+function sshStrings(blob: Buffer): Buffer[] | undefined {
+    const parts: Buffer[] = [];
+    for (let at = 0; at < blob.length;) {
+        if (at + 4 > blob.length) return undefined;
+        const length = blob.readUInt32BE(at);
+        if (at + 4 + length > blob.length) return undefined;
+        parts.push(blob.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+    }
+    return parts.length ? parts : undefined;
 }
 
 /** The key as one line "<type> <base64>", without comment or newline: what the pins compare. */
@@ -62,4 +79,18 @@ export function pinnedSshOptions(hostKey: string): string[] {
         "-o", `HostKeyAlgorithms=${HOST_KEY_ALGORITHMS[key.type].join(",")}`,
         "-o", "ServerAliveInterval=30",
     ];
+}
+
+/**
+ * The deployed stack (its outputs, `pulumi stack output --json`) against a created host's config:
+ * a machine deployed before the program generated host keys exports no hostKey, and without
+ * host.hostKey the next run would replace it (its user data gains the generated key). Refused
+ * before any plan, with the way to keep it; undefined when nothing is wrong.
+ */
+export function deployedHostKeyProblem(outputs: Readonly<Record<string, unknown>>, host: { readonly kind: "create" | "existing"; readonly hostKey?: string }): string | undefined {
+    const deployedMachine = typeof outputs.hostAddress === "string" && host.kind === "create";
+    if (!deployedMachine || outputs.hostKey !== undefined || host.hostKey !== undefined) return undefined;
+    return "host.hostKey: the deployed machine was created before the program generated host keys (its outputs have no hostKey), "
+        + "and without its key the next update replaces it; set host.hostKey to the key it has (`cat /etc/ssh/ssh_host_ed25519_key.pub` on its console) "
+        + "to keep it, and remove it in a later change to move to a generated key with a host replacement (docs/security.md)";
 }

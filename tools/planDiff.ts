@@ -43,14 +43,20 @@ export interface PlanDiff {
     readonly warnings: string[];
 }
 
-/** A resource's inputs as a diff compares them: a masked secret input by its digest, so its change shows. */
-export function comparableInputs(r: PlannedResource): Record<string, unknown> {
-    if (r.secretDigests === undefined) return r.inputs;
-    return { ...r.inputs, ...Object.fromEntries(Object.entries(r.secretDigests).map(([k, d]) => [k, `[secret ${d}]`])) };
+/**
+ * Two versions of a resource's inputs as a diff compares them: a masked secret input by its digest
+ * (planner.ts), so its change shows; only where both plans have one (a plan from before digests
+ * compares by the mask, as it always did).
+ */
+export function comparableInputs(before: PlannedResource, after: PlannedResource): [Record<string, unknown>, Record<string, unknown>] {
+    const keys = Object.keys(after.secretDigests ?? {}).filter((k) => before.secretDigests?.[k] !== undefined);
+    if (keys.length === 0) return [before.inputs, after.inputs];
+    const withDigests = (r: PlannedResource) => ({ ...r.inputs, ...Object.fromEntries(keys.map((k) => [k, `[secret ${r.secretDigests![k]}]`])) });
+    return [withDigests(before), withDigests(after)];
 }
 
 function changedFields(before: PlannedResource, after: PlannedResource): string[] {
-    const [a, b] = [comparableInputs(before), comparableInputs(after)];
+    const [a, b] = comparableInputs(before, after);
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     const fields = [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
     for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent"] as const) {
@@ -71,7 +77,7 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         if (old === undefined) continue;
         const fields = changedFields(old, r);
         if (!fields.length) continue;
-        const reasons = replacingChanges(r.type, comparableInputs(old), comparableInputs(r));
+        const reasons = replacingChanges(r.type, ...comparableInputs(old, r));
         const restart = reasons.length ? undefined : restartingChanges(r.type, fields);
         changed.push({ resource: r, before: old, fields, replaced: reasons.length > 0, reasons, ...(restart ? { restart } : {}) });
     }

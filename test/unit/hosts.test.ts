@@ -13,6 +13,8 @@ import * as YAML from "yaml";
 import { renderCloudInit, sshLoginFor } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
 import { dockerSshEndpoint } from "../../components/dockerHost";
+import { pinnedSshOptions } from "../../components/hostKey";
+import { diffPlans as diffOfPlans } from "../../tools/planDiff";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
@@ -27,7 +29,7 @@ const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithou
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed, existingRevealed, keptKeyRevealed] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
         ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy", hostKey: EXISTING_HOST_KEY } }, "staging")],
@@ -43,6 +45,9 @@ const plans = (async () => {
         // Command connections are secret inputs; these two show them.
         ["--stack", "staging", "--reveal-secrets"],
         ["--stack", "production", "--reveal-secrets"],
+        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy", hostKey: EXISTING_HOST_KEY } }, "staging"), "--reveal-secrets"],
+        // A Droplet created before the program generated host keys, kept with its own key.
+        ["--config-file", writeStackConfig({ ...stagingKeys, host: { ...(stagingKeys.host as object), hostKey: EXISTING_HOST_KEY } }, "staging"), "--reveal-secrets"],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
@@ -51,6 +56,7 @@ const plans = (async () => {
         stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
         stagingBigger: batchedPlan(stagingBigger),
         stagingRevealed: batchedPlan(stagingRevealed), productionRevealed: batchedPlan(productionRevealed),
+        existingRevealed: batchedPlan(existingRevealed), keptKeyRevealed: batchedPlan(keptKeyRevealed),
     };
 })();
 
@@ -555,4 +561,64 @@ test("the mocks' generated password is the one fakePassword names (so the leak c
         const superuser = fakePassword(`${inst}-db-superuser-password`, byName(stagingRevealed, `${inst}-db-superuser-password`).inputs);
         assert.ok((byName(stagingRevealed, `${inst}-postgis`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${superuser}`), inst);
     }
+});
+
+/** Every SSH connection of a plan: each remote command's, and the Docker provider's options. */
+function sshPins(plan: PlanDocument): { commands: Map<string, unknown>; dockerSshOpts: unknown } {
+    const commands = new Map(ofType(plan, "command:remote:Command").map((c) => [c.name, (c.inputs.connection as { hostKey?: unknown }).hostKey]));
+    const docker = byName(plan, "host-docker").inputs.sshOpts;
+    return { commands, dockerSshOpts: typeof docker === "string" ? JSON.parse(docker) : docker };
+}
+
+test("a created host gets a generated ED25519 host key in its user data, as its only key; the user data is secret in the plan", async () => {
+    const { staging, production, stagingRevealed, productionRevealed } = await plans;
+    for (const [masked, revealed] of [[staging, stagingRevealed], [production, productionRevealed]]) {
+        const key = byName(revealed, "host-host-key");
+        assert.equal(key.type, "tls:index/privateKey:PrivateKey");
+        assert.deepEqual(key.inputs, { algorithm: "ED25519" });
+        assert.equal(key.protect, false);
+        assert.equal(userData(masked), "[secret]", "the user data holds the private key: masked as a whole");
+        const machine = masked.resources.find((r) => r.name === "host-droplet" || r.name === "host-instance")!;
+        assert.match(String(machine.secretDigests?.userData), /^[0-9a-f]{16}$/, "compared by a digest, so a changed first boot still shows");
+        assert.equal(machine.protect, false, "a machine with the generated key may be replaced: the new one gets the same key");
+        const doc = YAML.parse(userData(revealed));
+        assert.equal(doc.ssh_deletekeys, true);
+        assert.deepEqual(doc.ssh_genkeytypes, [], "no other host key is generated");
+        assert.deepEqual(Object.keys(doc.ssh_keys), ["ed25519_private", "ed25519_public"]);
+        assert.match(doc.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
+        assert.equal(doc.ssh_keys.ed25519_public, revealed.outputs.hostKey, "the pair's public half is the pinned key");
+        assert.match(String(revealed.outputs.hostKey), /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$/);
+        assert.equal(masked.outputs.hostKey, revealed.outputs.hostKey, "the public half is no secret: a stack output operators pin");
+        assert.ok(!JSON.stringify(masked).includes(doc.ssh_keys.ed25519_private.split("\n")[1]), "the private key appears nowhere in the plan");
+    }
+});
+
+test("every SSH connection pins the host key: each remote command's hostKey and the Docker provider's options", async () => {
+    const { stagingRevealed, productionRevealed, existingRevealed, keptKeyRevealed } = await plans;
+    const expected = EXISTING_HOST_KEY.split(" ").slice(0, 2).join(" ");
+    for (const [plan, key] of [[stagingRevealed, stagingRevealed.outputs.hostKey], [productionRevealed, productionRevealed.outputs.hostKey],
+        [existingRevealed, expected], [keptKeyRevealed, expected]] as const) {
+        assert.equal(plan.outputs.hostKey, key);
+        const { commands, dockerSshOpts } = sshPins(plan);
+        assert.ok(commands.size >= 5, `${plan.stack}: the remote commands`);
+        for (const [name, pinned] of commands) assert.equal(pinned, key, name);
+        assert.deepEqual(dockerSshOpts, pinnedSshOptions(key as string));
+        assert.ok(!JSON.stringify(plan).includes("accept-new"));
+    }
+});
+
+test("a machine created before generated host keys keeps its own (host.hostKey): first boot as it was, protected from replacement", async () => {
+    const { keptKeyRevealed, stagingRevealed } = await plans;
+    assert.deepEqual(ofType(keptKeyRevealed, "tls:index/privateKey:PrivateKey"), [], "no key generated");
+    const droplet = byName(keptKeyRevealed, "host-droplet");
+    assert.equal(droplet.protect, true, "a replacement would boot a key nobody knows: pulumi up refuses it");
+    const doc = YAML.parse(droplet.inputs.userData as string);
+    assert.deepEqual(["ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"].filter((k) => k in doc), []);
+    const { ssh_keys: _k, ssh_deletekeys: _d, ssh_genkeytypes: _g, ...generatedRest } = YAML.parse(userData(stagingRevealed));
+    assert.deepEqual(doc, generatedRest, "the rest of the first boot is the same");
+    assert.equal(droplet.secretDigests, undefined, "no secret in this user data");
+    // Removing host.hostKey again: the Droplet is replaced (user data), unprotected in the same run.
+    const diff = diffOfPlans(keptKeyRevealed, stagingRevealed);
+    const replaced = diff.changed.find((c) => c.resource.name === "host-droplet")!;
+    assert.deepEqual([replaced.replaced, replaced.reasons, replaced.fields.includes("(protect)")], [true, ["userData"], true]);
 });
