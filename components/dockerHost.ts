@@ -13,7 +13,7 @@ import * as tls from "@pulumi/tls";
 import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
 import { HostKeyPair, renderCloudInit, sshLoginFor } from "./cloudInit";
 import { pinnedSshOptions, publicHostKeyLine } from "./hostKey";
-import { APPLY_SCRIPT, HostFileSet, renderHostBundle } from "./hostSettings";
+import { APPLY_SCRIPT, CREATED_HOST_SETTINGS, HostFileSet, joinHostFileSets, renderHostBundle } from "./hostSettings";
 import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
 import { CloudNames, installedScriptPath } from "./naming";
@@ -181,7 +181,9 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             triggers: machineId ? [machineId] : [],
         }, { parent: this, dependsOn: readyAfter });
 
-        this.settingsApplied = this.applySettings(name, this.ready, args.settings ?? { files: [], enable: [] });
+        const settings = pulumi.output(args.settings ?? { files: [], enable: [] })
+            .apply((s) => (created === undefined ? s : joinHostFileSets(s, CREATED_HOST_SETTINGS)));
+        this.settingsApplied = this.applySettings(name, this.ready, settings);
         if (created !== undefined) this.volumeOnMachine(name, created, this.settingsApplied, args.dataRoot);
 
         this.dockerEndpoint = this.address.apply((address) => dockerSshEndpoint(host.sshUser, address));

@@ -24,6 +24,7 @@
 #   openssh-server, openssh-client   sshd and ssh: the Docker provider's pinned host key against
 #                      throwaway sshd servers on loopback ports (ssh-host-key.test.ts starts its
 #                      own; the packaged service is not used)
+#   iproute2, iptables   network namespaces and the DOCKER-USER rule of block-container-metadata.sh
 #
 # Settings (environment): none.
 set -euo pipefail
@@ -60,7 +61,7 @@ fi
 
 ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light \
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod restic openssl \
-  openssh-server openssh-client
+  openssh-server openssh-client iproute2 iptables
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |

@@ -245,7 +245,7 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     assert.match(env, /^TOKEN_FILE=\/etc\/housing-portal\/do-token$/m);
     assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
     assert.equal(files.get("/usr/local/sbin/housing-portal-snapshot-volume"), (await import("fs")).readFileSync("host/snapshot-volume.sh", "utf8"));
-    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-offsite.timer", "housing-portal-restore-check.timer", "housing-portal-snapshot.timer"]);
+    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-block-container-metadata.service", "housing-portal-dump.timer", "housing-portal-offsite.timer", "housing-portal-restore-check.timer", "housing-portal-snapshot.timer"]);
 
     assert.ok(withToken.ok, withToken.ok ? "" : withToken.problems.join("\n"));
     assert.ok(!withToken.json.includes(TOKEN), "the token appears nowhere in the plan");
@@ -628,4 +628,20 @@ test("a machine created before generated host keys keeps its own (host.hostKey):
     const diff = diffOfPlans(keptKeyRevealed, stagingRevealed);
     const replaced = diff.changed.find((c) => c.resource.name === "host-droplet")!;
     assert.deepEqual([replaced.replaced, replaced.reasons, replaced.fields.includes("(protect)")], [true, ["userData"], true]);
+});
+
+test("a created host refuses its containers the metadata service (its user data holds the host key); an existing host's settings do not touch it", async () => {
+    const fs = await import("fs");
+    const { staging, production, existing } = await plans;
+    const script = "/usr/local/sbin/housing-portal-block-container-metadata";
+    const unit = "housing-portal-block-container-metadata.service";
+    for (const plan of [staging, production]) {
+        const { files, enable } = settingsBundle(plan);
+        assert.equal(files.get(script), fs.readFileSync("host/block-container-metadata.sh", "utf8"));
+        assert.equal(files.get(`/etc/systemd/system/${unit}`), fs.readFileSync(`host/systemd/${unit}`, "utf8"));
+        assert.ok(enable.includes(unit), "enabled: it runs each time Docker starts");
+        assert.ok(!writtenFiles(userData(plan === staging ? (await plans).stagingRevealed : (await plans).productionRevealed)).has(script), "over SSH, never in the user data");
+    }
+    const { files, enable } = settingsBundle(existing);
+    assert.ok(!files.has(script) && !enable.includes(unit), "an existing host's other containers are not the program's to cut off");
 });
