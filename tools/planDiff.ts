@@ -88,7 +88,8 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         else if (r.retainOnDelete) warnings.push(`${r.name} (${r.type}) leaves the stack but is retained: its data stays where it is`);
     }
     for (const c of changed.filter((x) => x.replaced)) {
-        if (c.before.protect) warnings.push(`${c.before.name} (${c.before.type}) is protected and would be REPLACED (${c.reasons.join(", ")}): pulumi up will refuse`);
+        // Pulumi refuses only while the program keeps it protected: unprotecting and replacing may be one run.
+        if (c.before.protect && c.resource.protect) warnings.push(`${c.before.name} (${c.before.type}) is protected and would be REPLACED (${c.reasons.join(", ")}): pulumi up will refuse`);
         else if (c.before.retainOnDelete) warnings.push(`${c.before.name} (${c.before.type}) is retained and would be REPLACED (${c.reasons.join(", ")})`);
     }
     for (const { machine, kept } of machines) {

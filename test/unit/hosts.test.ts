@@ -628,6 +628,8 @@ test("a machine created before generated host keys keeps its own (host.hostKey):
     const diff = diffOfPlans(keptKeyRevealed, stagingRevealed);
     const replaced = diff.changed.find((c) => c.resource.name === "host-droplet")!;
     assert.deepEqual([replaced.replaced, replaced.reasons, replaced.fields.includes("(protect)")], [true, ["userData"], true]);
+    assert.ok(!diff.warnings.some((w) => w.startsWith("host-droplet")), "unprotected in the same run: pulumi up does not refuse it");
+    assert.ok(diffOfPlans(stagingRevealed, keptKeyRevealed).warnings.every((w) => !w.startsWith("host-droplet")), "keeping it replaces nothing");
 });
 
 test("a created host refuses its containers the metadata service (its user data holds the host key); an existing host's settings do not touch it", async () => {
