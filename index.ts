@@ -88,6 +88,8 @@ const edge = settings.edge === undefined || settings.layout.kind !== "data-volum
 
 export const dockerEndpoint = host.dockerEndpoint;
 export const hostAddress = host.address;
+/** The host's SSH host key, which every connection of the program pins: add it to your known_hosts (docs/security.md). */
+export const hostKey = host.hostKey;
 export const volumeId = volume?.volumeId;
 export const devicePath = volume?.devicePath;
 /** The data volume's facts a cloud cannot change in place: the next run's config is checked against them (npm run plan -- --deployed). */

@@ -2,7 +2,8 @@
 // same arguments give the same text. Order matters: the data volume is mounted before Docker is
 // installed, and Docker is made to require that mount, so no container ever writes its data to
 // the root disk. Everything after the first boot (backup units, their settings) arrives over SSH
-// (hostSettings.ts): user data runs once, and a change to it replaces the machine.
+// (hostSettings.ts): user data runs once, and a change to it replaces the machine. Its one secret
+// is the host's SSH host key pair, so the program knows the key before it first connects.
 import * as YAML from "yaml";
 import { hostScriptCommandLine } from "./hostFiles";
 import { HostFile, hostScript } from "./hostSettings";
@@ -33,6 +34,20 @@ export interface CloudInitArgs {
     readonly dataRoot: string;
     /** The SSH user that drives Docker; a non-root one is added to the docker group. */
     readonly login: SshLogin;
+    /**
+     * The host's SSH host key pair (ED25519, OpenSSH format), installed as its only host key, so
+     * the program knows the key before it first connects. A secret: it makes the user data one.
+     * @default none: cloud-init generates the host keys (a machine created before the program generated them)
+     */
+    readonly hostKey?: HostKeyPair;
+}
+
+/** An ED25519 SSH host key pair in OpenSSH's formats. */
+export interface HostKeyPair {
+    /** The private key, "-----BEGIN OPENSSH PRIVATE KEY-----...". */
+    readonly privateKey: string;
+    /** The public key line, "ssh-ed25519 AAAA...". */
+    readonly publicKey: string;
 }
 
 /** The login for a cloud's machine: DigitalOcean creates a non-root user; an AMI brings its own. */
@@ -72,8 +87,15 @@ export function renderCloudInit(args: CloudInitArgs): string {
         disable_root: true,
         ssh_pwauth: false,
     } : {};
+    const hostKey = args.hostKey === undefined ? {} : {
+        // The given pair is the host's only key: the image's keys are deleted and no other is generated.
+        ssh_deletekeys: true,
+        ssh_genkeytypes: [],
+        ssh_keys: { ed25519_private: args.hostKey.privateKey, ed25519_public: args.hostKey.publicKey.trim() },
+    };
     const doc = new YAML.Document({
         ...deployUser,
+        ...hostKey,
         write_files: files.map((f) => ({
             path: f.path, permissions: f.permissions, owner: "root:root", encoding: "b64", content: Buffer.from(f.content, "utf8").toString("base64"),
         })),

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as ipaddr from "ipaddr.js";
 import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
 import { PROJECT, cloudNames } from "./naming";
+import { HOST_KEY_ALGORITHMS, parsePublicHostKey, publicHostKeyLine } from "./hostKey";
 
 /** The stack config's namespace: `housing-portal:<key>`. */
 export const CONFIG_NAMESPACE = PROJECT;
@@ -289,6 +290,12 @@ interface HostCommonSettings {
     readonly sshAllowedCidrs: readonly string[];
     /** Accept SSH from the whole internet. @default false */
     readonly allowSshFromAnywhere: boolean;
+    /**
+     * The host's SSH public host key, one OpenSSH line: required for an existing host; on a created
+     * host, the key of a machine created before the program generated host keys (hostKey.ts, docs/security.md).
+     * @default none: a created host gets a generated key
+     */
+    readonly hostKey?: string;
 }
 
 /** A host the program creates, with its data volume. */
@@ -416,7 +423,7 @@ const OFFSITE_KEYS = keysOf<OffsiteSettings>()(["endpoint", "bucket", "retain", 
 const OFFSITE_RETAIN_KEYS = keysOf<OffsiteRetention>()(["daily", "weekly", "monthly"]);
 const ALERT_KEYS = ["webhookUrl", "email"] as const;
 export const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, "address">>()([
-    "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "address",
+    "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "hostKey", "address",
 ]);
 /** Keys that only cloud stacks use. */
 const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host", "offsite", "alerts"] as const satisfies readonly ConfigKey[];
@@ -1113,9 +1120,10 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
     if (!POSIX_USER.test(sshUser)) {
         problems.add("host.sshUser", `must be a POSIX user name (a-z, 0-9, _ and -, starting with a letter or _, at most 32 characters), got ${JSON.stringify(sshUser)}`);
     }
+    const hostKey = validateHostKey(raw.hostKey, creates, problems);
     const common: HostCommonSettings = {
         region, size: str("size", d.size), image, availabilityZone,
-        sshUser, sshKeys, sshAllowedCidrs, allowSshFromAnywhere,
+        sshUser, sshKeys, sshAllowedCidrs, allowSshFromAnywhere, ...(hostKey === undefined ? {} : { hostKey }),
     };
     const placement: VolumePlacement | undefined = provider === "digitalocean"
         ? { provider, region }
@@ -1128,6 +1136,22 @@ export function validateHost(raw: unknown, provider: CloudProvider, problems: Pr
         return { kind: "existing", address, ...common, dataVolume: volume?.settings.adoptId === undefined ? undefined : dataVolume };
     }
     return dataVolume === undefined ? undefined : { kind: "create", ...common, dataVolume };
+}
+
+/** host.hostKey: one OpenSSH public key line; required for an existing host, whose key the program cannot know otherwise. */
+function validateHostKey(v: unknown, creates: boolean, problems: Problems): string | undefined {
+    const read = "read it over a trusted path: `cat /etc/ssh/ssh_host_ed25519_key.pub` on the host's console, or `ssh-keyscan -t ed25519 <address>` from inside its network";
+    if (v === undefined) {
+        if (!creates) problems.add("host.hostKey", `is required for an existing host (host.address): its SSH public host key, one line "ssh-ed25519 AAAA..."; ${read}`);
+        return undefined;
+    }
+    if (typeof v !== "string" || parsePublicHostKey(v) === undefined) {
+        // A private key is never repeated, not even in part.
+        const shown = typeof v !== "string" ? describe(v) : v.includes("PRIVATE KEY") ? "a private key (give its public half)" : JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+        problems.add("host.hostKey", `must be one OpenSSH public key line "<type> <base64> [comment]" (${Object.keys(HOST_KEY_ALGORITHMS).join(", ")}), got ${shown}; ${read}`);
+        return undefined;
+    }
+    return publicHostKeyLine(v);
 }
 
 /** An absolute, normalised path; `..` segments or a relative path are refused. */

@@ -9,9 +9,11 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as docker from "@pulumi/docker";
+import * as tls from "@pulumi/tls";
 import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
-import { renderCloudInit, sshLoginFor } from "./cloudInit";
-import { APPLY_SCRIPT, HostFileSet, renderHostBundle } from "./hostSettings";
+import { HostKeyPair, renderCloudInit, sshLoginFor } from "./cloudInit";
+import { pinnedSshOptions, publicHostKeyLine } from "./hostKey";
+import { APPLY_SCRIPT, CREATED_HOST_SETTINGS, HostFileSet, joinHostFileSets, renderHostBundle } from "./hostSettings";
 import { DataVolume } from "./dataVolume";
 import { hostScriptCommandLine, readHostFile } from "./hostFiles";
 import { CloudNames, installedScriptPath } from "./naming";
@@ -35,8 +37,6 @@ export interface InstanceHost {
 /** The only ports the host's firewall opens to the world: HTTP and HTTPS, which the edge serves (SSH is open to host.sshAllowedCidrs only). */
 export const PUBLIC_WEB_PORTS = [80, 443];
 const WORLD = [...WORLD_CIDRS];
-/** SSH options for the Docker client: accept a new host key once, refuse a changed one. */
-const DOCKER_SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"];
 
 export type DockerHostArgs = LocalHostArgs | CreatedHostArgs | ExistingHostArgs;
 
@@ -114,6 +114,8 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     public readonly dockerEndpoint: pulumi.Output<string>;
     /** The host's public address (cloud modes). */
     public readonly address?: pulumi.Output<string>;
+    /** The SSH host key every connection to the host pins, one OpenSSH line (cloud modes; stack output hostKey). */
+    public readonly hostKey?: pulumi.Output<string>;
     /** The readiness gate: cloud-init done, data volume mounted, Docker answering (cloud modes). */
     public readonly ready?: command.remote.Command;
     /** The host's settings installed over SSH (cloud modes); re-run when any of their files changes. */
@@ -142,23 +144,35 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         let created: CreatedMachine | undefined;
         if (isCreated(args)) {
             const volume = args.dataVolume;
-            const userData = volume.devicePath.apply((devicePath) => renderCloudInit({
-                devicePath, dataRoot: args.dataRoot, login: sshLoginFor(args.provider, args.host.sshUser),
-            }));
+            // A machine created before the program generated host keys keeps its own (host.hostKey)
+            // and its first boot as it was; every other machine gets the generated key.
+            const generated = host.hostKey === undefined ? this.generatedHostKey(name) : undefined;
+            this.hostKey = generated?.publicKey ?? pulumi.output(host.hostKey!);
+            const login = sshLoginFor(args.provider, args.host.sshUser);
+            const userData = generated === undefined
+                ? volume.devicePath.apply((devicePath) => renderCloudInit({ devicePath, dataRoot: args.dataRoot, login }))
+                : pulumi.secret(pulumi.all([volume.devicePath, generated.pair]).apply(([devicePath, hostKey]) => renderCloudInit({
+                    devicePath, dataRoot: args.dataRoot, login, hostKey,
+                })));
+            // Replacing a machine with its own key would give the new one a key nobody knows: refused
+            // until host.hostKey is removed, which replaces it with one that gets the generated key.
+            const protect = generated === undefined;
             const built = args.provider === "digitalocean"
-                ? this.digitalOceanMachine(name, args, userData, volume)
-                : this.awsMachine(name, args, userData, volume);
+                ? this.digitalOceanMachine(name, args, userData, volume, protect)
+                : this.awsMachine(name, args, userData, volume, protect);
             this.address = built.address;
             machineId = built.machineId;
             readyAfter = [built.attachment, built.addressAssignment];
             created = { ...built, dataVolume: volume };
         } else {
             this.address = pulumi.output(args.host.address);
+            this.hostKey = pulumi.output(args.host.hostKey!);
         }
         // An existing host is known by its address only.
         this.machineId = machineId ?? this.address;
 
-        this.connection = { host: this.address, user: host.sshUser, privateKey: args.sshPrivateKey };
+        const hostKey = this.hostKey!;
+        this.connection = { host: this.address, user: host.sshUser, privateKey: args.sshPrivateKey, hostKey };
         this.ready = new command.remote.Command(`${name}-ready`, {
             connection: this.connection,
             create: hostScriptCommandLine({ DATA_ROOT: args.dataRoot }, this.sudo),
@@ -167,17 +181,29 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             triggers: machineId ? [machineId] : [],
         }, { parent: this, dependsOn: readyAfter });
 
-        this.settingsApplied = this.applySettings(name, this.ready, args.settings ?? { files: [], enable: [] });
+        const settings = pulumi.output(args.settings ?? { files: [], enable: [] })
+            .apply((s) => (created === undefined ? s : joinHostFileSets(s, CREATED_HOST_SETTINGS)));
+        this.settingsApplied = this.applySettings(name, this.ready, settings);
         if (created !== undefined) this.volumeOnMachine(name, created, this.settingsApplied, args.dataRoot);
 
         this.dockerEndpoint = this.address.apply((address) => dockerSshEndpoint(host.sshUser, address));
         // Every Docker resource uses this provider, so every one waits for the gate.
         this.dockerProvider = new docker.Provider(`${name}-docker`, {
             host: this.dockerEndpoint,
-            sshOpts: DOCKER_SSH_OPTS,
+            sshOpts: hostKey.apply(pinnedSshOptions),
         }, { parent: this, dependsOn: [this.ready] });
         this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
-        this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address });
+        this.registerOutputs({ dockerEndpoint: this.dockerEndpoint, address: this.address, hostKey: this.hostKey });
+    }
+
+    /**
+     * The host key a created machine gets, generated once: not replaced with the machine, so a
+     * replacement keeps the key operators pinned (docs/security.md). The private half is secret.
+     */
+    private generatedHostKey(name: string): { publicKey: pulumi.Output<string>; pair: pulumi.Output<HostKeyPair> } {
+        const key = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this });
+        const publicKey = key.publicKeyOpenssh.apply(publicHostKeyLine);
+        return { publicKey, pair: pulumi.all([pulumi.secret(key.privateKeyOpenssh), publicKey]).apply(([privateKey, pub]) => ({ privateKey, publicKey: pub })) };
     }
 
     /**
@@ -262,7 +288,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { ...opts, dependsOn: [this.settingsApplied], additionalSecretOutputs: ["stdin", "stdout"] });
     }
 
-    private digitalOceanMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+    private digitalOceanMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume, protect: boolean) {
         const host = args.host;
         // The firewall selects the machine by a tag that exists before the machine, and the
         // machine is created after the firewall: from its first boot (a replacement's too), SSH
@@ -290,7 +316,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             monitoring: true,
             tags: [...args.names.dropletTags],
             userData,
-        }, { parent: this, dependsOn: [tag, firewall] });
+        }, { parent: this, dependsOn: [tag, firewall], protect });
         const dropletId = droplet.id.apply(Number);
         const attachment = volume.attachTo({ provider: "digitalocean", dropletId });
         // The reserved IP outlives the Droplet: a replaced host keeps its address.
@@ -299,7 +325,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         return { address: ip.ipAddress, ownAddress: droplet.ipv4Address, machineId: droplet.id, attachment, addressAssignment: assignment };
     }
 
-    private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume) {
+    private awsMachine(name: string, args: CreatedHostArgs, userData: pulumi.Output<string>, volume: DataVolume, protect: boolean) {
         const host = args.host;
         const tags = { Name: args.names.machine, ...args.names.awsTags };
         // Inbound rules are resources of their own, never inline: a rule changes without touching the group.
@@ -336,7 +362,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: 20 },
             tags,
-        }, { parent: this });
+        }, { parent: this, protect });
         const attachment = volume.attachTo({ provider: "aws", instanceId: instance.id });
         // The Elastic IP outlives the instance: a replaced host keeps its address.
         const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { parent: this, protect: true });

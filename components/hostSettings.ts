@@ -4,7 +4,7 @@
 // that command and nothing else; the machine's user data never holds these files (a change
 // there replaces the machine).
 import { readHostFile } from "./hostFiles";
-import { installedScriptPath } from "./naming";
+import { METADATA_BLOCK_UNIT, installedScriptPath } from "./naming";
 
 /** A file the program installs on the host. */
 export interface HostFile {
@@ -30,6 +30,24 @@ const SETTINGS_SCRIPTS = ["write-secret.sh", "grow-data-volume.sh", "release-dat
 /** A script from host/, installed executable. */
 export function hostScript(name: string): HostFile {
     return { path: installedScriptPath(name), content: readHostFile(name), permissions: "0755" };
+}
+
+/**
+ * What a created host gets besides its backups: containers refused at the metadata service, whose
+ * user data holds the host's SSH key (docs/security.md). Not on an existing host, whose other
+ * containers are not the program's to cut off.
+ */
+export const CREATED_HOST_SETTINGS: HostFileSet = {
+    files: [
+        hostScript("block-container-metadata.sh"),
+        { path: `/etc/systemd/system/${METADATA_BLOCK_UNIT}`, content: readHostFile(`systemd/${METADATA_BLOCK_UNIT}`), permissions: "0644" },
+    ],
+    enable: [METADATA_BLOCK_UNIT],
+};
+
+/** Two sets as one: the files of both, the units of both. */
+export function joinHostFileSets(a: HostFileSet, b: HostFileSet): HostFileSet {
+    return { files: [...a.files, ...b.files], enable: [...a.enable, ...b.enable] };
 }
 
 /** The standard input of host/apply-host-files.sh: every file of the set (and the scripts every host gets), base64-encoded. */

@@ -176,5 +176,8 @@ export function instanceRegistryDir(dataRoot: string): string {
     return `${dataRoot}/.${PROJECT}/instances`;
 }
 
+/** The unit that keeps containers away from the metadata service on a created host (host/block-container-metadata.sh). */
+export const METADATA_BLOCK_UNIT = `${PROJECT}-block-container-metadata.service`;
+
 /** The drop-in that makes Docker start only with the data volume mounted. */
 export const DOCKER_MOUNT_DROP_IN = `/etc/systemd/system/docker.service.d/${PROJECT}-data.conf`;

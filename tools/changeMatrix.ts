@@ -177,6 +177,7 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     "host.sshKeys": { rows: ["host-ssh-keys"] },
     "host.sshAllowedCidrs": { rows: ["host-ssh-cidrs", "host-ssh-cidrs-aws"] },
     "host.allowSshFromAnywhere": { note: "opens the SSH rule to the world, as host.sshAllowedCidrs would: the firewall or security-group rules are updated, added or removed" },
+    "host.hostKey": { note: "an existing host's new key updates every SSH command's connection in place (each runs its create again) and the Docker provider's pin; on a created host, setting it keeps a machine created before the program generated host keys as it is (its first boot unchanged, the machine protected), and removing it replaces that machine with one that gets the generated key (security.md)" },
     offsite: { note: "the off-site copies' endpoint, bucket or retention: the host's settings (offsite.env) are updated in place and nothing else; with create, a new bucket name replaces the bucket, which is protected, so pulumi up refuses (backups.md)" },
     alerts: { note: "a new webhook URL rewrites /etc/housing-portal/alert-webhook-url (backups-alert-webhook, updated in place; a secret, masked in the diff); on aws each alerts.email address is one SNS subscription, added or deleted" },
     offsiteAccessKeyId: { note: "a secret: backups-offsite-credentials writes the new key to the host (updated in place, it runs again); the plan masks it" },

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { StackSettings, validateConfigMap } from "../components/config";
 import { deployedVolumeOf, plannedVolume, volumeChangeProblems } from "../components/volumeRecord";
+import { deployedHostKeyProblem } from "../components/hostKey";
 import { StackConfig, StackFileError, planConfig, stackNameOf } from "./stackFile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -87,6 +88,10 @@ export function loadPlanConfig(args: PlanArgs): LoadedPlanConfig {
     const result = validateConfigMap(config.values, { stack, projectDir: PROJECT_DIR });
     const problems = [...config.problems, ...(result.ok ? [] : result.problems)];
     if (result.ok && args.deployed !== undefined) problems.push(...deployedVolumeProblems(args.deployed, result.settings));
+    if (result.ok && args.deployed !== undefined && result.settings.provider !== "local" && problems.length === 0) {
+        const hostKey = deployedHostKeyProblem(JSON.parse(fs.readFileSync(args.deployed, "utf8")), result.settings.host);
+        if (hostKey !== undefined) problems.push(hostKey);
+    }
     return problems.length === 0 ? { ok: true, stack, config } : { ok: false, problems };
 }
 

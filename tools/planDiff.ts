@@ -43,9 +43,22 @@ export interface PlanDiff {
     readonly warnings: string[];
 }
 
+/**
+ * Two versions of a resource's inputs as a diff compares them: a masked secret input by its digest
+ * (planner.ts), so its change shows; only where both plans have one (a plan from before digests
+ * compares by the mask, as it always did).
+ */
+export function comparableInputs(before: PlannedResource, after: PlannedResource): [Record<string, unknown>, Record<string, unknown>] {
+    const keys = Object.keys(after.secretDigests ?? {}).filter((k) => before.secretDigests?.[k] !== undefined);
+    if (keys.length === 0) return [before.inputs, after.inputs];
+    const withDigests = (r: PlannedResource) => ({ ...r.inputs, ...Object.fromEntries(keys.map((k) => [k, `[secret ${r.secretDigests![k]}]`])) });
+    return [withDigests(before), withDigests(after)];
+}
+
 function changedFields(before: PlannedResource, after: PlannedResource): string[] {
-    const keys = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
-    const fields = [...keys].filter((k) => JSON.stringify(before.inputs[k]) !== JSON.stringify(after.inputs[k]));
+    const [a, b] = comparableInputs(before, after);
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    const fields = [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
     for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent"] as const) {
         if (JSON.stringify(before[opt]) !== JSON.stringify(after[opt])) fields.push(`(${opt})`);
     }
@@ -64,7 +77,7 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         if (old === undefined) continue;
         const fields = changedFields(old, r);
         if (!fields.length) continue;
-        const reasons = replacingChanges(r.type, old.inputs, r.inputs);
+        const reasons = replacingChanges(r.type, ...comparableInputs(old, r));
         const restart = reasons.length ? undefined : restartingChanges(r.type, fields);
         changed.push({ resource: r, before: old, fields, replaced: reasons.length > 0, reasons, ...(restart ? { restart } : {}) });
     }
@@ -75,7 +88,8 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         else if (r.retainOnDelete) warnings.push(`${r.name} (${r.type}) leaves the stack but is retained: its data stays where it is`);
     }
     for (const c of changed.filter((x) => x.replaced)) {
-        if (c.before.protect) warnings.push(`${c.before.name} (${c.before.type}) is protected and would be REPLACED (${c.reasons.join(", ")}): pulumi up will refuse`);
+        // Pulumi refuses only while the program keeps it protected: unprotecting and replacing may be one run.
+        if (c.before.protect && c.resource.protect) warnings.push(`${c.before.name} (${c.before.type}) is protected and would be REPLACED (${c.reasons.join(", ")}): pulumi up will refuse`);
         else if (c.before.retainOnDelete) warnings.push(`${c.before.name} (${c.before.type}) is retained and would be REPLACED (${c.reasons.join(", ")})`);
     }
     for (const { machine, kept } of machines) {

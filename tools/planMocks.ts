@@ -37,6 +37,15 @@ function maskConfigSecrets(v: unknown): unknown {
     return v;
 }
 
+/**
+ * A digest of a secret input's value, so that two plans tell whether it changed (a machine's user
+ * data, which holds its host key, is secret as a whole). Config secrets are masked before, so no
+ * digest rests on a real secret; the mocks' generated ones are stand-ins of no one.
+ */
+export function secretInputDigest(value: unknown): string {
+    return fakeDigest("secret-input", stableJson(maskConfigSecrets(value))).slice(0, 16);
+}
+
 /** What a resource is to its provider: the same identity, the same resource (and the same fake id and outputs). */
 export function resourceIdentity(type: string, name: string, inputs: Record<string, unknown>): string {
     return fakeDigest(type, name, stableJson(identityParts(type, maskConfigSecrets(inputs) as Record<string, unknown>)));
@@ -68,7 +77,34 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, any>, ident
     "aws:iam/role:Role": (name, inputs) => ({ name: inputs.name ?? `${name}-role`, arn: `arn:aws:iam::123456789012:role/${inputs.name ?? `${name}-role`}` }),
     "aws:ec2/keyPair:KeyPair": (_name, inputs) => ({ keyName: inputs.keyName }),
     "aws:sns/topic:Topic": (name, inputs) => ({ arn: `arn:aws:sns:eu-central-1:123456789012:${inputs.name ?? name}` }),
+    "tls:index/privateKey:PrivateKey": (_name, _inputs, identity) => {
+        const key = fakeHostKey(identity);
+        GENERATED_SECRETS.add(key.privateKeyOpenssh);
+        return key;
+    },
 };
+
+/**
+ * An ED25519 key pair from the identity: a real public key line (it is pinned and validated like
+ * a real one) and a private key in OpenSSH's armour whose body is a digest, never a usable key.
+ */
+function fakeHostKey(identity: string): { publicKeyOpenssh: string; privateKeyOpenssh: string } {
+    const seed = Buffer.from(fakeDigest("host-key", identity), "hex");
+    // PKCS#8 of an ED25519 private key is a fixed 16-byte header and the 32-byte seed.
+    const privateKey = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+    const raw = crypto.createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
+    const sshString = (b: Buffer) => {
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(b.length);
+        return Buffer.concat([length, b]);
+    };
+    const blob = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(raw)]);
+    const body = Buffer.from(fakeDigest("host-key-private", identity).repeat(2), "hex").toString("base64");
+    return {
+        publicKeyOpenssh: `ssh-ed25519 ${blob.toString("base64")}\n`,
+        privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    };
+}
 
 /** Ids in the shape each cloud gives them, where the program reads them. */
 const ID_SHAPES: Record<string, (identity: string) => string> = {

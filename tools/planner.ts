@@ -3,7 +3,7 @@
 // Call runPlan once per process: the runtime's mocks and stack are process-wide.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GENERATED_SECRETS, planMocks, setConfigSecrets } from "./planMocks";
+import { GENERATED_SECRETS, planMocks, secretInputDigest, setConfigSecrets } from "./planMocks";
 import { StackConfig } from "./stackFile";
 
 export const MASK = "[secret]";
@@ -21,6 +21,8 @@ export interface PlannedResource {
     deleteBeforeReplace: boolean;
     /** Inputs whose changes Pulumi ignores (an adopted volume's description and tags). */
     ignoreChanges: string[];
+    /** Top-level inputs that hold a secret, by name: a digest of the value, so a diff sees a change the mask hides. Absent when none. */
+    secretDigests?: Record<string, string>;
     import: string | null;
     dependsOn: string[];
 }
@@ -183,6 +185,7 @@ async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
     const registrations: Registration[] = [];
     const program = options.program ?? path.resolve(__dirname, "..", "index.ts");
     const resolver = new Resolver(options.revealSecrets === true);
+    const revealing = new Resolver(true);
     for (const key of options.config.secretKeys) resolver.secrets.add(options.config.values[key]);
 
     // The module's exports themselves, not what runInPulumiStack returns: that has lost secretness.
@@ -202,6 +205,7 @@ async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
         const custom = pulumi.CustomResource.isInstance(reg.resource);
         const deps = new Set<pulumi.Resource>();
         const inputs = custom ? (await resolver.value(reg.props, deps)) as Record<string, unknown> : {};
+        const secretDigests = custom ? await digestsOfSecretInputs(inputs, () => revealing.value(reg.props, new Set()) as Promise<Record<string, unknown>>) : {};
         for (const d of await resolveList(reg.opts.dependsOn)) deps.add(d);
         const opts = reg.opts as pulumi.CustomResourceOptions;
         const provider = custom && opts.provider ? await urnOf(opts.provider) : null;
@@ -221,12 +225,21 @@ async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
             ignoreChanges: [...(reg.opts.ignoreChanges ?? [])].sort(),
             import: opts.import ?? null,
             dependsOn: [...new Set(await Promise.all([...deps].map(urnOf)))].sort(),
+            ...(Object.keys(secretDigests).length ? { secretDigests } : {}),
         });
     }
     const outputs = (await resolver.value(stackOutputs, new Set())) as Record<string, unknown>;
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
     for (const generated of GENERATED_SECRETS) resolver.secrets.add(generated);
     return resolver.maskByValue({ project: PROJECT, stack: options.stack, resources, outputs }) as PlanDocument;
+}
+
+/** For each top-level input the mask hides (wholly or in part), a digest of its revealed value. */
+async function digestsOfSecretInputs(masked: Record<string, unknown>, reveal: () => Promise<Record<string, unknown>>): Promise<Record<string, string>> {
+    const hidden = Object.keys(masked).filter((k) => JSON.stringify(masked[k]).includes(MASK));
+    if (hidden.length === 0) return {};
+    const revealed = await reveal();
+    return Object.fromEntries(hidden.map((k) => [k, secretInputDigest(revealed[k])]));
 }
 
 async function resolveList(deps: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | pulumi.Input<pulumi.Resource> | undefined): Promise<pulumi.Resource[]> {

@@ -50,6 +50,7 @@ export const RESOURCE_TYPES = [
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "digitalocean:index/spacesBucket:SpacesBucket",
     "pulumi:providers:aws",
+    "tls:index/privateKey:PrivateKey",
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -266,6 +267,11 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
         replacement: on("name", "region"),
         source: `${TF_DO} digitalocean/spaces/resource_spaces_bucket.go (region ForceNew; a bucket cannot be renamed in place)`,
         caveat: "name carries no ForceNew in the schema read; a rename creates another bucket through the API, treated here as a replacement",
+    },
+    "tls:index/privateKey:PrivateKey": {
+        replacement: { kind: "on-any-input-except", inPlace: [] },
+        source: "hashicorp/terraform-provider-tls internal/provider/resource_private_key.go (algorithm, rsa_bits, ecdsa_curve: RequiresReplace; no update)",
+        caveat: "not read at a commit for this table; @pulumi/tls 5.6.1 has exactly these three inputs (node_modules/@pulumi/tls/privateKey.d.ts)",
     },
     "pulumi:providers:aws": {
         replacement: on("region"),

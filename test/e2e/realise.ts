@@ -359,8 +359,9 @@ async function runCommand(r: PlannedResource, log: (l: string) => void): Promise
 function checkRemote(r: PlannedResource, machine: RemoteMachine | undefined): void {
     const i = r.inputs as Inputs;
     known(r, "inputs", i, ["connection", "create", "delete", "stdin", "triggers"]);
-    // Dialling (retries, timeouts) and authentication have nothing to do on the declared machine.
-    known(r, "connection", i.connection, ["host", "port", "user", "dialErrorLimit", "perDialTimeout", "privateKey"]);
+    // Dialling (retries, timeouts), authentication and the pinned host key have nothing to do on
+    // the declared machine, which is reached without SSH (the host tier tests the pin against a real sshd).
+    known(r, "connection", i.connection, ["host", "port", "user", "dialErrorLimit", "perDialTimeout", "privateKey", "hostKey"]);
     for (const k of ["create", "delete", "stdin"] as const) if (i[k] !== undefined && typeof i[k] !== "string") fail(r, `${k} must be a string`);
     const c = i.connection ?? {};
     if (!machine) fail(r, `runs on ${c.user}@${c.host}, but no machine was declared to run it on`);

@@ -21,6 +21,10 @@
 #                      list the modules with their dependencies
 #   restic, openssl    the off-site copy (offsite-backup.test.ts) against npm's s3rver over TLS
 #                      with a throwaway certificate
+#   openssh-server, openssh-client   sshd and ssh: the Docker provider's pinned host key against
+#                      throwaway sshd servers on loopback ports (ssh-host-key.test.ts starts its
+#                      own; the packaged service is not used)
+#   iproute2, iptables   network namespaces and the DOCKER-USER rule of block-container-metadata.sh
 #
 # Settings (environment): none.
 set -euo pipefail
@@ -56,7 +60,8 @@ if ! installed postgresql-common; then
 fi
 
 ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light \
-  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod restic openssl
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod restic openssl \
+  openssh-server openssh-client iproute2 iptables
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |

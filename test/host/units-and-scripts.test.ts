@@ -17,6 +17,8 @@ const UNITS: Record<string, { script: string; env: string; needsMount: boolean; 
   "housing-portal-restore-check": { script: "restore-check.sh", env: "restore-check.env", needsMount: true, check: "restore-check" },
 };
 const ALERT = "/usr/local/sbin/housing-portal-alert";
+/** The one unit that is no backup: it runs with Docker, not on a timer. */
+const METADATA_BLOCK = "housing-portal-block-container-metadata.service";
 
 /** `Key=value` lines of one [Section] of a unit file. */
 function section(text: string, name: string): Record<string, string[]> {
@@ -92,7 +94,16 @@ describe("host/ scripts and systemd units", () => {
     // A thaw after a SIGKILL, but only of this invocation's own freeze: never a bare fsfreeze -u.
     assert.deepEqual(section(snap, "Service").ExecStopPost, ["-/usr/bin/env ACTION=thaw-own /usr/local/sbin/housing-portal-snapshot-volume", `-/usr/bin/env CHECK=snapshot ${ALERT}`]);
     const files = fs.readdirSync(SYSTEMD_DIR).sort();
-    assert.deepEqual(files, Object.keys(UNITS).flatMap((n) => [`${n}.service`, `${n}.timer`]).sort());
+    assert.deepEqual(files, [...Object.keys(UNITS).flatMap((n) => [`${n}.service`, `${n}.timer`]), METADATA_BLOCK].sort());
+  });
+
+  test("the metadata block runs its installed script each time Docker starts, and stays active", () => {
+    const text = fs.readFileSync(path.join(SYSTEMD_DIR, METADATA_BLOCK), "utf8");
+    assert.deepEqual(section(text, "Unit").After, ["docker.service"]);
+    assert.deepEqual(section(text, "Unit").PartOf, ["docker.service"], "restarted with Docker");
+    assert.deepEqual(section(text, "Install").WantedBy, ["docker.service"]);
+    const svc = section(text, "Service");
+    assert.deepEqual([svc.Type, svc.RemainAfterExit, svc.ExecStart], [["oneshot"], ["yes"], ["/usr/local/sbin/housing-portal-block-container-metadata"]]);
   });
 
   test("systemd-analyze verify accepts the units once @ON_CALENDAR@ is filled in", async () => {
@@ -106,6 +117,8 @@ describe("host/ scripts and systemd units", () => {
         .replace(/\/usr\/local\/sbin\/housing-portal-([a-z-]+)/g, (_m, s: string) => path.join(HOST_DIR, `${s}.sh`));
       fs.writeFileSync(path.join(dir, f), text);
     }
+    // The metadata block orders itself after Docker, which this machine need not have.
+    fs.writeFileSync(path.join(dir, "docker.service"), "[Unit]\nDescription=stand-in for Docker\n[Service]\nExecStart=/bin/true\n");
     const r = await run("systemd-analyze", ["verify", ...fs.readdirSync(dir).map((f) => path.join(dir, f))], {
       env: { ...process.env, SYSTEMD_LOG_LEVEL: "warning" },
     });

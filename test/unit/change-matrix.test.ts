@@ -67,10 +67,11 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "host-size-aws": { updated: ["host-instance"], causes: ["host-instance"] },
     "host-image": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-image-aws": { replaced: INSTANCE_REPLACED, causes: ["host-instance"] },
-    "host-region": { updated: ["host-docker"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"], refused: ["host.region"] },
+    // The registrations' connection (a secret input, compared by its digest) leads to the new address.
+    "host-region": { updated: ["host-docker", "colombia-registration", "peru-registration"], replaced: [...DROPLET_REPLACED, "data-volume", "host-ip"], causes: ["data-volume", "host-droplet", "host-ip"], blocked: ["host-ip", "data-volume"], refused: ["host.region"] },
     "host-zone-aws": { replaced: [...INSTANCE_REPLACED, "data-volume"], causes: ["data-volume"], blocked: ["data-volume"], refused: ["host.availabilityZone"] },
     // A non-root user is added to the docker group at first boot: a new machine; every command line gains sudo.
-    "host-ssh-user": { updated: ["host-docker"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
+    "host-ssh-user": { updated: ["host-docker", "colombia-registration", "peru-registration"], replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-keys": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
     "host-ssh-cidrs": { updated: ["host-firewall"], causes: ["host-firewall"] },
     "host-ssh-cidrs-aws": { updated: ["host-ingress-ssh-0"], causes: ["host-ingress-ssh-0"] },

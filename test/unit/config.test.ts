@@ -38,6 +38,8 @@ const DO_VOLUME = "506f78a4-e098-11e5-ad9f-000f53306ae1";
 const DO_SNAPSHOT = "fbe805e8-866b-11e6-96bf-000f53315a41";
 const EBS_VOLUME = "vol-0123456789abcdef0";
 const EBS_SNAPSHOT = "snap-0123456789abcdef0";
+/** An existing host's public host key (ssh-keygen -t ed25519). */
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMemVwqpVLt1uMZ1nT5LwqAfQXVwC4m/8FhBf3VpMCMo ops@example";
 
 /** The problem lines of a config that must be invalid. */
 function problemsOf(raw: Record<string, unknown>, context = ctx): readonly string[] {
@@ -235,7 +237,7 @@ test("aws: the availability zone must be in the region, and adopting a volume ne
     const p = new Problems();
     validateHost({ region: "eu-central-1", availabilityZone: "us-east-1a", image: "ami-1", sshKeys: ["k"], sshAllowedCidrs: ["198.51.100.0/24"] }, "aws", p);
     lineFor(p.lines, "host.availabilityZone", /is not in host.region "eu-central-1"/);
-    lineFor(problemsOf({ ...awsConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 10, adoptId: EBS_VOLUME } }),
+    lineFor(problemsOf({ ...awsConfig, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 10, adoptId: EBS_VOLUME } }),
         "host.availabilityZone", /to adopt a volume/);
 });
 
@@ -271,21 +273,21 @@ test("SSH open to the world needs an explicit opt-in", () => {
 
 test("an existing host needs no volume and no snapshot token unless its volume is adopted", () => {
     const { volume: _volume, snapshotApiToken: _token, ...rest } = doConfig;
-    const bare = settingsOf({ ...rest, host: { address: "203.0.113.7" } });
+    const bare = settingsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY } });
     assert.ok(bare.provider === "digitalocean" && bare.host.kind === "existing" && bare.host.dataVolume === undefined);
     // A volume that is not adopted would be ignored: refused, and so is a token nothing would use.
-    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100 } }), "volume", /managed only when adopted: set volume.adoptId/);
-    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100 } }), "volume", /managed only when adopted: set volume.adoptId/);
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
     // Adopted, it is snapshotted by the host's timer, with the token.
-    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME } }), "snapshotApiToken", /is required on digitalocean/);
-    assert.ok(settingsOf({ ...rest, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME }, snapshotApiToken: "t" }));
+    lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100, adoptId: DO_VOLUME } }), "snapshotApiToken", /is required on digitalocean/);
+    assert.ok(settingsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100, adoptId: DO_VOLUME }, snapshotApiToken: "t" }));
 });
 
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
-    const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: DO_VOLUME }, host: { address: "203.0.113.7", sshUser: "deploy" } });
+    const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: DO_VOLUME }, host: { address: "203.0.113.7", hostKey: HOST_KEY, sshUser: "deploy" } });
     assert.ok(s.provider === "digitalocean" && s.host.kind === "existing");
     assert.equal(s.host.address, "203.0.113.7");
-    const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7" }, volume: { sizeGb: 100, adoptId: DO_VOLUME, name: "old-data" } });
+    const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100, adoptId: DO_VOLUME, name: "old-data" } });
     assert.ok(adopted.provider === "digitalocean" && adopted.host.kind === "existing");
     assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], [DO_VOLUME, "old-data"]);
 });
@@ -385,7 +387,7 @@ test("host.sshUser is a POSIX user name; host.address an IP address or a host na
         lineFor(hostLines({ address }), "host.address", /must be an IPv4 or IPv6 address or a host name/);
     }
     for (const address of ["203.0.113.7", "2001:db8::7", "::ffff:203.0.113.7", "bastion.example.org", "portal-1", "Host.Example.org", "10.0.0.7"]) {
-        assert.deepEqual(hostLines({ address }), [], address);
+        assert.deepEqual(hostLines({ address, hostKey: HOST_KEY }), [], address);
     }
 });
 

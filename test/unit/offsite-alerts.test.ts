@@ -37,7 +37,7 @@ test("staging (DigitalOcean): the off-site copy to Spaces with the configured re
     const files = settingsBundle(staging);
     const bundle = JSON.parse(byName(staging, "host-settings").inputs.stdin as string);
     assert.deepEqual(bundle.enable.sort(), [
-        "housing-portal-backup-status.timer", "housing-portal-dump.timer", "housing-portal-offsite.timer",
+        "housing-portal-backup-status.timer", "housing-portal-block-container-metadata.service", "housing-portal-dump.timer", "housing-portal-offsite.timer",
         "housing-portal-restore-check.timer", "housing-portal-snapshot.timer",
     ]);
     assert.equal(files.get("/etc/housing-portal/offsite.env"), [

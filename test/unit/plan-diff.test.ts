@@ -241,3 +241,17 @@ test("the committed acknowledgements file reads, and says how to write an entry"
     assert.ok(Array.isArray(parseAcknowledgements(text, ACKNOWLEDGEMENTS_FILE)));
     assert.match(text, /# - stack: staging\n# {3}resource: host-ip\n# {3}reason: /);
 });
+
+test("a secret input is compared by its digest: a changed user data replaces the Droplet although both plans print [secret]", () => {
+    const head = clone();
+    const droplet = byName(head, "host-droplet");
+    assert.equal(droplet.inputs.userData, "[secret]");
+    assert.match(String(droplet.secretDigests?.userData), /^[0-9a-f]{16}$/);
+    droplet.secretDigests = { ...droplet.secretDigests, userData: "0123456789abcdef" };
+    const change = diffPlans(staging, head).changed.find((c) => c.resource.name === "host-droplet")!;
+    assert.deepEqual([change.replaced, change.reasons], [true, ["userData"]]);
+    // A plan from before the digests compares by the mask, as it always did: no change from the format alone.
+    const before = clone();
+    delete byName(before, "host-droplet").secretDigests;
+    assert.equal(diffPlans(before, staging).changed.find((c) => c.resource.name === "host-droplet"), undefined);
+});
