@@ -36,7 +36,10 @@ const HEALTH_INTERVAL: Readonly<Record<Role, string>> = { postgis: "30s", backen
  * the old one after that (stopping it gracefully first, `destroyGraceSeconds`). PostGIS is not
  * one: two servers on one data directory corrupt it, so it keeps its fixed name and is
  * removed before its replacement starts (deleteBeforeReplace). Nor is an nginx that publishes a
- * host port (dev): two containers cannot bind one port, so it is replaced delete-first too.
+ * host port (dev): two containers cannot bind one port, so it is replaced delete-first too. Nor
+ * is any container of the checkout layout (dev): it binds the developer's checkout by absolute
+ * path, so a generational name would differ per checkout directory (and with it the golden
+ * plans), and a developer's machine needs no zero-downtime update.
  */
 export const START_BEFORE_STOP = ["backend", "nginx"] as const satisfies readonly Role[];
 type StartBeforeStopRole = (typeof START_BEFORE_STOP)[number];
@@ -236,6 +239,10 @@ export class PortalInstance extends pulumi.ComponentResource {
                 waitTimeout: HEALTHY_WITHIN_SECONDS[role],
             };
         };
+        const startsBeforeStop = (role: StartBeforeStopRole) => args.layout.kind !== "checkout" && (role !== "nginx" || inst.port === undefined);
+        // The container's name and replacement order: start-before-stop where it can be, else the fixed name, delete-first.
+        const replaced = (role: StartBeforeStopRole, containerArgs: docker.ContainerArgs): [docker.ContainerArgs, pulumi.CustomResourceOptions] =>
+            startsBeforeStop(role) ? [generational(role, containerArgs), startBeforeStop] : [{ ...containerArgs, name: this.hostNames[role] }, fixedName];
         const onNetwork = (aliases: string[]) => [{ name: network.name, aliases }];
 
         const db = inst.database;
@@ -268,7 +275,7 @@ export class PortalInstance extends pulumi.ComponentResource {
         const secrets = args.backendSecrets ?? {};
         // Each one a secret Output: Pulumi keeps it encrypted in state, the plan masks it.
         const backendSecretEnv = Object.keys(secrets).sort().map((k) => pulumi.interpolate`${k}=${secrets[k]}`);
-        const backend = new docker.Container(`${name}-backend`, generational("backend", {
+        const [backendArgs, backendOpts] = replaced("backend", {
             ...common("backend"),
             envs: [
                 `PORTAL_INSTANCE=${inst.name}`,
@@ -285,12 +292,11 @@ export class PortalInstance extends pulumi.ComponentResource {
             // one in ours; both live on this instance's network only. While an old and a new
             // backend run, Docker's DNS answers both addresses, then only the new one's.
             networksAdvanced: onNetwork([this.hostNames.backend, "backend"]),
-        }), { ...startBeforeStop, dependsOn: [postgis, login, ...prepared] });
+        });
+        const backend = new docker.Container(`${name}-backend`, backendArgs, { ...backendOpts, dependsOn: [postgis, login, ...prepared] });
 
         const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.hostNames.backend, backendPort: BACKEND_PORT });
-        // A host port (dev) is one container's at a time: such an nginx keeps the fixed name and goes first.
-        const nginxArgs = (args: docker.ContainerArgs) => (inst.port === undefined ? generational("nginx", args) : { ...args, name: this.hostNames.nginx });
-        const nginx = new docker.Container(`${name}-nginx`, nginxArgs({
+        const [nginxArgs, nginxOpts] = replaced("nginx", {
             ...common("nginx"),
             // A host port in dev only; on a cloud host the edge is the one way in.
             ...(inst.port === undefined ? {} : { ports: [{ internal: NGINX_PORT, external: inst.port }] }),
@@ -299,7 +305,8 @@ export class PortalInstance extends pulumi.ComponentResource {
             networksAdvanced: onNetwork([this.hostNames.nginx]),
             // nginx's graceful stop: it closes its listening sockets and ends after its open requests.
             stopSignal: "SIGQUIT",
-        }), { ...(inst.port === undefined ? startBeforeStop : fixedName), dependsOn: [backend, ...prepared] });
+        });
+        const nginx = new docker.Container(`${name}-nginx`, nginxArgs, { ...nginxOpts, dependsOn: [backend, ...prepared] });
 
         this.containerNames = { postgis: postgis.name, backend: backend.name, nginx: nginx.name };
         this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.hostNames.nginx, nginxPort: NGINX_PORT };

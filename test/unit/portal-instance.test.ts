@@ -24,7 +24,10 @@ const plans = (async () => {
         const keys = readStackKeys(`Pulumi.${stack}.yaml`);
         return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org" }] }, stack)];
     };
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend] = await planBatch([
+    // A stack deployed before generated host keys upgrades by pinning its machine's own key (docs/security.md).
+    const staging = readStackKeys("Pulumi.staging.yaml");
+    const stagingKeptHost = ["--config-file", writeStackConfig({ ...staging, host: { ...(staging.host as object), hostKey: String(goldenPlan("staging").outputs.hostKey) } }, "staging")];
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
@@ -42,9 +45,10 @@ const plans = (async () => {
             ...e2eKeys,
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { backend: { memoryMb: 1024 } } } : i)),
         }, "e2e")],
+        stagingKeptHost,
     ]);
     const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -72,9 +76,10 @@ test("each instance has its own network, PostGIS, backend and nginx, named from 
             const owned = ownedBy(plan, inst);
             const names = owned.filter((r) => r.type === CONTAINER).map((r) => String(r.inputs.name)).sort();
             // PostGIS by its fixed name, and nginx too where it publishes a host port (both local
-            // stacks); the backend by its own and a digest of what replaces it.
+            // stacks); the backend by its own and a digest of what replaces it, but in the
+            // checkout layout (dev) by its fixed name.
             assert.equal(names.length, 3);
-            assert.match(names[0], new RegExp(`^housing-portal-${inst}-backend-[0-9a-f]{10}$`));
+            assert.match(names[0], new RegExp(`^housing-portal-${inst}-backend${plan === dev ? "" : "-[0-9a-f]{10}"}$`));
             assert.equal(names[1], `housing-portal-${inst}-nginx`);
             assert.equal(names[2], `housing-portal-${inst}-postgis`);
             const net = owned.find((r) => r.type === "docker:index/network:Network")!;
@@ -219,6 +224,12 @@ test("PostGIS is replaced delete-first under its fixed name (never two servers o
             }
             assert.equal(container(plan, inst, "nginx").inputs.stopSignal, "SIGQUIT", "nginx's graceful stop");
         }
+    }
+    // The checkout layout binds the checkout by absolute path: fixed names, or the plan would depend on where it lies.
+    const { dev } = await plans;
+    for (const c of ofType(dev, CONTAINER)) {
+        assert.equal(c.deleteBeforeReplace, true, `${c.name}: delete-first in the checkout layout`);
+        assert.match(String(c.inputs.name), /^housing-portal-[a-z]+-(postgis|backend|nginx)$/, `${c.name}: its fixed name`);
     }
     // The edge and nginx reach them by the stable names only.
     const conf = String((container(dataVolume, "peru", "nginx").inputs.uploads as any[])[0].content);
@@ -386,8 +397,9 @@ test("two database roles: PostGIS's superuser with its own password, the backend
     assert.ok((container(staging, "colombia", "postgis").inputs.envs as string[]).filter((e) => e === "[secret]").length === 2);
 });
 
-test("a stack deployed before start-before-stop: its first pulumi up replaces each backend and nginx once, create-first, updates PostGIS in place, replaces the edge's container once, and touches no data", () => {
-    const head = goldenPlan("staging");
+test("a stack deployed before start-before-stop: its first pulumi up replaces each backend and nginx once, create-first, updates PostGIS in place, replaces the edge's container once, and touches no data", async () => {
+    // Deployed before generated host keys too: it keeps its machine with host.hostKey.
+    const head = (await plans).stagingUpgraded;
     const deployed = JSON.parse(fs.readFileSync("test/fixtures/deployed-before-start-before-stop/staging.json", "utf8")).resources as PlannedResource[];
     const before: PlanDocument = { ...head, resources: head.resources.map((r) => deployed.find((d) => d.urn === r.urn) ?? r) };
     const diff = diffPlans(before, head);
