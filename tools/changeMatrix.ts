@@ -179,6 +179,8 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     "host.allowSshFromAnywhere": { note: "opens the SSH rule to the world, as host.sshAllowedCidrs would: the firewall or security-group rules are updated, added or removed" },
     offsite: { note: "the off-site copies' endpoint, bucket or retention: the host's settings (offsite.env) are updated in place and nothing else; with create, a new bucket name replaces an S3 bucket, which is protected, so pulumi up refuses; a Spaces bucket's provider plans it as an update that it does not carry out: create the new bucket instead (backups.md)" },
     alerts: { note: "a new webhook URL rewrites /etc/housing-portal/alert-webhook-url (backups-alert-webhook, updated in place; a secret, masked in the diff); on aws each alerts.email address is one SNS subscription, added or deleted" },
+    spacesAccessKeyId: { note: "a secret of the stack only (never on the host): the explicit DigitalOcean provider of the off-site Spaces bucket gets the new key, an update of that provider; the bucket stays (backups.md)" },
+    spacesSecretAccessKey: { note: "as spacesAccessKeyId: the bucket's provider is updated, the bucket stays" },
     offsiteAccessKeyId: { note: "a secret: backups-offsite-credentials writes the new key to the host (updated in place, it runs again); the plan masks it" },
     offsiteSecretAccessKey: { note: "a secret: backups-offsite-credentials writes the new key to the host (updated in place, it runs again); the plan masks it" },
     offsitePassword: { note: "a secret: backups-offsite-password writes it to the host; the repository keeps its old key, so add the new one with `restic key add` first (secrets.md)" },

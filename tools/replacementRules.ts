@@ -50,6 +50,7 @@ export const RESOURCE_TYPES = [
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "digitalocean:index/spacesBucket:SpacesBucket",
     "pulumi:providers:aws",
+    "pulumi:providers:digitalocean",
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -268,6 +269,11 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
         replacement: on("region"),
         source: `${TF_DO} digitalocean/spaces/resource_spaces_bucket.go (ForceNew: region only; name is Required without ForceNew and resourceDigitalOceanBucketUpdate ignores it; read at 10cf444)`,
         caveat: "a new name is planned as an in-place update that the provider does not carry out (the id stays the old bucket's name): rename a bucket by creating another one (docs/backups.md)",
+    },
+    "pulumi:providers:digitalocean": {
+        replacement: on(),
+        source: "pulumi/pulumi-terraform-bridge configDiffer.forcesProviderReplace (DiffConfig replaces an explicit provider only for config properties marked ForcesProviderReplace); a new Spaces key or token is an update of the provider, and its bucket stays",
+        caveat: "pulumi/pulumi-digitalocean provider/resources.go was not read for ForcesProviderReplace marks",
     },
     "pulumi:providers:aws": {
         replacement: on("region"),
