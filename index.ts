@@ -57,6 +57,9 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; s
             offsite: s.offsite && {
                 settings: s.offsite, accessKeyId: requiredSecret("offsiteAccessKeyId"),
                 secretAccessKey: requiredSecret("offsiteSecretAccessKey"), password: requiredSecret("offsitePassword"),
+                spacesKey: s.provider === "digitalocean" && s.offsite.create
+                    ? { accessKeyId: requiredSecret("spacesAccessKeyId"), secretAccessKey: requiredSecret("spacesSecretAccessKey") }
+                    : undefined,
             },
             alerts: s.alerts && { settings: s.alerts, webhookUrl: s.alerts.webhook ? alertWebhookUrl() : undefined, topic: snapshots?.alertsTopic },
         });

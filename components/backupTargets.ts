@@ -17,10 +17,16 @@ export const NONCURRENT_VERSION_DAYS = 30;
 export const OFFSITE_PACKAGES = ["restic"];
 
 export interface OffsiteTargetArgs {
+    /** Where the copies go and how long they are kept. */
     readonly settings: OffsiteSettings;
+    /** The host's key to the bucket (offsiteAccessKeyId). */
     readonly accessKeyId: pulumi.Output<string>;
+    /** That key's secret (offsiteSecretAccessKey). */
     readonly secretAccessKey: pulumi.Output<string>;
+    /** The restic repository's password (offsitePassword). */
     readonly password: pulumi.Output<string>;
+    /** digitalocean with create: the stack's Spaces key that creates the bucket (spacesAccessKeyId, spacesSecretAccessKey); never on the host. @default none */
+    readonly spacesKey?: { readonly accessKeyId: pulumi.Output<string>; readonly secretAccessKey: pulumi.Output<string> };
 }
 
 export interface AlertTargetArgs {
@@ -68,7 +74,7 @@ export class BackupTargets extends pulumi.ComponentResource {
             args.host.writeSecret(`${name}-offsite-credentials`, OFFSITE_CREDENTIALS_FILE,
                 pulumi.all([o.accessKeyId, o.secretAccessKey]).apply(([id, key]) => offsiteCredentials(id, key)), { parent: this });
             args.host.writeSecret(`${name}-offsite-password`, OFFSITE_PASSWORD_FILE, o.password, { parent: this });
-            if (o.settings.create) this.bucket = this.createBucket(name, args.provider, o.settings, args.names);
+            if (o.settings.create) this.bucket = this.createBucket(name, args.provider, o, args.names);
         }
         const a = args.alerts;
         if (a?.webhookUrl !== undefined) args.host.writeSecret(`${name}-alert-webhook`, ALERT_WEBHOOK_URL_FILE, a.webhookUrl, { parent: this });
@@ -83,13 +89,24 @@ export class BackupTargets extends pulumi.ComponentResource {
     }
 
     /** The off-site bucket: private, protected (it holds the only copy outside the region). */
-    private createBucket(name: string, provider: CloudProvider, s: OffsiteSettings, names: CloudNames): pulumi.CustomResource {
+    private createBucket(name: string, provider: CloudProvider, o: OffsiteTargetArgs, names: CloudNames): pulumi.CustomResource {
+        const s = o.settings;
         if (provider === "digitalocean") {
+            // Spaces is S3: the DigitalOcean provider needs a Spaces key besides its API token. An
+            // explicit provider gives the stack's Spaces key to this bucket alone, so the default
+            // provider (the Droplet, the volume) never holds it; its token is the default's
+            // (digitalocean:token, else DIGITALOCEAN_TOKEN).
+            const key = o.spacesKey!;
+            const spaces = new digitalocean.Provider(`${name}-bucket-spaces`, {
+                token: new pulumi.Config("digitalocean").getSecret("token"),
+                spacesAccessId: key.accessKeyId,
+                spacesSecretKey: key.secretAccessKey,
+            }, { parent: this });
             return new digitalocean.SpacesBucket(`${name}-bucket`, {
                 name: s.bucket,
                 region: spacesRegion(s.endpoint)!,
                 acl: "private",
-            }, { parent: this, protect: true });
+            }, { parent: this, provider: spaces, protect: true });
         }
         // In the endpoint's region, which is not the stack's: a copy off-site survives the loss of that region.
         const regional = { parent: this, provider: new aws.Provider(`${name}-bucket-region`, { region: s3Region(s.endpoint)! as aws.Region }, { parent: this }) };

@@ -61,34 +61,91 @@ interface StackConfigKeys {
     readonly offsiteSecretAccessKey: unknown;
     /** Secret: the restic repository's password, which encrypts the off-site copies. */
     readonly offsitePassword: unknown;
+    /** Secret: the access key id of a Spaces key with which the stack creates the off-site bucket (digitalocean, offsite.create). */
+    readonly spacesAccessKeyId: unknown;
+    /** Secret: that Spaces key's secret. */
+    readonly spacesSecretAccessKey: unknown;
 }
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
     "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge", "offsite", "alerts",
-    "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword",
+    "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword", "spacesAccessKeyId", "spacesSecretAccessKey",
 ]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
-/** Keys that hold secrets: they arrive as Outputs, never as plain settings. */
-export const SECRET_KEYS = ["snapshotApiToken", "sshPrivateKey", "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword"] as const satisfies readonly ConfigKey[];
-export type SecretKey = (typeof SECRET_KEYS)[number];
+
 /**
- * Keys whose every value is a secret, under names that are not: `backendSecrets.<instance>.<NAME>`,
- * set one by one with `pulumi config set --secret --path`, so the stack file (and the plan) shows
- * the names and never the values.
+ * How a config key holds secrets: `plain` (none), `secret` (the whole value, set with
+ * `pulumi config set --secret`), `secret-values` (every leaf under it, under names that are not
+ * secret: `backendSecrets.<instance>.<NAME>`, each set with `--secret --path`, so the stack file
+ * and the plan show the names and never the values), or `{secretLeaves}` (those leaves of a plain
+ * object, set with `--secret --path`: `alerts.webhookUrl`; the rest of it stays readable).
  */
-export const SECRET_MAP_KEYS = ["backendSecrets"] as const satisfies readonly ConfigKey[];
+export type Secrecy = "plain" | "secret" | "secret-values" | { readonly secretLeaves: readonly string[] };
+
 /**
- * Secret leaves of plain objects: `alerts.webhookUrl`, set with `pulumi config set --secret --path`,
- * so the rest of the object stays readable in the stack file and the plan.
+ * The one table of secret config: every key says how it holds secrets, so a new key does not
+ * compile until it says. The offline plan refuses each secret path in plain text in a stack file
+ * and marks it secret when given with --set (tools/stackFile.ts); Pulumi.yaml's `secret: true`
+ * follows it (a unit test); values arrive as Outputs (settings.ts).
  */
-export const SECRET_LEAVES = [{ key: "alerts", leaf: "webhookUrl" }] as const satisfies readonly { key: ConfigKey; leaf: string }[];
-export type SecretLeaf = (typeof SECRET_LEAVES)[number];
+export const CONFIG_SECRECY = {
+    provider: "plain", projectRoot: "plain", dataRoot: "plain", instances: "plain", images: "plain",
+    volume: "plain", snapshots: "plain", host: "plain", edge: "plain", offsite: "plain",
+    alerts: { secretLeaves: ["webhookUrl"] },
+    backendSecrets: "secret-values",
+    snapshotApiToken: "secret", sshPrivateKey: "secret",
+    offsiteAccessKeyId: "secret", offsiteSecretAccessKey: "secret", offsitePassword: "secret",
+    spacesAccessKeyId: "secret", spacesSecretAccessKey: "secret",
+} as const satisfies Readonly<Record<ConfigKey, Secrecy>>;
+
+/** Keys whose whole value is a secret: they arrive as Outputs, never as plain settings. */
+export type SecretKey = { [K in ConfigKey]: (typeof CONFIG_SECRECY)[K] extends "secret" ? K : never }[ConfigKey];
+export const SECRET_KEYS: readonly SecretKey[] = CONFIG_KEYS.filter((k): k is SecretKey => CONFIG_SECRECY[k] === "secret");
+
+/** One secret path of the config: a whole key, every leaf under a key, or one leaf of a plain object. */
+export type SecretPath =
+    | { readonly kind: "key"; readonly key: SecretKey }
+    | { readonly kind: "values"; readonly key: ConfigKey }
+    | { readonly kind: "leaf"; readonly key: ConfigKey; readonly leaf: string };
+export type SecretLeaf = Extract<SecretPath, { kind: "leaf" }>;
+
+/** Every secret path, from CONFIG_SECRECY. */
+export const SECRET_PATHS: readonly SecretPath[] = CONFIG_KEYS.flatMap((key): SecretPath[] => {
+    const s: Secrecy = CONFIG_SECRECY[key];
+    if (s === "plain") return [];
+    if (s === "secret") return [{ kind: "key", key: key as SecretKey }];
+    if (s === "secret-values") return [{ kind: "values", key }];
+    return s.secretLeaves.map((leaf) => ({ kind: "leaf", key, leaf }));
+});
+const SECRET_LEAVES: readonly SecretLeaf[] = SECRET_PATHS.filter((p): p is SecretLeaf => p.kind === "leaf");
+
+/** A secret path as the operator writes it after the namespace: `offsitePassword`, `backendSecrets.<instance>.<NAME>`, `alerts.webhookUrl`. */
+export function secretPathName(p: SecretPath): string {
+    return p.kind === "key" ? p.key : p.kind === "values" ? `${p.key}.<instance>.<NAME>` : `${p.key}.${p.leaf}`;
+}
+
+/**
+ * Whether the value of `key` (parsed) holds a secret, by the table: the whole key, a key of secret
+ * values, or a plain object with one of its secret leaves. What --set marks secret.
+ */
+export function holdsSecret(key: string, value: unknown): boolean {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) return false;
+    const s: Secrecy = CONFIG_SECRECY[key as ConfigKey];
+    if (s === "plain") return false;
+    if (typeof s === "string") return true;
+    return value !== null && typeof value === "object" && !Array.isArray(value) && s.secretLeaves.some((leaf) => leaf in value);
+}
 
 /** Whether a cloud stack declares off-site copies. */
 function declaresOffsite(raw: Readonly<Record<string, unknown>>): boolean {
     return raw.provider !== "local" && raw.offsite !== undefined;
+}
+
+/** Whether a DigitalOcean stack creates its off-site bucket, a Spaces bucket, which needs the stack's Spaces key. */
+function createsSpacesBucket(raw: Readonly<Record<string, unknown>>): boolean {
+    return raw.provider === "digitalocean" && isObject(raw.offsite) && raw.offsite.create === true;
 }
 
 /** Secret leaves a raw config cannot run without: the webhook where it is the only channel (digitalocean, or aws without email). */
@@ -116,6 +173,8 @@ const SECRET_USE: Readonly<Record<SecretKey, { readonly usedWhen: (raw: Readonly
     offsiteAccessKeyId: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
     offsiteSecretAccessKey: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
     offsitePassword: { usedWhen: declaresOffsite, required: true, usedBy: "the off-site copies (offsite)" },
+    spacesAccessKeyId: { usedWhen: createsSpacesBucket, required: true, usedBy: "creating the off-site Spaces bucket (offsite.create on digitalocean)" },
+    spacesSecretAccessKey: { usedWhen: createsSpacesBucket, required: true, usedBy: "creating the off-site Spaces bucket (offsite.create on digitalocean)" },
 };
 const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
     snapshotApiToken: "a token scoped to block-storage snapshots",
@@ -123,6 +182,8 @@ const SECRET_PURPOSE: Readonly<Record<SecretKey, string>> = {
     offsiteAccessKeyId: "the access key id of a key that may read and write the off-site bucket",
     offsiteSecretAccessKey: "that key's secret",
     offsitePassword: "the password that encrypts the off-site copies; without it they cannot be restored, so keep a copy outside the stack",
+    spacesAccessKeyId: "the access key id of a Spaces key with which the stack creates the bucket (API → Spaces Keys; not the host's bucket-scoped key)",
+    spacesSecretAccessKey: "that Spaces key's secret",
 };
 
 /** The image of each container of an instance. */

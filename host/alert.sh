@@ -6,13 +6,26 @@
 # after each run of the unit however it ended: with an exit status, a timeout or a signal
 # (systemd sets SERVICE_RESULT, EXIT_CODE and EXIT_STATUS for it).
 #
-# What it does, per CHECK (one state file each in STATE_DIR):
-#   - a failed run when the check was not failing: posts one message naming the stack, the host,
-#     the machine, the check, since when it fails and the last success, and the run's last log
-#     line (which names the instance: "not dumped: chile (...)"); a failed run while the check
-#     already failed and was reported posts nothing;
-#   - a successful run after a reported failure: posts one recovery message;
+# What it tells, per CHECK and per item of it (one state file each in STATE_DIR): an item is what
+# a run judged, an instance ("chile") or a host-level thing ("dump:chile", "offsite" in the
+# freshness check); the run as a whole is the item "-". The script the unit ran lists its items
+# in FINDINGS_FILE (see below); a run that listed none (killed, timed out, a bad setting, a check
+# that is host-level only: the snapshot, the off-site copy) is judged as a whole by how the unit
+# ended. For every item:
+#   - a failure when the item was not failing: posts one message naming the stack, the host, the
+#     machine, the check, the item (the instance), since when it fails and its last success, and
+#     what failed; a failure while the item already failed and was reported posts nothing;
+#   - a success after a reported failure: posts one recovery message naming the item;
+#   - an item that failed and is no longer among the results (an instance removed from the
+#     config): one message that it is no longer checked;
 #   - a message that could not be posted is not recorded as posted: the next run tries again.
+# So instance A fails: one message; B fails while A still fails: one message naming B; A recovers:
+# one; B recovers: one.
+# FINDINGS_FILE, written by the script (atomically) when it knows every item's result:
+#   invocation <its INVOCATION_ID, or ->      first line; used only when it is this invocation's
+#   <item><TAB><ok|fail><TAB><what happened>  one line per item; item: [a-z0-9][a-z0-9:._-]*, or -
+# With findings and no "-" line, the run as a whole failed only when the unit failed and no item
+# did (the script died after listing them).
 # Messages go to the webhook in WEBHOOK_URL_FILE (a JSON body with "text" and "content", which
 # Slack, Microsoft Teams and Discord incoming webhooks accept) and, with SNS_TOPIC_ARN, to that
 # SNS topic: curl signs the Publish request (--aws-sigv4) with the machine's instance-role
@@ -35,6 +48,9 @@
 #   SNS_ENDPOINT          default https://sns.$SNS_REGION.amazonaws.com (tests: a loopback server).
 #   IMDS_URL              default http://169.254.169.254 (tests: a loopback server).
 #   STATE_DIR             default /var/lib/housing-portal/alerts.
+#   FINDINGS_FILE         default empty (the run as a whole only). The results per item of the
+#                         run this follows; the unit sets it for its script and for this.
+#   INVOCATION_ID         set by systemd: the findings must name the same invocation.
 #   POST_TIMEOUT_SECONDS  default 20. Upper bound of each post.
 #   JOURNALCTL            default journalctl (tests put a shim here).
 #
@@ -58,6 +74,7 @@ SNS_REGION="${SNS_REGION:-}"
 SNS_ENDPOINT="${SNS_ENDPOINT:-}"
 IMDS_URL="${IMDS_URL:-http://169.254.169.254}"
 STATE_DIR="${STATE_DIR:-/var/lib/housing-portal/alerts}"
+FINDINGS_FILE="${FINDINGS_FILE:-}"
 POST_TIMEOUT_SECONDS="${POST_TIMEOUT_SECONDS:-20}"
 JOURNALCTL="${JOURNALCTL:-journalctl}"
 
@@ -68,6 +85,7 @@ if [[ -z "$RESULT" ]]; then
 fi
 [[ "$RESULT" == ok || "$RESULT" == fail ]] || usage_error "RESULT must be ok or fail, got '$RESULT'"
 [[ "$STATE_DIR" == /* ]] || usage_error "STATE_DIR must be an absolute path, got '$STATE_DIR'"
+[[ -z "$FINDINGS_FILE" || "$FINDINGS_FILE" == /* ]] || usage_error "FINDINGS_FILE must be an absolute path, got '$FINDINGS_FILE'"
 [[ "$WEBHOOK_URL_FILE" == /* ]] || usage_error "WEBHOOK_URL_FILE must be an absolute path, got '$WEBHOOK_URL_FILE'"
 is_count() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 >= 1)); }
 is_count "$POST_TIMEOUT_SECONDS" || usage_error "POST_TIMEOUT_SECONDS must be a whole number >= 1"
@@ -92,20 +110,20 @@ SUMMARY="${SUMMARY:0:1500}"
 
 umask 077
 mkdir -p "$STATE_DIR"
-state="$STATE_DIR/$CHECK.state"
-exec 9>>"$state.lock"
-flock -w 60 9 || { log "error: another alert for $CHECK holds $state.lock"; exit 1; }
-
-# State: "status since last_ok notified" on one line; status ok|failing, times in UTC, notified 0|1.
-status=ok since=- last_ok=- notified=0
-if [[ -s "$state" ]]; then read -r status since last_ok notified <"$state" || true; fi
+exec 9>>"$STATE_DIR/$CHECK.state.lock"
+flock -w 60 9 || { log "error: another alert for $CHECK holds $STATE_DIR/$CHECK.state.lock"; exit 1; }
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-save() { # save STATUS SINCE LAST_OK NOTIFIED
-  local tmp
-  tmp="$(mktemp "$state.XXXXXX")"
+# The state of an item: "status since last_ok notified" on one line; status ok|failing, times in
+# UTC, notified 0|1. The run as a whole keeps the name it always had ($CHECK.state).
+state_file() { if [[ "$1" == - ]]; then printf '%s/%s.state' "$STATE_DIR" "$CHECK"; else printf '%s/%s@%s.state' "$STATE_DIR" "$CHECK" "$1"; fi; }
+
+save() { # save FILE STATUS SINCE LAST_OK NOTIFIED
+  local file="$1" tmp
+  shift
+  tmp="$(mktemp "$file.XXXXXX")"
   printf '%s %s %s %s\n' "$@" >"$tmp"
-  mv -f "$tmp" "$state"
+  mv -f "$tmp" "$file"
 }
 
 post_webhook() { # post_webhook MESSAGE
@@ -158,24 +176,89 @@ post() { # post SUBJECT MESSAGE: every channel; fails when one failed
 }
 
 who="housing-portal $STACK/$HOST_NAME ($MACHINE)"
-if [[ "$RESULT" == fail ]]; then
-  [[ "$status" == failing ]] || since="$now"
-  if [[ "$status" == failing && "$notified" == 1 ]]; then
-    log "$CHECK still failing since $since; already reported"
-    exit 0
-  fi
-  last="$last_ok"; [[ "$last" != - ]] || last="none recorded"
-  if post "$who: $CHECK FAILED" "$who: $CHECK FAILED since $since (last success: $last): $SUMMARY"; then
-    save failing "$since" "$last_ok" 1
-  else
-    save failing "$since" "$last_ok" 0
-    exit 1
-  fi
-else
-  if [[ "$status" == failing && "$notified" == 1 ]]; then
-    if ! post "$who: $CHECK recovered" "$who: $CHECK RECOVERED at $now after failing since $since: $SUMMARY"; then
-      exit 1 # still recorded as failing: the next successful run posts the recovery
+post_failed=0
+
+judge() { # judge ITEM ok|fail TEXT: one message when ITEM starts or stops failing
+  local item="$1" result="$2" text="$3" file status=ok since=- last_ok=- notified=0 what="$CHECK" for=""
+  file="$(state_file "$item")"
+  if [[ -s "$file" ]]; then read -r status since last_ok notified <"$file" || true; fi
+  [[ "$item" == - ]] || for=" for $item"
+  if [[ "$result" == fail ]]; then
+    [[ "$status" == failing ]] || since="$now"
+    if [[ "$status" == failing && "$notified" == 1 ]]; then
+      log "$what$for still failing since $since; already reported"
+      return 0
     fi
+    local last="$last_ok"
+    [[ "$last" != - ]] || last="none recorded"
+    if post "$who: $what FAILED$for" "$who: $what FAILED$for since $since (last success: $last): $text"; then
+      save "$file" failing "$since" "$last_ok" 1
+    else
+      save "$file" failing "$since" "$last_ok" 0
+      post_failed=1
+    fi
+  else
+    if [[ "$status" == failing && "$notified" == 1 ]]; then
+      if ! post "$who: $what recovered$for" "$who: $what RECOVERED$for at $now after failing since $since: $text"; then
+        post_failed=1 # still recorded as failing: the next successful run posts the recovery
+        return 0
+      fi
+    fi
+    save "$file" ok - "$now" 0
   fi
-  save ok - "$now" 0
+}
+
+# The script's results per item, when they are this invocation's.
+declare -A results=() texts=()
+items=()
+have_findings=0
+if [[ -n "$FINDINGS_FILE" && -s "$FINDINGS_FILE" ]]; then
+  first="$(head -n 1 "$FINDINGS_FILE")"
+  if [[ "$first" == "invocation ${INVOCATION_ID:--}" ]]; then
+    have_findings=1
+    while IFS=$'\t' read -r item result text; do
+      if [[ ! "$item" =~ ^(-|[a-z0-9][a-z0-9:._-]{0,80})$ || ( "$result" != ok && "$result" != fail ) ]]; then
+        log "warning: ignoring a malformed line in $FINDINGS_FILE"
+        continue
+      fi
+      [[ -n "${results[$item]:-}" ]] || items+=("$item")
+      # One failed line makes the item fail.
+      [[ "${results[$item]:-}" == fail ]] || { results[$item]="$result"; texts[$item]="${text:-$result}"; }
+    done < <(tail -n +2 "$FINDINGS_FILE")
+  else
+    log "warning: $FINDINGS_FILE is not this run's ($first); judging the run as a whole"
+  fi
 fi
+
+failed_items=0
+for item in "${items[@]}"; do [[ "$item" == - || "${results[$item]}" != fail ]] || failed_items=$((failed_items + 1)); done
+if ((have_findings)) && [[ -z "${results[-]:-}" ]]; then
+  if [[ "$RESULT" == fail && $failed_items == 0 ]]; then
+    results[-]=fail texts[-]="$SUMMARY"
+  else
+    results[-]=ok texts[-]="the run completes again: $((${#items[@]} - failed_items)) ok, $failed_items failed"
+  fi
+elif ((!have_findings)); then
+  results[-]="$RESULT" texts[-]="$SUMMARY"
+fi
+judge - "${results[-]}" "${texts[-]}"
+for item in "${items[@]}"; do
+  [[ "$item" == - ]] || judge "$item" "${results[$item]}" "${texts[$item]}"
+done
+
+# An item that failed and is no longer among the results (an instance removed): closed once.
+if ((have_findings)); then
+  for file in "$STATE_DIR/$CHECK@"*.state; do
+    [[ -e "$file" ]] || continue
+    item="${file#"$STATE_DIR/$CHECK@"}"
+    item="${item%.state}"
+    [[ -z "${results[$item]:-}" ]] || continue
+    status=ok since=- last_ok=- notified=0
+    read -r status since last_ok notified <"$file" || true
+    if [[ "$status" == failing && "$notified" == 1 ]]; then
+      post "$who: $CHECK no longer checks $item" "$who: $CHECK no longer checks $item (failing since $since): it is not among this run's results" || { post_failed=1; continue; }
+    fi
+    rm -f "$file"
+  done
+fi
+exit "$post_failed"

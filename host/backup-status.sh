@@ -45,6 +45,10 @@
 #                            DNS labels), each of which must have a fresh dump.
 #   INSTANCES_DIR            default /etc/housing-portal/instances. Read only when INSTANCES is
 #                            empty; a missing or empty directory means no list.
+#   FINDINGS_FILE            default empty (none). Where the run lists each finding for alert.sh
+#                            (one alert per finding): "<item>\tok|fail\t<what>" lines after
+#                            "invocation $INVOCATION_ID"; the items are snapshot, dump,
+#                            dump:<instance>, offsite, offsite-repository and restore-check.
 #
 # Output: "OK: ..." (exit 0) or "STALE: <reason>[; <reason>]" (exit 1), one line; exit 2 on a
 # bad setting.
@@ -68,6 +72,7 @@ RESTORE_CHECK_STATUS_FILE="${RESTORE_CHECK_STATUS_FILE:-/var/lib/housing-portal/
 BACKUP_ROOT="${BACKUP_ROOT:-/mnt/data/backups}"
 INSTANCES="${INSTANCES:-}"
 INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
+FINDINGS_FILE="${FINDINGS_FILE:-}"
 
 for v in INTERVAL_HOURS SNAPSHOT_INTERVAL_HOURS DUMP_INTERVAL_HOURS OFFSITE_INTERVAL_HOURS RESTORE_CHECK_INTERVAL_HOURS; do
   is_count "${!v}" || usage_error "$v must be a whole number of hours >= 1, got '${!v}'"
@@ -82,6 +87,7 @@ for i in $INSTANCES; do
   is_instance "$i" || usage_error "INSTANCES must be lowercase DNS labels separated by spaces, got '$i'"
 done
 [[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
+[[ -z "$FINDINGS_FILE" || "$FINDINGS_FILE" == /* ]] || usage_error "FINDINGS_FILE must be an absolute path, got '$FINDINGS_FILE'"
 if [[ -z "${INSTANCES// /}" && -d "$INSTANCES_DIR" ]]; then
   # The registry: one file per configured instance, named after it.
   INSTANCES=""
@@ -97,6 +103,20 @@ fi
 now="$(date +%s)"
 problems=()
 oks=()
+findings=()
+# This run's findings replace the last run's only once they are known.
+[[ -z "$FINDINGS_FILE" ]] || rm -f "$FINDINGS_FILE"
+stale() { problems+=("$2"); findings+=("$1"$'\t'fail$'\t'"${2//[$'\t\n']/ }"); } # stale ITEM REASON
+fresh() { oks+=("$2"); findings+=("$1"$'\t'ok$'\t'"${2//[$'\t\n']/ }"); }      # fresh ITEM WHAT
+write_findings() { # the findings, atomically, for the unit's alert (alert.sh)
+  [[ -n "$FINDINGS_FILE" ]] || return 0
+  local tmp
+  if mkdir -p "$(dirname "$FINDINGS_FILE")" && tmp="$(mktemp "$FINDINGS_FILE.XXXXXX")" &&
+    { printf 'invocation %s\n' "${INVOCATION_ID:--}"; ((${#findings[@]} == 0)) || printf '%s\n' "${findings[@]}"; } >"$tmp" && mv -f "$tmp" "$FINDINGS_FILE"; then
+    return 0
+  fi
+  printf '%s: warning: cannot write %s (the alert then judges the run as a whole)\n' "$PROG" "$FINDINGS_FILE" >&2
+}
 
 human() { # seconds -> "12h" / "3d 4h" / "17m"
   local s=$1
@@ -104,15 +124,15 @@ human() { # seconds -> "12h" / "3d 4h" / "17m"
   if ((s < 3600)); then printf '%dm' $((s / 60)); elif ((s < 172800)); then printf '%dh' $((s / 3600)); else printf '%dd %dh' $((s / 86400)) $((s % 86400 / 3600)); fi
 }
 
-check_age() { # check_age WHAT MTIME_EPOCH INTERVAL_HOURS SOURCE
-  local what="$1" mtime="$2" hours=$((10#$3)) source="$4"
+check_age() { # check_age ITEM WHAT MTIME_EPOCH INTERVAL_HOURS SOURCE
+  local item="$1" what="$2" mtime="$3" hours=$((10#$4)) source="$5"
   local limit=$((2 * hours * 3600)) age=$((now - mtime))
   local when
   when="$(date -u -d "@$mtime" +%Y-%m-%dT%H:%M:%SZ)"
   if ((age > limit)); then
-    problems+=("last $what $(human "$age") ago at $when ($source), more than twice the ${hours}h interval")
+    stale "$item" "last $what $(human "$age") ago at $when ($source), more than twice the ${hours}h interval"
   else
-    oks+=("$what $(human "$age") ago")
+    fresh "$item" "$what $(human "$age") ago"
   fi
 }
 
@@ -121,15 +141,15 @@ check_instance() { # check_instance INSTANCE: its newest dump, by name
   newest="$(find "$dir" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' \
     -printf '%f\n' 2>/dev/null | sort | tail -n1 || true)"
   if [[ -z "$newest" ]]; then
-    problems+=("dump of $i missing: no <timestamp>.dump in $dir")
+    stale "dump:$i" "dump of $i missing: no <timestamp>.dump in $dir"
     return
   fi
   mtime="$(stat -c %Y "$dir/$newest")"
   age=$((now - mtime))
   if ((age > 2 * hours * 3600)); then
-    problems+=("dump of $i stale: its newest, $newest, is $(human "$age") old ($dir/$newest), more than twice the ${hours}h interval")
+    stale "dump:$i" "dump of $i stale: its newest, $newest, is $(human "$age") old ($dir/$newest), more than twice the ${hours}h interval"
   else
-    oks+=("dump of $i $(human "$age") ago")
+    fresh "dump:$i" "dump of $i $(human "$age") ago"
   fi
 }
 
@@ -137,49 +157,49 @@ for c in $CHECKS; do
   case "$c" in
     snapshot)
       if [[ -f "$SNAPSHOT_STATUS_FILE" ]]; then
-        check_age snapshot "$(stat -c %Y "$SNAPSHOT_STATUS_FILE")" "$SNAPSHOT_INTERVAL_HOURS" "$SNAPSHOT_STATUS_FILE"
+        check_age snapshot snapshot "$(stat -c %Y "$SNAPSHOT_STATUS_FILE")" "$SNAPSHOT_INTERVAL_HOURS" "$SNAPSHOT_STATUS_FILE"
       else
-        problems+=("no successful snapshot recorded ($SNAPSHOT_STATUS_FILE is missing)")
+        stale snapshot "no successful snapshot recorded ($SNAPSHOT_STATUS_FILE is missing)"
       fi
       ;;
     dump)
       if [[ -f "$DUMP_STATUS_FILE" ]]; then
-        check_age dump "$(stat -c %Y "$DUMP_STATUS_FILE")" "$DUMP_INTERVAL_HOURS" "$DUMP_STATUS_FILE"
+        check_age dump dump "$(stat -c %Y "$DUMP_STATUS_FILE")" "$DUMP_INTERVAL_HOURS" "$DUMP_STATUS_FILE"
       elif [[ -n "${INSTANCES// /}" ]]; then
         : # a replaced host: the per-instance checks below stand in for the marker
       else
         newest="$(find "$BACKUP_ROOT" -mindepth 2 -maxdepth 2 -type f -regextype posix-extended \
           -regex '.*/[0-9]{8}T[0-9]{6}Z\.dump' -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 || true)"
         if [[ -n "$newest" ]]; then
-          check_age dump "${newest%%.*}" "$DUMP_INTERVAL_HOURS" "${newest#* }"
+          check_age dump dump "${newest%%.*}" "$DUMP_INTERVAL_HOURS" "${newest#* }"
         else
-          problems+=("no successful dump recorded ($DUMP_STATUS_FILE is missing and $BACKUP_ROOT holds no dump)")
+          stale dump "no successful dump recorded ($DUMP_STATUS_FILE is missing and $BACKUP_ROOT holds no dump)"
         fi
       fi
       for i in $INSTANCES; do check_instance "$i"; done
       ;;
     offsite)
       if [[ -f "$OFFSITE_STATUS_FILE" ]]; then
-        check_age "off-site copy" "$(stat -c %Y "$OFFSITE_STATUS_FILE")" "$OFFSITE_INTERVAL_HOURS" "$OFFSITE_STATUS_FILE"
+        check_age offsite "off-site copy" "$(stat -c %Y "$OFFSITE_STATUS_FILE")" "$OFFSITE_INTERVAL_HOURS" "$OFFSITE_STATUS_FILE"
       else
-        problems+=("no successful off-site copy recorded ($OFFSITE_STATUS_FILE is missing)")
+        stale offsite "no successful off-site copy recorded ($OFFSITE_STATUS_FILE is missing)"
       fi
       # The repository itself: its newest snapshot of this host (bounded by the command's own timeout).
       if latest="$(ACTION=latest "$OFFSITE_LATEST" 2>/dev/null)"; then
         if [[ "$latest" =~ ^[0-9]+$ ]]; then
-          check_age "off-site snapshot" "$latest" "$OFFSITE_INTERVAL_HOURS" "the off-site repository"
+          check_age offsite-repository "off-site snapshot" "$latest" "$OFFSITE_INTERVAL_HOURS" "the off-site repository"
         else
-          problems+=("the off-site repository holds no snapshot of this host")
+          stale offsite-repository "the off-site repository holds no snapshot of this host"
         fi
       else
-        problems+=("cannot read the off-site repository's newest snapshot ($OFFSITE_LATEST failed)")
+        stale offsite-repository "cannot read the off-site repository's newest snapshot ($OFFSITE_LATEST failed)"
       fi
       ;;
     restore-check)
       if [[ -f "$RESTORE_CHECK_STATUS_FILE" ]]; then
-        check_age "restore check" "$(stat -c %Y "$RESTORE_CHECK_STATUS_FILE")" "$RESTORE_CHECK_INTERVAL_HOURS" "$RESTORE_CHECK_STATUS_FILE"
+        check_age restore-check "restore check" "$(stat -c %Y "$RESTORE_CHECK_STATUS_FILE")" "$RESTORE_CHECK_INTERVAL_HOURS" "$RESTORE_CHECK_STATUS_FILE"
       else
-        problems+=("no passed restore check recorded ($RESTORE_CHECK_STATUS_FILE is missing)")
+        stale restore-check "no passed restore check recorded ($RESTORE_CHECK_STATUS_FILE is missing)"
       fi
       ;;
   esac
@@ -191,6 +211,7 @@ join() { # join ITEMS... with "; "
   printf '%s' "$out"
 }
 
+write_findings
 if ((${#problems[@]})); then
   printf 'STALE: %s\n' "$(join "${problems[@]}")"
   exit 1

@@ -48,6 +48,11 @@
 #                         space on the volume.
 #   MIN_FREE_PERCENT      default 10. Free space (percent of BACKUP_ROOT's file system, 0-99)
 #                         that a dump must leave; 0 turns the check off.
+#   FINDINGS_FILE         default empty (none). Where the run lists each instance's result for
+#                         alert.sh (one alert per instance): "<instance>\tok|fail\t<what>"
+#                         lines after "invocation $INVOCATION_ID"; "-" is a failure of no one
+#                         instance. Removed when the run starts, written once every instance was
+#                         tried; a run that stops earlier writes none.
 #
 # Exit status: 0 when every instance was dumped (also when there are none); 1 otherwise; 2 on
 # an invalid setting.
@@ -70,6 +75,7 @@ INSTANCES_DIR="${INSTANCES_DIR:-/etc/housing-portal/instances}"
 MIN_FREE_PERCENT="${MIN_FREE_PERCENT:-10}"
 MAX_COUNTED_TABLES="${MAX_COUNTED_TABLES:-10}"
 COMPRESS="${COMPRESS:-}"
+FINDINGS_FILE="${FINDINGS_FILE:-}"
 
 [[ "$BACKUP_ROOT" == /* ]] || usage_error "BACKUP_ROOT must be an absolute path, got '$BACKUP_ROOT'"
 [[ "$STATUS_FILE" == /* ]] || usage_error "STATUS_FILE must be an absolute path, got '$STATUS_FILE'"
@@ -81,6 +87,7 @@ MIN_FREE_PERCENT=$((10#$MIN_FREE_PERCENT))
 [[ -z "$COMPRESS" || "$COMPRESS" =~ ^[0-9]$ ]] || usage_error "COMPRESS must be empty or a compression level from 0 to 9, got '$COMPRESS'"
 is_count "$MAX_COUNTED_TABLES" || usage_error "MAX_COUNTED_TABLES must be a whole number >= 1, got '$MAX_COUNTED_TABLES'"
 [[ "$INSTANCES_DIR" == /* ]] || usage_error "INSTANCES_DIR must be an absolute path, got '$INSTANCES_DIR'"
+[[ -z "$FINDINGS_FILE" || "$FINDINGS_FILE" == /* ]] || usage_error "FINDINGS_FILE must be an absolute path, got '$FINDINGS_FILE'"
 is_instance() { [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; } # a lowercase DNS label
 wanted=()
 declare -A configured=()
@@ -111,6 +118,19 @@ command -v flock >/dev/null 2>&1 || die "required tool 'flock' is not installed"
 mkdir -p "$(dirname "$LOCK_FILE")"
 exec 9>>"$LOCK_FILE"
 flock -n 9 || die "another dump run holds $LOCK_FILE"
+# This run's results replace the last run's only once they are known.
+[[ -z "$FINDINGS_FILE" ]] || rm -f "$FINDINGS_FILE"
+findings=()
+finding() { findings+=("$1"$'\t'"$2"$'\t'"${3//[$'\t\n']/ }"); } # finding ITEM ok|fail TEXT
+write_findings() { # the results, atomically, for the unit's alert (alert.sh)
+  [[ -n "$FINDINGS_FILE" ]] || return 0
+  local tmp
+  if mkdir -p "$(dirname "$FINDINGS_FILE")" && tmp="$(mktemp "$FINDINGS_FILE.XXXXXX")" &&
+    { printf 'invocation %s\n' "${INVOCATION_ID:--}"; ((${#findings[@]} == 0)) || printf '%s\n' "${findings[@]}"; } >"$tmp" && mv -f "$tmp" "$FINDINGS_FILE"; then
+    return 0
+  fi
+  log "warning: cannot write $FINDINGS_FILE (the alert then judges the run as a whole)"
+}
 
 umask 077
 current_tmp=""
@@ -236,6 +256,7 @@ dump_one() { # dump_one CONTAINER_ID INSTANCE
   fi
   current_tmp=""; current_counts=""
   sync "$dir" || log "warning: $instance: fsync of $dir failed"
+  dumped="$(basename "$final") ($(stat -c %s "$final") bytes)"
   log "$instance: wrote $final ($(stat -c %s "$final") bytes)"
 
   # Retention: the newest RETAIN final dumps by name (the UTC timestamp sorts by time).
@@ -254,16 +275,19 @@ while read -r id instance; do
   [[ -n "${id:-}" ]] || continue
   if [[ -z "${instance:-}" ]]; then
     log "error: PostGIS container $id has no housing-portal.instance label; skipped"
+    finding - fail "PostGIS container $id has no housing-portal.instance label; not dumped"
     failed=1
     continue
   fi
   if ! is_instance "$instance"; then
     log "error: PostGIS container $id has an invalid instance label '$instance'; skipped"
+    finding - fail "PostGIS container $id has an invalid instance label; not dumped"
     failed=1
     continue
   fi
   if [[ -n "${seen[$instance]:-}" ]]; then
     log "error: containers ${seen[$instance]} and $id both claim instance $instance; dumped only the first"
+    finding - fail "containers ${seen[$instance]} and $id both claim instance $instance; dumped only the first"
     failed=1
     continue
   fi
@@ -277,10 +301,13 @@ while read -r id instance; do
     fi
   fi
   why=""
+  dumped=""
   if dump_one "$id" "$instance"; then
     outcome[$instance]=dumped
+    finding "$instance" ok "dumped: $dumped"
   else
     outcome[$instance]="${why:-dump failed}"
+    [[ -n "${configured[$instance]:-}" ]] || finding "$instance" fail "not dumped: ${outcome[$instance]}"
     failed=1
   fi
 done < <(printf '%s\n' "$listing" | sort -k2,2 -k1,1)
@@ -294,7 +321,9 @@ for i in "${wanted[@]}"; do
     log "error: $i: not dumped: no running PostGIS container (label housing-portal.instance=$i); is it stopped?"
   fi
   missing+="${missing:+, }$i (${outcome[$i]})"
+  finding "$i" fail "not dumped: ${outcome[$i]}"
 done
+write_findings
 if [[ -n "$missing" ]]; then
   die "not dumped: $missing"
 fi

@@ -34,6 +34,10 @@
 #   RESULT_DIR               default /var/lib/housing-portal.
 #   DOCKER                   default docker.
 #   LOCK_FILE                default /run/lock/housing-portal-restore-check.lock.
+#   FINDINGS_FILE            default empty (none). Where the run lists each instance's result for
+#                            alert.sh (one alert per instance): "<instance>\tok|fail\t<what>"
+#                            lines after "invocation $INVOCATION_ID". Removed when the run starts,
+#                            written once every instance was checked.
 #
 # Exit status: 0 when every instance's newest dump passed; 1 otherwise (also when there is
 # nothing to check); 2 on a bad setting.
@@ -59,6 +63,7 @@ STATUS_FILE="${STATUS_FILE:-/var/lib/housing-portal/restore-check.last-success}"
 RESULT_DIR="${RESULT_DIR:-/var/lib/housing-portal}"
 DOCKER="${DOCKER:-docker}"
 LOCK_FILE="${LOCK_FILE:-/run/lock/housing-portal-restore-check.lock}"
+FINDINGS_FILE="${FINDINGS_FILE:-}"
 
 for v in BACKUP_ROOT INSTANCES_DIR STATUS_FILE RESULT_DIR LOCK_FILE; do
   [[ "${!v}" == /* ]] || usage_error "$v must be an absolute path, got '${!v}'"
@@ -66,6 +71,7 @@ done
 for v in READY_TIMEOUT_SECONDS RESTORE_TIMEOUT_SECONDS MEMORY_MB; do
   is_count "${!v}" || usage_error "$v must be a whole number >= 1, got '${!v}'"
 done
+[[ -z "$FINDINGS_FILE" || "$FINDINGS_FILE" == /* ]] || usage_error "FINDINGS_FILE must be an absolute path, got '$FINDINGS_FILE'"
 [[ "$NETWORK" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || usage_error "NETWORK must be a Docker network name, got '$NETWORK'"
 [[ "$CONTAINER_PREFIX" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || usage_error "CONTAINER_PREFIX must start a Docker container name, got '$CONTAINER_PREFIX'"
 for i in $INSTANCES; do is_instance "$i" || usage_error "INSTANCES must be lowercase DNS labels, got '$i'"; done
@@ -88,6 +94,19 @@ fi
 mkdir -p "$(dirname "$LOCK_FILE")"
 exec 9>>"$LOCK_FILE"
 flock -n 9 || die "another restore check holds $LOCK_FILE"
+# This run's results replace the last run's only once they are known.
+[[ -z "$FINDINGS_FILE" ]] || rm -f "$FINDINGS_FILE"
+findings=()
+finding() { findings+=("$1"$'\t'"$2"$'\t'"${3//[$'\t\n']/ }"); } # finding ITEM ok|fail TEXT
+write_findings() { # the results, atomically, for the unit's alert (alert.sh)
+  [[ -n "$FINDINGS_FILE" ]] || return 0
+  local tmp
+  if mkdir -p "$(dirname "$FINDINGS_FILE")" && tmp="$(mktemp "$FINDINGS_FILE.XXXXXX")" &&
+    { printf 'invocation %s\n' "${INVOCATION_ID:--}"; ((${#findings[@]} == 0)) || printf '%s\n' "${findings[@]}"; } >"$tmp" && mv -f "$tmp" "$FINDINGS_FILE"; then
+    return 0
+  fi
+  log "warning: cannot write $FINDINGS_FILE (the alert then judges the run as a whole)"
+}
 
 umask 077
 current=""
@@ -196,16 +215,19 @@ for i in "${wanted[@]}"; do
   if check_one "$i"; then
     log "$i: passed: $result"
     passed+=("$i")
+    finding "$i" ok "passed: $result"
     printf '%s ok %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$result" >"$RESULT_DIR/restore-check.$i.result"
   else
     log "$i: FAILED: $why"
     failed+=("$i ($why)")
+    finding "$i" fail "$why"
     printf '%s failed %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$why" >"$RESULT_DIR/restore-check.$i.result"
   fi
   d rm -f "$current" >/dev/null 2>&1 || true
   current=""
 done
 chmod 0644 "$RESULT_DIR"/restore-check.*.result
+write_findings
 
 if ((${#failed[@]})); then
   out=""

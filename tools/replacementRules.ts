@@ -51,6 +51,7 @@ export const RESOURCE_TYPES = [
     "digitalocean:index/spacesBucket:SpacesBucket",
     "pulumi:providers:aws",
     "tls:index/privateKey:PrivateKey",
+    "pulumi:providers:digitalocean",
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -235,38 +236,45 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
     },
     "aws:iam/instanceProfile:InstanceProfile": {
         replacement: on("name", "namePrefix", "path"),
-        source: `${TF_AWS} internal/service/iam/instance_profile.go (ForceNew: name, name_prefix, path; role is updated in place)`,
-        caveat: "not re-read at a pinned commit for this table",
+        source: `${TF_AWS} internal/service/iam/instance_profile.go (ForceNew: name, name_prefix, path; role is removed and added by resourceInstanceProfileUpdate; IAM is global, so no region argument; read at 013f173)`,
     },
+    // Terraform AWS 6 (which @pulumi/aws 7 bridges) adds a `region` argument to every regional
+    // resource, and "changing the value of region will force resource replacement"
+    // (website/docs/guides/enhanced-region-support.html.markdown, read at 0cb788c).
     "aws:sns/topicSubscription:TopicSubscription": {
-        replacement: on("topic", "protocol", "endpoint"),
-        source: `${TF_AWS} internal/service/sns/topic_subscription.go (ForceNew: topic_arn, protocol, endpoint)`,
-        caveat: "not re-read at a pinned commit for this table",
+        replacement: on("topic", "protocol", "endpoint", "region"),
+        source: `${TF_AWS} internal/service/sns/topic_subscription.go (ForceNew: topic_arn, the SDK's \`topic\`, protocol, endpoint; the other attributes are set by SetSubscriptionAttributes in place; read at 7adaa6e); region from the enhanced-region guide (0cb788c)`,
+        caveat: "the schema was read at a commit older than the one @pulumi/aws 7.48.0 bridges (before the move to aws-sdk-go-v2)",
     },
     "aws:s3/bucket:Bucket": {
-        replacement: on("bucket", "bucketPrefix", "objectLockEnabled"),
-        source: `${TF_AWS} internal/service/s3/bucket.go (ForceNew: bucket, bucket_prefix, object_lock_enabled)`,
-        caveat: "not re-read at a pinned commit for this table",
+        replacement: on("bucket", "bucketPrefix", "objectLockEnabled", "bucketNamespace", "region"),
+        source: `${TF_AWS} internal/service/s3/bucket.go (ForceNew: bucket, bucket_prefix; read at 4c72bcc); region from the enhanced-region guide (0cb788c)`,
+        caveat: "object_lock_enabled and bucket_namespace are not in the schema read (a 4.x commit); both fix what a bucket is at creation (S3 cannot turn Object Lock off or move a bucket to another namespace), so they are taken as replacing",
     },
     "aws:s3/bucketVersioning:BucketVersioning": {
-        replacement: on("bucket", "expectedBucketOwner"),
-        source: `${TF_AWS} internal/service/s3/bucket_versioning.go (ForceNew: bucket, expected_bucket_owner)`,
-        caveat: "not re-read at a pinned commit for this table",
+        replacement: on("bucket", "expectedBucketOwner", "region"),
+        source: `${TF_AWS} internal/service/s3/bucket_versioning.go (ForceNew: bucket, expected_bucket_owner; versioning_configuration and mfa are updated in place, and a change from Enabled back to Disabled is refused by CustomizeDiff; read at 0df2987); region from the enhanced-region guide (0cb788c)`,
+        caveat: "the schema was read at a commit older than the one @pulumi/aws 7.48.0 bridges",
     },
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": {
-        replacement: on("bucket", "expectedBucketOwner"),
-        source: `${TF_AWS} internal/service/s3/bucket_lifecycle_configuration.go (RequiresReplace: bucket, expected_bucket_owner)`,
-        caveat: "not re-read at a pinned commit for this table",
+        replacement: on("bucket", "expectedBucketOwner", "region"),
+        source: `${TF_AWS} internal/service/s3/bucket_lifecycle_configuration.go (ForceNew: bucket, expected_bucket_owner; rule is updated in place; read at edd8342); region from the enhanced-region guide (0cb788c)`,
+        caveat: "read as an SDKv2 resource at an older commit; later versions are Plugin Framework resources with RequiresReplace on the same two attributes (not re-read here)",
     },
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": {
-        replacement: on("bucket"),
-        source: `${TF_AWS} internal/service/s3/bucket_public_access_block.go (ForceNew: bucket)`,
-        caveat: "not re-read at a pinned commit for this table",
+        replacement: on("bucket", "region"),
+        source: `${TF_AWS} internal/service/s3/bucket_public_access_block.go (ForceNew: bucket; the four block/ignore/restrict flags are updated in place by PutPublicAccessBlock; read at 30b8cc6); region from the enhanced-region guide (0cb788c)`,
+        caveat: "the schema was read at a commit older than the one @pulumi/aws 7.48.0 bridges (skip_destroy is not in it; it only changes what a delete does)",
     },
     "digitalocean:index/spacesBucket:SpacesBucket": {
-        replacement: on("name", "region"),
-        source: `${TF_DO} digitalocean/spaces/resource_spaces_bucket.go (region ForceNew; a bucket cannot be renamed in place)`,
-        caveat: "name carries no ForceNew in the schema read; a rename creates another bucket through the API, treated here as a replacement",
+        replacement: on("region"),
+        source: `${TF_DO} digitalocean/spaces/resource_spaces_bucket.go (ForceNew: region only; name is Required without ForceNew and resourceDigitalOceanBucketUpdate ignores it; read at 10cf444)`,
+        caveat: "a new name is planned as an in-place update that the provider does not carry out (the id stays the old bucket's name): rename a bucket by creating another one (docs/backups.md)",
+    },
+    "pulumi:providers:digitalocean": {
+        replacement: on(),
+        source: "pulumi/pulumi-terraform-bridge configDiffer.forcesProviderReplace (DiffConfig replaces an explicit provider only for config properties marked ForcesProviderReplace); a new Spaces key or token is an update of the provider, and its bucket stays",
+        caveat: "pulumi/pulumi-digitalocean provider/resources.go was not read for ForcesProviderReplace marks",
     },
     "tls:index/privateKey:PrivateKey": {
         replacement: { kind: "on-any-input-except", inPlace: [] },
@@ -275,8 +283,8 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
     },
     "pulumi:providers:aws": {
         replacement: on("region"),
-        source: "pulumi/pulumi-aws: a provider in another region reaches other resources, so its resources are replaced with it (the bucket is protected)",
-        caveat: "from the provider's behaviour, not a schema flag read for this table",
+        source: "pulumi/pulumi-terraform-bridge configDiffer.forcesProviderReplace (DiffConfig replaces an explicit provider for config properties marked ForcesProviderReplace; its tests use aws's region as the example); a provider in another region reaches other resources, so its resources are replaced with it (the bucket is protected)",
+        caveat: "pulumi/pulumi-aws provider/resources.go was not read for the region's ForcesProviderReplace mark",
     },
     "aws:cloudwatch/metricAlarm:MetricAlarm": {
         replacement: on("name"),

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as YAML from "yaml";
 import * as path from "path";
-import { CONFIG_NAMESPACE, SECRET_KEYS, SECRET_LEAVES, SECRET_MAP_KEYS, SecretLeaf, parseConfigMap, requiredSecretKeys, requiredSecretLeaves } from "../components/config";
+import { CONFIG_NAMESPACE, SECRET_PATHS, SecretLeaf, holdsSecret, parseConfigMap, requiredSecretKeys, requiredSecretLeaves } from "../components/config";
 
 export interface StackConfig {
     /** `namespace:key` → the value as Pulumi passes it (objects as JSON text). */
@@ -83,13 +83,14 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
     const secretKeys: string[] = [];
     const placeholders: string[] = [];
     const problems: string[] = [];
-    const secretFullKeys = [...SECRET_KEYS, ...SECRET_MAP_KEYS].map((key) => `${CONFIG_NAMESPACE}:${key}`);
-    const mapFullKeys: readonly string[] = SECRET_MAP_KEYS.map((key) => `${CONFIG_NAMESPACE}:${key}`);
+    // Every secret path of the config table (components/config.ts), by the key it lives under.
+    const pathsOf = (shortKey: string) => SECRET_PATHS.filter((p) => p.key === shortKey);
     const plainText = (shown: string, setWith: string) =>
         `${shown}: is plain text in ${path.basename(file)}; a secret is kept encrypted: \`${setWith}\` (and replace this one if the file was ever committed or shared)`;
     for (const [key, value] of Object.entries(config)) {
-        const shortKey = key.slice(CONFIG_NAMESPACE.length + 1);
-        if (mapFullKeys.includes(key)) {
+        const shortKey = key.startsWith(`${CONFIG_NAMESPACE}:`) ? key.slice(CONFIG_NAMESPACE.length + 1) : "";
+        const paths = pathsOf(shortKey);
+        if (paths.some((p) => p.kind === "values")) {
             // Secret values under plain names: the plan shows the names, so each value is encrypted on its own.
             if (isSecure(value)) {
                 problems.push(`${shortKey}: is encrypted as one value, so the offline plan cannot see its names; set each one with \`pulumi config set --secret --path '${key}.<instance>.<NAME>' <value>\``);
@@ -109,16 +110,17 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
             placeholders.push(key);
             continue;
         }
-        if (secretFullKeys.includes(key)) {
+        if (paths.some((p) => p.kind === "key")) {
             // The value is never repeated: it is a secret, now in a file that is committed.
             problems.push(plainText(shortKey, `pulumi config set --secret ${key} <value>`));
             values[key] = typeof value === "string" ? value : JSON.stringify(value);
             continue;
         }
         // A leaf that must be secret (alerts.webhookUrl), written in plain text.
-        for (const { leaf } of SECRET_LEAVES.filter((l) => l.key === shortKey)) {
-            const v = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[leaf] : undefined;
-            if (v !== undefined && !isSecure(v)) problems.push(plainText(`${shortKey}.${leaf}`, `pulumi config set --secret --path '${key}.${leaf}' <value>`));
+        for (const p of paths) {
+            if (p.kind !== "leaf") continue;
+            const v = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[p.leaf] : undefined;
+            if (v !== undefined && !isSecure(v)) problems.push(plainText(`${shortKey}.${p.leaf}`, `pulumi config set --secret --path '${key}.${p.leaf}' <value>`));
         }
         // `pulumi config set --secret --path` encrypts one leaf of an object: the key is then secret.
         const leaves = standInSecureLeaves(value, shortKey);
@@ -133,14 +135,13 @@ function readStackFile(file: string, overrides: readonly string[] = []): StackCo
         if (eq <= 0) throw new Error(`--set takes key=value, got ${JSON.stringify(override)}`);
         values[`${CONFIG_NAMESPACE}:${override.slice(0, eq)}`] = override.slice(eq + 1);
     }
-    for (const full of secretFullKeys) {
-        if (full in values && !secretKeys.includes(full)) secretKeys.push(full);
-    }
-    // A secret leaf given with --set (alerts={"webhookUrl": …}) makes its key secret too.
-    for (const { key, leaf } of SECRET_LEAVES) {
-        const full = `${CONFIG_NAMESPACE}:${key}`;
-        const parsed = full in values ? parseConfigMap({ [full]: values[full] })[key] : undefined;
-        if (parsed !== null && typeof parsed === "object" && leaf in parsed && !secretKeys.includes(full)) secretKeys.push(full);
+    // What holds a secret by the same table is secret however it arrived (a --set value too:
+    // snapshotApiToken=…, alerts={"webhookUrl": …}).
+    const parsed = parseConfigMap(values);
+    for (const full of Object.keys(values)) {
+        if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+        const shortKey = full.slice(CONFIG_NAMESPACE.length + 1);
+        if (holdsSecret(shortKey, parsed[shortKey]) && !secretKeys.includes(full)) secretKeys.push(full);
     }
     return { values, secretKeys: secretKeys.sort(), placeholders: placeholders.sort(), problems };
 }

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { FakeDoApi } from "../host/fake-do-api";
 import { isFrozen, isImmutable, isMountPoint, run, runScript, scriptEnv } from "../host/helpers";
-import { FakeS3, WebhookReceiver, loopbackCertificate } from "../host/offsite-fixture";
+import { FakeS3, WebhookReceiver, loopbackCertificate, runAsUnit } from "../host/offsite-fixture";
 import type { PlanDocument } from "../../tools/planner";
 import {
     assertAsPredicted, checksumsIn, containerName, e2eKeys, predictedChanges, PROJECT_DIR, realisedChanges, docker, dockerTry, E2eStack, engine, IMAGES, LABEL_INSTANCE, loopDevicesOf, LoopVolume, passwordOf, psql, psqlTcp,
@@ -387,11 +387,15 @@ test("drill 8: dumps copied off-site with restic; the instance and its data dest
             BACKUP_ROOT: backups, INSTANCES, INSTANCES_DIR: registry, STATUS_FILE: path.join(work, "restore-check.last-success"), RESULT_DIR: work,
             LOCK_FILE: path.join(work, "restore-check.lock"), NETWORK: "housing-portal_restore-check", CONTAINER_PREFIX: "housing-portal_restore-check-",
         };
-        const alert = (r: { code: number | null; stderr: string }) => runScript("alert.sh", {
-            CHECK: "restore-check", STACK: "e2e", HOST_NAME: "main", MACHINE: "e2e", WEBHOOK_URL_FILE: path.join(work, "webhook"), STATE_DIR: path.join(work, "alerts"),
-            SERVICE_RESULT: r.code === 0 ? "success" : "exit-code", SUMMARY: r.stderr.trim().split("\n").at(-1) ?? "",
-        });
-        const good = await runScript("restore-check.sh", check, 600_000);
+        // As the unit runs it: the check lists its results per instance, its ExecStopPost alerts per instance.
+        const unit = async () => {
+            const { run, alert } = await runAsUnit("restore-check.sh", "restore-check", check, {
+                STACK: "e2e", HOST_NAME: "main", MACHINE: "e2e", WEBHOOK_URL_FILE: path.join(work, "webhook"), STATE_DIR: path.join(work, "alerts"),
+            }, work, 600_000);
+            assert.equal(alert.code, 0, alert.stderr);
+            return run;
+        };
+        const good = await unit();
         assert.equal(good.code, 0, good.stderr);
         for (const i of stack.instances()) {
             assert.match(fs.readFileSync(path.join(work, `restore-check.${i}.result`), "utf8"), /^\S+ ok \d{8}T\d{6}Z\.dump restored; \d+ tables; PostGIS 3\.[0-9.]+; rows of \d+ tables as counted\n$/);
@@ -399,32 +403,29 @@ test("drill 8: dumps copied off-site with restic; the instance and its data dest
         assert.ok(fs.existsSync(check.STATUS_FILE));
         assert.equal((await docker(["ps", "-aq", "--filter", "label=housing-portal.role=restore-check"])).trim(), "", "no throwaway container is left");
         assert.equal((await docker(["network", "inspect", "-f", "{{.Internal}}", check.NETWORK])).trim(), "true", "the throwaway server has no route out");
-        assert.equal((await alert(good)).code, 0);
         assert.equal(hook.messages.length, 0);
 
-        // A truncated newest dump of A (with the counts of a whole one) fails the check, by name, and alerts once.
+        // A truncated newest dump of A (with the counts of a whole one) fails the check, by name, and alerts once, naming A.
         const newest = fs.readdirSync(path.join(backups, A)).filter((f) => f.endsWith(".dump")).sort().at(-1)!;
         const whole = fs.readFileSync(path.join(backups, A, newest));
         const truncated = "29991231T235959Z";
         fs.writeFileSync(path.join(backups, A, `${truncated}.dump`), whole.subarray(0, Math.floor(whole.length / 2)));
         fs.copyFileSync(path.join(backups, A, newest.replace(/\.dump$/, ".counts")), path.join(backups, A, `${truncated}.counts`));
-        const bad = await runScript("restore-check.sh", check, 600_000);
+        const bad = await unit();
         assert.equal(bad.code, 1, bad.stderr);
         assert.match(bad.stderr, new RegExp(`error: restore check failed: ${A} \\(pg_restore of ${truncated}\\.dump failed`));
         assert.doesNotMatch(bad.stderr.split("\n").at(-2) ?? "", new RegExp(`\\b${B}\\b.*FAILED`));
         assert.match(fs.readFileSync(path.join(work, `restore-check.${A}.result`), "utf8"), /^\S+ failed pg_restore of /);
         assert.match(fs.readFileSync(path.join(work, `restore-check.${B}.result`), "utf8"), /^\S+ ok /, "the other instance still passed");
-        assert.equal((await alert(bad)).code, 0);
-        assert.equal((await alert(bad)).code, 0);
+        assert.equal((await unit()).code, 1);
         assert.equal(hook.messages.length, 1, "one message for the failure");
-        assert.match(hook.messages[0].text, new RegExp(`^housing-portal e2e/main \\(e2e\\): restore-check FAILED since \\S+ \\(last success: \\S+\\): restore-check: error: restore check failed: ${A} \\(pg_restore of ${truncated}\\.dump failed`));
+        assert.match(hook.messages[0].text, new RegExp(`^housing-portal e2e/main \\(e2e\\): restore-check FAILED for ${A} since \\S+ \\(last success: \\S+\\): pg_restore of ${truncated}\\.dump failed`));
         fs.rmSync(path.join(backups, A, `${truncated}.dump`));
         fs.rmSync(path.join(backups, A, `${truncated}.counts`));
-        const again = await runScript("restore-check.sh", check, 600_000);
+        const again = await unit();
         assert.equal(again.code, 0, again.stderr);
-        assert.equal((await alert(again)).code, 0);
         assert.equal(hook.messages.length, 2, "one message for the recovery");
-        assert.match(hook.messages[1].text, /restore-check RECOVERED/);
+        assert.match(hook.messages[1].text, new RegExp(`restore-check RECOVERED for ${A} at `));
         await docker(["network", "rm", check.NETWORK]);
 
         // A is destroyed: its containers, its database volume and cluster, its dumps on the volume.

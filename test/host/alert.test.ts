@@ -62,6 +62,84 @@ describe("host/alert.sh", () => {
     assert.match(hook.messages[2].text, /offsite FAILED since \S+ \(last success: none recorded\)/);
   });
 
+  /** One run of a unit whose script listed its results per item (FINDINGS_FILE) under invocation `id`. */
+  let inv = 0;
+  const findingsRun = (check: string, rows: [string, "ok" | "fail", string][], extra: Record<string, string> = {}) => {
+    const id = `inv-${++inv}`;
+    const file = path.join(dir, `${check}.findings`);
+    fs.writeFileSync(file, [`invocation ${id}`, ...rows.map((r) => r.join("\t"))].join("\n") + "\n");
+    const failing = rows.some((r) => r[1] === "fail");
+    return alert({ CHECK: check, FINDINGS_FILE: file, INVOCATION_ID: id, SERVICE_RESULT: failing ? "exit-code" : "success", SUMMARY: "the run's last line", ...extra });
+  };
+  const texts = () => hook.messages.map((m) => m.text);
+
+  test("one message per failure and per recovery, per instance: A fails, B fails while A still fails, A recovers, B recovers: four messages, each naming its instance", async () => {
+    const who = "housing-portal production/main \\(ip-10-0-0-1\\)";
+    assert.equal((await findingsRun("dump", [["chile", "ok", "dumped: a.dump (10 bytes)"], ["peru", "ok", "dumped: b.dump (10 bytes)"]])).code, 0);
+    assert.equal(hook.messages.length, 0);
+    // A (chile) fails.
+    assert.equal((await findingsRun("dump", [["chile", "fail", "not dumped: no running PostGIS container"], ["peru", "ok", "dumped"]])).code, 0);
+    assert.equal(hook.messages.length, 1, texts().join("\n"));
+    assert.match(texts()[0], new RegExp(`^${who}: dump FAILED for chile since (\\S+) \\(last success: \\S+Z\\): not dumped: no running PostGIS container$`));
+    const chileSince = /since (\S+)/.exec(texts()[0])![1];
+    // B (peru) fails while A still fails: one message, naming B.
+    assert.equal((await findingsRun("dump", [["chile", "fail", "not dumped: no running PostGIS container"], ["peru", "fail", "not dumped: pg_dump failed"]])).code, 0);
+    assert.equal(hook.messages.length, 2, texts().join("\n"));
+    assert.match(texts()[1], new RegExp(`^${who}: dump FAILED for peru since \\S+ \\(last success: \\S+Z\\): not dumped: pg_dump failed$`));
+    // Both still fail: nothing.
+    await findingsRun("dump", [["chile", "fail", "not dumped: no running PostGIS container"], ["peru", "fail", "not dumped: pg_dump failed"]]);
+    assert.equal(hook.messages.length, 2);
+    // A recovers while B still fails: one recovery, naming A.
+    assert.equal((await findingsRun("dump", [["chile", "ok", "dumped: c.dump (12 bytes)"], ["peru", "fail", "not dumped: pg_dump failed"]])).code, 0);
+    assert.equal(hook.messages.length, 3, texts().join("\n"));
+    assert.match(texts()[2], new RegExp(`^${who}: dump RECOVERED for chile at \\S+ after failing since ${chileSince}: dumped: c\\.dump \\(12 bytes\\)$`));
+    // B recovers: one.
+    await findingsRun("dump", [["chile", "ok", "dumped"], ["peru", "ok", "dumped"]]);
+    assert.equal(hook.messages.length, 4, texts().join("\n"));
+    assert.match(texts()[3], /: dump RECOVERED for peru at /);
+    await findingsRun("dump", [["chile", "ok", "dumped"], ["peru", "ok", "dumped"]]);
+    assert.equal(hook.messages.length, 4, "nothing while all is well");
+    assert.doesNotMatch(texts().join("\n"), /dump (FAILED|RECOVERED) since|dump RECOVERED at/, "no message for the run as a whole: it completed every time");
+  });
+
+  test("a run that listed no results (killed, timed out) is one message for the run as a whole; the next run that lists them recovers it and reports its instances", async () => {
+    // The run was killed before it listed anything: the last run's findings are not this invocation's.
+    await findingsRun("restore-check", [["chile", "ok", "passed"]]);
+    const stale = path.join(dir, "restore-check.findings");
+    const killed = await alert({ CHECK: "restore-check", FINDINGS_FILE: stale, INVOCATION_ID: "inv-killed", SERVICE_RESULT: "timeout", EXIT_CODE: "killed", EXIT_STATUS: "TERM", SUMMARY: "" });
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.match(killed.stderr, /is not this run's \(invocation inv-\d+\); judging the run as a whole/);
+    assert.equal(hook.messages.length, 1);
+    assert.match(texts()[0], /: restore-check FAILED since \S+ \(last success: \S+Z\): the unit ended with timeout \(killed TERM\)$/);
+    // Killed again: still the same failure.
+    await alert({ CHECK: "restore-check", FINDINGS_FILE: path.join(dir, "none"), INVOCATION_ID: "inv-killed-2", SERVICE_RESULT: "timeout", SUMMARY: "" });
+    assert.equal(hook.messages.length, 1);
+    // The next run completes: the run recovers, and its failed instance is its own message.
+    await findingsRun("restore-check", [["chile", "ok", "passed"], ["peru", "fail", "20261201T021500Z.dump restored, but: public.surveys has 40 rows, the dump step counted 41"]]);
+    assert.equal(hook.messages.length, 3, texts().join("\n"));
+    assert.match(texts()[1], /: restore-check RECOVERED at \S+ after failing since \S+: the run completes again: 1 ok, 1 failed$/);
+    assert.match(texts()[2], /: restore-check FAILED for peru since \S+ \(last success: none recorded\): 20261201T021500Z\.dump restored, but: public\.surveys has 40 rows/);
+    // A failed run whose listed items all passed (it died after listing them) is the run's failure.
+    await findingsRun("restore-check", [["chile", "ok", "passed"], ["peru", "ok", "passed"]], { SERVICE_RESULT: "exit-code", SUMMARY: "restore-check: error: cannot write the status" });
+    assert.equal(hook.messages.length, 5, texts().join("\n"));
+    assert.match(texts()[3], /: restore-check FAILED since \S+ \(last success: \S+\): restore-check: error: cannot write the status$/);
+    assert.match(texts()[4], /: restore-check RECOVERED for peru at /);
+  });
+
+  test("a failing item that is no longer among the results (an instance removed) is closed with one message; a failure of no one instance (\"-\") is the run's", async () => {
+    await findingsRun("backup-status", [["dump:chile", "fail", "dump of chile missing: no <timestamp>.dump in /mnt/data/backups/chile"], ["dump:peru", "ok", "dump of peru 2h ago"]]);
+    assert.equal(hook.messages.length, 1);
+    assert.match(texts()[0], /: backup-status FAILED for dump:chile since \S+ \(last success: none recorded\): dump of chile missing/);
+    await findingsRun("backup-status", [["dump:peru", "ok", "dump of peru 1h ago"]]);
+    await findingsRun("backup-status", [["dump:peru", "ok", "dump of peru 1h ago"]]);
+    assert.equal(hook.messages.length, 2, texts().join("\n"));
+    assert.match(texts()[1], /: backup-status no longer checks dump:chile \(failing since \S+\): it is not among this run's results$/);
+    assert.deepEqual(fs.readdirSync(path.join(dir, "alerts")).filter((f) => f.endsWith(".state")).sort(), ["backup-status.state", "backup-status@dump:peru.state"]);
+    await findingsRun("dump", [["-", "fail", "PostGIS container c0ffee09 has no housing-portal.instance label; not dumped"], ["peru", "ok", "dumped"]]);
+    assert.equal(hook.messages.length, 3);
+    assert.match(texts()[2], /: dump FAILED since \S+ \(last success: none recorded\): PostGIS container c0ffee09 has no housing-portal\.instance label; not dumped$/);
+  });
+
   test("a webhook that fails is tried again by the next run; the message is not lost", async () => {
     hook.status = 500;
     const r = await failed("snapshot-volume: error: POST /v2/volumes/x/snapshots failed");
@@ -140,7 +218,7 @@ printf 'restore-check: colombia: FAILED: pg_restore failed\\nrestore-check: erro
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /dump FAILED since/);
     assert.equal(hook.messages.length, 0);
-    const bad: Record<string, string>[] = [{ CHECK: "" }, { CHECK: "../x" }, { RESULT: "maybe" }, { STATE_DIR: "rel" }, { SNS_TOPIC_ARN: "topic" }, { POST_TIMEOUT_SECONDS: "0" }];
+    const bad: Record<string, string>[] = [{ CHECK: "" }, { CHECK: "../x" }, { RESULT: "maybe" }, { STATE_DIR: "rel" }, { SNS_TOPIC_ARN: "topic" }, { POST_TIMEOUT_SECONDS: "0" }, { FINDINGS_FILE: "dump.findings" }];
     for (const extra of bad) {
       const b = await alert({ SERVICE_RESULT: "success", ...extra });
       assert.equal(b.code, 2, JSON.stringify(extra));

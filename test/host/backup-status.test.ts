@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Scratch, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
+import { WebhookReceiver, runAsUnit } from "./offsite-fixture";
 
 describe("host/backup-status.sh", () => {
   let scratch: Scratch;
@@ -221,8 +222,54 @@ describe("host/backup-status.sh", () => {
     assert.match(stale.stdout, /^STALE: last restore check 15d 0h ago at \S+ \(\S+\), more than twice the 168h interval\n$/);
   });
 
+  test("as the unit runs it, with its alert: one message per stale finding and per recovery, by instance", async () => {
+    const hook = new WebhookReceiver();
+    await hook.start();
+    scratch.defer(() => hook.stop());
+    fs.writeFileSync(path.join(dir, "url"), `${hook.url}\n`, { mode: 0o600 });
+    const dumpOf = (i: string) => path.join(dir, "backups", i, "20240105T020000Z.dump");
+    const unit = async () => {
+      const { run, alert } = await runAsUnit("backup-status.sh", "backup-status", {
+        INTERVAL_HOURS: "24", SNAPSHOT_STATUS_FILE: snap(), DUMP_STATUS_FILE: dump(), BACKUP_ROOT: path.join(dir, "backups"), INSTANCES: "colombia peru",
+      }, { STACK: "staging", HOST_NAME: "main", MACHINE: "hp-test-machine", WEBHOOK_URL_FILE: path.join(dir, "url"), STATE_DIR: path.join(dir, "alerts") }, dir);
+      assert.equal(alert.code, 0, alert.stderr);
+      return run;
+    };
+    const texts = () => hook.messages.map((m) => m.text);
+    touch(snap(), "1 hour ago");
+    touch(dump(), "2 hours ago");
+    touch(dumpOf("colombia"), "2 hours ago");
+    touch(dumpOf("peru"), "2 hours ago");
+    assert.equal((await unit()).code, 0);
+    touch(dumpOf("colombia"), "50 hours ago");
+    assert.equal((await unit()).code, 1);
+    assert.equal(hook.messages.length, 1, texts().join("\n"));
+    assert.match(texts()[0], /^housing-portal staging\/main \(hp-test-machine\): backup-status FAILED for dump:colombia since \S+ \(last success: \S+\): dump of colombia stale: its newest, 20240105T020000Z\.dump, is 2d 2h old/);
+    touch(dumpOf("peru"), "60 hours ago");
+    await unit();
+    assert.equal(hook.messages.length, 2, texts().join("\n"));
+    assert.match(texts()[1], /: backup-status FAILED for dump:peru since \S+ \(last success: \S+\): dump of peru stale/);
+    await unit();
+    assert.equal(hook.messages.length, 2, "still stale: nothing new");
+    // Another finding of the same run, the snapshot, is its own message.
+    touch(snap(), "3 days ago");
+    await unit();
+    assert.equal(hook.messages.length, 3, texts().join("\n"));
+    assert.match(texts()[2], /: backup-status FAILED for snapshot since \S+ \(last success: \S+\): last snapshot 3d 0h ago/);
+    touch(snap(), "1 hour ago");
+    touch(dumpOf("colombia"), "1 hour ago");
+    await unit();
+    assert.equal(hook.messages.length, 5, texts().join("\n"));
+    assert.match(texts()[3], /: backup-status RECOVERED for snapshot at \S+ after failing since \S+: snapshot 1h ago$/);
+    assert.match(texts()[4], /: backup-status RECOVERED for dump:colombia at \S+ after failing since \S+: dump of colombia 1h ago$/);
+    touch(dumpOf("peru"), "1 hour ago");
+    assert.equal((await unit()).code, 0);
+    assert.equal(hook.messages.length, 6, texts().join("\n"));
+    assert.match(texts()[5], /: backup-status RECOVERED for dump:peru at /);
+  });
+
   test("bad settings exit 2", async () => {
-    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { RESTORE_CHECK_INTERVAL_HOURS: "0" }, { INSTANCES: "colombia ../etc" }, { INSTANCES_DIR: "instances" }];
+    const bad: Record<string, string>[] = [{ INTERVAL_HOURS: "0" }, { INTERVAL_HOURS: "daily" }, { CHECKS: "snapshot tape" }, { RESTORE_CHECK_INTERVAL_HOURS: "0" }, { INSTANCES: "colombia ../etc" }, { INSTANCES_DIR: "instances" }, { FINDINGS_FILE: "findings" }];
     for (const extra of bad) {
       const r = await status(extra);
       assert.equal(r.code, 2, JSON.stringify(extra));

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Scratch, findPgBin, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
+import { WebhookReceiver, runAsUnit } from "./offsite-fixture";
 
 // (The registry of configured instances, INSTANCES_DIR, is per case and absent unless a test
 // creates it: the tier never reads the machine's /etc/housing-portal/instances.)
@@ -271,6 +272,41 @@ exec "$SHIM_PGBIN/pg_dump" "$@"
     assert.equal(fs.existsSync(statusFile), false, "no success recorded");
   });
 
+  test("as the unit runs it, with its alert: A fails, B fails while A still fails, A recovers, B recovers: one message each, naming the instance", async () => {
+    const hook = new WebhookReceiver();
+    await hook.start();
+    scratch.defer(() => hook.stop());
+    const unitDir = scratch.path(`case${caseNo}`, "unit");
+    fs.mkdirSync(unitDir, { recursive: true });
+    fs.writeFileSync(path.join(unitDir, "url"), `${hook.url}\n`, { mode: 0o600 });
+    const unit = async (rows: string[]) => {
+      const { run, alert } = await runAsUnit("dump-databases.sh", "dump", env(rows, { INSTANCES: "colombia peru" }), {
+        STACK: "staging", HOST_NAME: "main", MACHINE: "hp-test-machine", WEBHOOK_URL_FILE: path.join(unitDir, "url"), STATE_DIR: path.join(unitDir, "alerts"),
+      }, unitDir);
+      assert.equal(alert.code, 0, alert.stderr);
+      return run;
+    };
+    const texts = () => hook.messages.map((m) => m.text);
+    const [colombia, peru] = GOOD;
+    const peruFails = "c0ffee02 peru postgres hp_peru partial";
+    assert.equal((await unit(GOOD)).code, 0);
+    assert.equal(hook.messages.length, 0);
+    assert.equal((await unit([peru])).code, 1, "colombia is not running");
+    assert.equal(hook.messages.length, 1, texts().join("\n"));
+    assert.match(texts()[0], /^housing-portal staging\/main \(hp-test-machine\): dump FAILED for colombia since \S+ \(last success: \S+\): not dumped: no running PostGIS container$/);
+    assert.equal((await unit([peruFails])).code, 1);
+    assert.equal(hook.messages.length, 2, texts().join("\n"));
+    assert.match(texts()[1], /: dump FAILED for peru since \S+ \(last success: \S+\): not dumped: pg_dump failed$/);
+    await unit([peruFails]);
+    assert.equal(hook.messages.length, 2, "still failing: nothing new");
+    assert.equal((await unit([colombia, peruFails])).code, 1);
+    assert.equal(hook.messages.length, 3, texts().join("\n"));
+    assert.match(texts()[2], /: dump RECOVERED for colombia at \S+ after failing since \S+: dumped: \d{8}T\d{6}Z\.dump \(\d+ bytes\)$/);
+    assert.equal((await unit(GOOD)).code, 0);
+    assert.equal(hook.messages.length, 4, texts().join("\n"));
+    assert.match(texts()[3], /: dump RECOVERED for peru at /);
+  });
+
   test("a docker that cannot list containers fails the run without writing anything", async () => {
     const r = await runScript("dump-databases.sh", env(GOOD, { DOCKER: "/bin/false" }));
     assert.notEqual(r.code, 0);
@@ -381,11 +417,11 @@ exec "$SHIM_PGBIN/pg_dump" "$@"
     assert.equal(fs.existsSync(statusFile), false);
   });
 
-  test("INSTANCES, INSTANCES_DIR and MIN_FREE_PERCENT are validated", async () => {
-    for (const extra of <Record<string, string>[]>[{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }, { INSTANCES_DIR: "etc/instances" }]) {
+  test("INSTANCES, INSTANCES_DIR, MIN_FREE_PERCENT and FINDINGS_FILE are validated", async () => {
+    for (const extra of <Record<string, string>[]>[{ INSTANCES: "colombia Peru" }, { INSTANCES: "-bad" }, { INSTANCES: "a/b" }, { MIN_FREE_PERCENT: "100" }, { MIN_FREE_PERCENT: "ten" }, { INSTANCES_DIR: "etc/instances" }, { FINDINGS_FILE: "dump.findings" }]) {
       const r = await runScript("dump-databases.sh", env(GOOD, extra));
       assert.equal(r.code, 2, `${JSON.stringify(extra)}: ${r.stderr}`);
-      assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT|INSTANCES_DIR)/);
+      assert.match(r.stderr, /invalid setting: (INSTANCES|MIN_FREE_PERCENT|INSTANCES_DIR|FINDINGS_FILE)/);
       assert.equal(r.stderr.split("\n").filter(Boolean).length, 1, "one line");
     }
     assert.deepEqual(fs.readdirSync(backupRoot), []);

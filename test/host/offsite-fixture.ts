@@ -8,6 +8,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import * as path from "node:path";
+import { type RunResult, runScript, writeExecutable } from "./helpers";
 
 // s3rver ships no types: only its constructor, callback and configureBuckets are used.
 interface S3rverApp {
@@ -121,4 +122,33 @@ export class WebhookReceiver {
     this.server?.close();
     this.server?.closeAllConnections();
   }
+}
+
+let invocations = 0;
+
+/**
+ * One run of a backup unit as systemd runs it: the script with FINDINGS_FILE and INVOCATION_ID
+ * from the unit, then host/alert.sh as its ExecStopPost with the same invocation, SERVICE_RESULT
+ * from the script's exit status, and the script's log where its journalctl shim finds it.
+ */
+export async function runAsUnit(
+  script: string,
+  check: string,
+  env: Record<string, string>,
+  alertEnv: Record<string, string>,
+  dir: string,
+  timeoutMs = 300_000,
+): Promise<{ run: RunResult; alert: RunResult }> {
+  const id = `unit-invocation-${++invocations}`;
+  const findings = path.join(dir, `${check}.findings`);
+  const r = await runScript(script, { ...env, FINDINGS_FILE: findings, INVOCATION_ID: id }, timeoutMs);
+  const log = path.join(dir, `${id}.log`);
+  fs.writeFileSync(log, r.stderr + r.stdout);
+  const journalctl = writeExecutable(path.join(dir, `journalctl-${id}`), `#!/usr/bin/env bash\n[[ "$*" == *"_SYSTEMD_INVOCATION_ID=${id}"* ]] && cat '${log}'\n`);
+  const alert = await runScript("alert.sh", {
+    CHECK: check, FINDINGS_FILE: findings, INVOCATION_ID: id, JOURNALCTL: journalctl,
+    SERVICE_RESULT: r.code === 0 ? "success" : "exit-code", EXIT_CODE: "exited", EXIT_STATUS: String(r.code),
+    ...alertEnv,
+  });
+  return { run: r, alert };
 }

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Scratch, findPgBin, requireHostTier, runScript, sh, writeExecutable } from "./helpers";
+import { WebhookReceiver, runAsUnit } from "./offsite-fixture";
 
 describe("host/restore-check.sh with throwaway PostgreSQL servers behind a docker shim", () => {
   let scratch: Scratch;
@@ -166,8 +167,48 @@ esac
     assert.match(noImage.stderr, /restore check failed: peru \(no running PostGIS container to take the image from \(set IMAGE\)\)$/m);
   });
 
+  test("as the unit runs it, with its alert: A fails, B fails while A still fails, A recovers, B recovers: one message each, naming the instance", async () => {
+    const hook = new WebhookReceiver();
+    await hook.start();
+    scratch.defer(() => hook.stop());
+    fs.writeFileSync(path.join(caseDir, "url"), `${hook.url}\n`, { mode: 0o600 });
+    const whole = good();
+    const truncated = whole.subarray(0, Math.floor(whole.length / 2));
+    let ts = 20261201;
+    const unit = async (colombia: Buffer, peru: Buffer) => {
+      ts++; // a newer dump of each, as the dump step would have written
+      put("colombia", `${ts}T021500Z`, colombia, counts());
+      put("peru", `${ts}T021500Z`, peru, counts());
+      const settings = {
+        BACKUP_ROOT: backupRoot, INSTANCES: "colombia peru", STATUS_FILE: path.join(caseDir, "restore-check.last-success"),
+        RESULT_DIR: caseDir, LOCK_FILE: path.join(caseDir, "lock"), DOCKER: scratch.path("docker"), READY_TIMEOUT_SECONDS: "60",
+        IMAGE: "postgis/postgis:16-3.4", SHIM_STATE: state, SHIM_PGBIN: pgBin, SHIM_IMAGE: "postgis/postgis:16-3.4", SHIM_RUNNING: "colombia",
+      };
+      const { run, alert } = await runAsUnit("restore-check.sh", "restore-check", settings, {
+        STACK: "production", HOST_NAME: "main", MACHINE: "ip-10-0-0-1", WEBHOOK_URL_FILE: path.join(caseDir, "url"), STATE_DIR: path.join(caseDir, "alerts"),
+      }, caseDir);
+      assert.equal(alert.code, 0, alert.stderr);
+      return run;
+    };
+    const texts = () => hook.messages.map((m) => m.text);
+    assert.equal((await unit(whole, whole)).code, 0);
+    assert.equal((await unit(truncated, whole)).code, 1);
+    assert.equal(hook.messages.length, 1, texts().join("\n"));
+    assert.match(texts()[0], /^housing-portal production\/main \(ip-10-0-0-1\): restore-check FAILED for colombia since \S+ \(last success: \S+\): pg_restore of \d{8}T021500Z\.dump failed/);
+    assert.equal((await unit(truncated, truncated)).code, 1);
+    assert.equal(hook.messages.length, 2, texts().join("\n"));
+    assert.match(texts()[1], /: restore-check FAILED for peru since /);
+    assert.equal((await unit(whole, truncated)).code, 1);
+    assert.equal(hook.messages.length, 3, texts().join("\n"));
+    assert.match(texts()[2], /: restore-check RECOVERED for colombia at \S+ after failing since \S+: passed: \d{8}T021500Z\.dump restored; 3 tables; /);
+    assert.equal((await unit(whole, whole)).code, 0);
+    assert.equal(hook.messages.length, 4, texts().join("\n"));
+    assert.match(texts()[3], /: restore-check RECOVERED for peru at /);
+    assert.deepEqual(containersLeft(), []);
+  });
+
   test("bad settings exit 2", async () => {
-    const bad: Record<string, string>[] = [{ BACKUP_ROOT: "backups" }, { INSTANCES: "Colombia" }, { NETWORK: "bad name" }, { MEMORY_MB: "0" }, { READY_TIMEOUT_SECONDS: "x" }];
+    const bad: Record<string, string>[] = [{ BACKUP_ROOT: "backups" }, { INSTANCES: "Colombia" }, { NETWORK: "bad name" }, { MEMORY_MB: "0" }, { READY_TIMEOUT_SECONDS: "x" }, { FINDINGS_FILE: "findings" }];
     for (const extra of bad) {
       const r = await check(extra);
       assert.equal(r.code, 2, JSON.stringify(extra));

@@ -9,12 +9,14 @@ import { HOST_DIR, Scratch, requireHostTier, run, sh } from "./helpers";
 
 const SYSTEMD_DIR = path.join(HOST_DIR, "systemd");
 const SCRIPTS = fs.readdirSync(HOST_DIR).filter((f) => f.endsWith(".sh")).sort();
-const UNITS: Record<string, { script: string; env: string; needsMount: boolean; check: string }> = {
-  "housing-portal-snapshot": { script: "snapshot-volume.sh", env: "snapshot.env", needsMount: true, check: "snapshot" },
-  "housing-portal-dump": { script: "dump-databases.sh", env: "dump.env", needsMount: true, check: "dump" },
-  "housing-portal-backup-status": { script: "backup-status.sh", env: "backup-status.env", needsMount: false, check: "backup-status" },
-  "housing-portal-offsite": { script: "offsite-backup.sh", env: "offsite.env", needsMount: true, check: "offsite" },
-  "housing-portal-restore-check": { script: "restore-check.sh", env: "restore-check.env", needsMount: true, check: "restore-check" },
+// perItem: the script lists its results per instance (FINDINGS_FILE) for one alert per instance;
+// the others are host-level and alert per run.
+const UNITS: Record<string, { script: string; env: string; needsMount: boolean; check: string; perItem: boolean }> = {
+  "housing-portal-snapshot": { script: "snapshot-volume.sh", env: "snapshot.env", needsMount: true, check: "snapshot", perItem: false },
+  "housing-portal-dump": { script: "dump-databases.sh", env: "dump.env", needsMount: true, check: "dump", perItem: true },
+  "housing-portal-backup-status": { script: "backup-status.sh", env: "backup-status.env", needsMount: false, check: "backup-status", perItem: true },
+  "housing-portal-offsite": { script: "offsite-backup.sh", env: "offsite.env", needsMount: true, check: "offsite", perItem: false },
+  "housing-portal-restore-check": { script: "restore-check.sh", env: "restore-check.env", needsMount: true, check: "restore-check", perItem: true },
 };
 const ALERT = "/usr/local/sbin/housing-portal-alert";
 /** The one unit that is no backup: it runs with Docker, not on a timer. */
@@ -85,6 +87,9 @@ describe("host/ scripts and systemd units", () => {
       assert.deepEqual(svc.EnvironmentFile, [...offsite, `/etc/housing-portal/${u.env}`, "-/etc/housing-portal/alerts.env"], name);
       // Every backup unit alerts on failure and on recovery, however its run ended.
       assert.equal(svc.ExecStopPost?.at(-1), `-/usr/bin/env CHECK=${u.check} ${ALERT}`, name);
+      // The script and its alert share the findings file: the unit's environment reaches both.
+      assert.deepEqual(svc.Environment, u.perItem ? [`FINDINGS_FILE=/var/lib/housing-portal/${u.check}.findings`] : undefined, name);
+      if (u.perItem) assert.match(fs.readFileSync(path.join(HOST_DIR, u.script), "utf8"), /^#   FINDINGS_FILE /m, u.script);
       assert.deepEqual(svc.ExecStart, [`/usr/local/sbin/housing-portal-${u.script.replace(/\.sh$/, "")}`], name);
       assert.ok(fs.existsSync(path.join(HOST_DIR, u.script)));
       if (u.needsMount) assert.deepEqual(unit.RequiresMountsFor, ["/mnt/data"], name);

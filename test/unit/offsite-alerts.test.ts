@@ -16,12 +16,15 @@ const SECRETS = {
     offsiteSecretAccessKey: "do-not-print-this-secret-access-key",
     offsitePassword: "do-not-print-this-restic-password",
 };
+/** The stack's Spaces key (staging creates its Spaces bucket): only the bucket's provider gets it. */
+const SPACES = { spacesAccessKeyId: "DO00EXAMPLESPACESKEYID", spacesSecretAccessKey: "do-not-print-this-spaces-secret" };
 const WEBHOOK = "https://hooks.slack.com/services/T000/B000/do-not-print-this-webhook";
-const sets = [...Object.entries(SECRETS).map(([k, v]) => `${k}=${v}`), `alerts=${JSON.stringify({ webhookUrl: WEBHOOK })}`].flatMap((s) => ["--set", s]);
+const setsOf = (secrets: Record<string, string>) => [...Object.entries(secrets).map(([k, v]) => `${k}=${v}`), `alerts=${JSON.stringify({ webhookUrl: WEBHOOK })}`].flatMap((s) => ["--set", s]);
+const sets = setsOf(SECRETS);
 
 const plans = (async () => {
     const [stagingSet, productionSet] = await planBatchRaw([
-        ["--config-file", writeStackConfig(stagingKeys, "staging"), ...sets],
+        ["--config-file", writeStackConfig(stagingKeys, "staging"), ...setsOf({ ...SECRETS, ...SPACES })],
         ["--config-file", writeStackConfig(productionKeys, "production"), ...sets],
     ]);
     return { staging: goldenPlan("staging"), production: goldenPlan("production"), stagingSet, productionSet };
@@ -109,7 +112,7 @@ test("no secret of the off-site copy or the webhook appears anywhere in a plan, 
     const { stagingSet, productionSet } = await plans;
     for (const run of [stagingSet, productionSet]) {
         assert.ok(run.ok, run.ok ? "" : run.problems.join("\n"));
-        for (const secret of [...Object.values(SECRETS), WEBHOOK, "do-not-print"]) assert.ok(!run.json.includes(secret), `${secret} is in the plan`);
+        for (const secret of [...Object.values(SECRETS), ...Object.values(SPACES), WEBHOOK, "do-not-print"]) assert.ok(!run.json.includes(secret), `${secret} is in the plan`);
         const plan = batchedPlan(run);
         const machine = plan.resources.find((r) => r.name === "host-droplet" || r.name === "host-instance")!;
         assert.doesNotMatch(String(machine.inputs.userData), /offsite|restic|webhook|alert/i, "nothing of it in the user data");
@@ -117,6 +120,27 @@ test("no secret of the off-site copy or the webhook appears anywhere in a plan, 
         assert.equal(byName(plan, "backups-alert-webhook").inputs.stdin, "[secret]");
     }
     assert.equal(offsiteCredentials("id", "key"), "AWS_ACCESS_KEY_ID=id\nAWS_SECRET_ACCESS_KEY=key\n");
+});
+
+test("staging creates its Spaces bucket through an explicit DigitalOcean provider holding the stack's Spaces key, which never reaches the host", async () => {
+    const { staging, stagingSet: run } = await plans;
+    assert.ok(run.ok, run.ok ? "" : run.problems.join("\n"));
+    const stagingSet = batchedPlan(run);
+    for (const plan of [staging, stagingSet]) {
+        const [provider] = ofType(plan, "pulumi:providers:digitalocean");
+        assert.ok(provider, "an explicit provider for the bucket");
+        assert.equal(provider.inputs.spacesAccessId, "[secret]");
+        assert.equal(provider.inputs.spacesSecretKey, "[secret]");
+        const [bucket] = ofType(plan, "digitalocean:index/spacesBucket:SpacesBucket");
+        assert.equal(bucket.provider?.split("::")[3], provider.name, "the bucket is created with that provider");
+        assert.equal(bucket.protect, true);
+        // Nothing else uses it: the Droplet and the volume keep the default provider.
+        const others = plan.resources.filter((r) => r.custom && r.provider === bucket.provider && r.urn !== bucket.urn);
+        assert.deepEqual(others, []);
+    }
+    assert.ok(!JSON.stringify([...settingsBundle(stagingSet).values()]).includes(SPACES.spacesAccessKeyId), "nor on the host");
+    // production (aws) has no Spaces key and no DigitalOcean provider.
+    assert.deepEqual(ofType((await plans).production, "pulumi:providers:digitalocean"), []);
 });
 
 test("a plain-text webhook URL in the stack file is refused with the command that sets it, without repeating it", async () => {
@@ -128,16 +152,17 @@ test("a plain-text webhook URL in the stack file is refused with the command tha
 });
 
 test("validation of offsite and alerts: one line per problem, naming the key", () => {
-    const base = { ...stagingKeys, ...SECRETS, snapshotApiToken: "t" };
+    const base = { ...stagingKeys, ...SECRETS, ...SPACES, snapshotApiToken: "t" };
     const problems = (extra: Record<string, unknown>, stack: Record<string, unknown> = base) => {
         const r = validateConfig({ ...stack, ...extra }, { stack: "staging", projectDir: "/nonexistent" });
         return r.ok ? [] : [...r.problems];
     };
     assert.deepEqual(problems({ alerts: { webhookUrl: "https://x" } }), []);
-    assert.deepEqual(problems({ offsite: { endpoint: "http://minio.example:9000", bucket: "b-1" }, alerts: { webhookUrl: "https://x" } }), [
+    const hostKeyOnly = { ...stagingKeys, ...SECRETS, snapshotApiToken: "t" }; // no bucket to create: no Spaces key
+    assert.deepEqual(problems({ offsite: { endpoint: "http://minio.example:9000", bucket: "b-1" }, alerts: { webhookUrl: "https://x" } }, hostKeyOnly), [
         `offsite.endpoint: must use https (restic's uploads to S3-compatible storage need TLS), got "http://minio.example:9000"`,
     ]);
-    assert.deepEqual(problems({ offsite: { endpoint: "https://x.example/path", bucket: "B", retain: { daily: 0, weekly: 0, monthly: 0, yearly: 1 }, create: "yes" }, alerts: { webhookUrl: "https://x" } }), [
+    assert.deepEqual(problems({ offsite: { endpoint: "https://x.example/path", bucket: "B", retain: { daily: 0, weekly: 0, monthly: 0, yearly: 1 }, create: "yes" }, alerts: { webhookUrl: "https://x" } }, hostKeyOnly), [
         `offsite.endpoint: must be an https endpoint such as "https://fra1.digitaloceanspaces.com" (no path), got "https://x.example/path"`,
         `offsite.bucket: must be a bucket name: 3 to 63 lowercase letters, digits, '.' or '-', got "B"`,
         "offsite.retain.yearly: unknown key; expected one of daily, weekly, monthly",
@@ -157,6 +182,15 @@ test("validation of offsite and alerts: one line per problem, naming the key", (
     ]);
     const { "aws:region": _region, ...awsKeys } = productionKeys;
     const aws = { ...awsKeys, ...SECRETS };
+    // The Spaces key: required where the stack creates a Spaces bucket, refused where nothing uses it.
+    const { spacesAccessKeyId: _s, ...noSpacesId } = base;
+    assert.deepEqual(problems({ alerts: { webhookUrl: "https://x" } }, noSpacesId), [
+        "spacesAccessKeyId: is required on digitalocean for creating the off-site Spaces bucket (offsite.create on digitalocean): set it with `pulumi config set --secret housing-portal:spacesAccessKeyId <value>` (the access key id of a Spaces key with which the stack creates the bucket (API → Spaces Keys; not the host's bucket-scoped key))",
+    ]);
+    const notCreated = { ...(stagingKeys["offsite"] as Record<string, unknown>), create: false };
+    assert.deepEqual(problems({ offsite: notCreated, alerts: { webhookUrl: "https://x" } }).map((l) => l.split(": ")[0]), ["spacesAccessKeyId", "spacesSecretAccessKey"]);
+    assert.match(problems({ offsite: notCreated, alerts: { webhookUrl: "https://x" } })[0], /is only used by creating the off-site Spaces bucket .*; remove it$/);
+    assert.deepEqual(problems({ ...SPACES, alerts: { email: ["ops@example.org"] } }, aws).map((l) => l.split(": ")[0]), ["spacesAccessKeyId", "spacesSecretAccessKey"]);
     assert.deepEqual(problems({ alerts: { email: ["ops@example.org", "not-an-address", "ops@example.org"] } }, aws), [
         "alerts.email[1]: must be an email address, got \"not-an-address\"",
         "alerts.email[2]: \"ops@example.org\" is listed twice",

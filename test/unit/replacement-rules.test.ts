@@ -91,6 +91,27 @@ test("replacing inputs decide a replacement; others update in place", () => {
     // A command runs again in place for a new command line; a trigger replaces it.
     assert.deepEqual(replacingChanges("command:remote:Command", { create: "a", triggers: ["x"] }, { create: "b", triggers: ["x"] }), []);
     assert.deepEqual(replacingChanges("command:remote:Command", { create: "a", triggers: ["x"] }, { create: "a", triggers: ["y"] }), ["triggers"]);
+    // The off-site bucket (issue 16's entries, checked against the providers' schemas): a Spaces
+    // bucket is replaced only by a new region (its name has no ForceNew: a rename is an update);
+    // every regional AWS resource by a new region (Terraform AWS 6); the public access flags,
+    // the versioning status and the lifecycle rules update in place.
+    const spaces = { name: "hp-backups", region: "ams3", acl: "private" };
+    assert.deepEqual(replacingChanges("digitalocean:index/spacesBucket:SpacesBucket", spaces, { ...spaces, name: "hp-backups-2" }), []);
+    assert.deepEqual(replacingChanges("digitalocean:index/spacesBucket:SpacesBucket", spaces, { ...spaces, region: "fra1" }), ["region"]);
+    const bucket = { bucket: "hp-backups", tags: { a: "1" } };
+    assert.deepEqual(replacingChanges("aws:s3/bucket:Bucket", bucket, { ...bucket, tags: { a: "2" } }), []);
+    assert.deepEqual(replacingChanges("aws:s3/bucket:Bucket", bucket, { ...bucket, region: "eu-west-1", objectLockEnabled: true }), ["objectLockEnabled", "region"]);
+    const block = { bucket: "b", blockPublicAcls: true, blockPublicPolicy: true };
+    assert.deepEqual(replacingChanges("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", block, { ...block, blockPublicPolicy: false }), []);
+    assert.deepEqual(replacingChanges("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", block, { ...block, region: "eu-west-1" }), ["region"]);
+    const versioning = { bucket: "b", versioningConfiguration: { status: "Enabled" } };
+    assert.deepEqual(replacingChanges("aws:s3/bucketVersioning:BucketVersioning", versioning, { ...versioning, versioningConfiguration: { status: "Suspended" } }), []);
+    assert.deepEqual(replacingChanges("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", { bucket: "b", rules: [1] }, { bucket: "b", rules: [2], region: "x" }), ["region"]);
+    const subscription = { topic: "arn:t", protocol: "email", endpoint: "ops@example.org" };
+    assert.deepEqual(replacingChanges("aws:sns/topicSubscription:TopicSubscription", subscription, { ...subscription, endpoint: "sre@example.org", rawMessageDelivery: true }), ["endpoint"]);
+    const profile = { name: "p", role: "r1" };
+    assert.deepEqual(replacingChanges("aws:iam/instanceProfile:InstanceProfile", profile, { ...profile, role: "r2" }), []);
+    assert.deepEqual(replacingChanges("aws:iam/instanceProfile:InstanceProfile", profile, { ...profile, path: "/hp/" }), ["path"]);
     // A type the table does not know is taken as replaced by any change.
     assert.deepEqual(replacingChanges("example:index/thing:Thing", { a: 1 }, { a: 2 }), ["a"]);
     assert.deepEqual(Object.keys(identityParts("digitalocean:index/firewall:Firewall", { inboundRules: [] })), []);
