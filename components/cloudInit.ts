@@ -4,6 +4,7 @@
 // the root disk. Everything after the first boot (backup units, their settings) arrives over SSH
 // (hostSettings.ts): user data runs once, and a change to it replaces the machine. Its one secret
 // is the host's SSH host key pair, so the program knows the key before it first connects.
+import { gzip } from "pako";
 import * as YAML from "yaml";
 import { hostScriptCommandLine } from "./hostFiles";
 import { HostFile, hostScript } from "./hostSettings";
@@ -88,16 +89,21 @@ export function renderCloudInit(args: CloudInitArgs): string {
         ssh_pwauth: false,
     } : {};
     const hostKey = args.hostKey === undefined ? {} : {
-        // The given pair is the host's only key: the image's keys are deleted and no other is generated.
+        // The given pair is the host's only key: the image's keys are deleted, and with ssh_keys
+        // given cloud-init generates none (cc_ssh; an empty ssh_genkeytypes fails its schema).
         ssh_deletekeys: true,
-        ssh_genkeytypes: [],
         ssh_keys: { ed25519_private: args.hostKey.privateKey, ed25519_public: args.hostKey.publicKey.trim() },
     };
     const doc = new YAML.Document({
         ...deployUser,
         ...hostKey,
+        // Compressed, to fit EC2's limit; a machine that keeps its first boot from before generated
+        // host keys (no hostKey here) keeps it byte for byte, files base64-encoded only.
         write_files: files.map((f) => ({
-            path: f.path, permissions: f.permissions, owner: "root:root", encoding: "b64", content: Buffer.from(f.content, "utf8").toString("base64"),
+            path: f.path, permissions: f.permissions, owner: "root:root",
+            ...(args.hostKey === undefined
+                ? { encoding: "b64", content: Buffer.from(f.content, "utf8").toString("base64") }
+                : { encoding: "gz+b64", content: compressedFileContent(f.content) }),
         })),
         runcmd,
     });
@@ -108,4 +114,19 @@ export function renderCloudInit(args: CloudInitArgs): string {
         "# Rendered by housing-portal infra for the first boot. A change here replaces the host; the data volume is re-attached, never formatted.",
         doc.toString({ lineWidth: 0 }),
     ].join("\n");
+}
+
+/**
+ * The largest user data each cloud takes, in bytes before its base64 transport: EC2's 16 KB
+ * (the mount script alone, base64-encoded, exceeded it) and DigitalOcean's 64 KiB.
+ */
+export const USER_DATA_LIMIT_BYTES = { aws: 16 * 1024, digitalocean: 64 * 1024 } as const;
+
+/**
+ * A file's content for cloud-init's `gz+b64` encoding. pako, pinned in the lockfile, makes the
+ * bytes: Node's own zlib may compress differently from one Node release to the next, and a
+ * different byte in the user data replaces the machine.
+ */
+function compressedFileContent(content: string): string {
+    return Buffer.from(gzip(Buffer.from(content, "utf8"), { level: 9 })).toString("base64");
 }

@@ -25,6 +25,8 @@
 #                      throwaway sshd servers on loopback ports (ssh-host-key.test.ts starts its
 #                      own; the packaged service is not used)
 #   iproute2, iptables   network namespaces and the DOCKER-USER rule of block-container-metadata.sh
+#   cloud-init         its schema check and write_files decoding of the rendered user data
+#                      (cloud-init-user-data.test.ts; the packaged service is not used)
 #
 # Settings (environment): none.
 set -euo pipefail
@@ -61,7 +63,7 @@ fi
 
 ensure util-linux mount e2fsprogs fdisk psmisc lsof jq curl coreutils diffutils findutils postgresql shellcheck systemd nginx-light \
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod restic openssl \
-  openssh-server openssh-client iproute2 iptables
+  openssh-server openssh-client iproute2 iptables cloud-init
 
 # PostGIS for the server version that postgresql brought in.
 pg_version="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |

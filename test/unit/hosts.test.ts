@@ -10,7 +10,9 @@ import { DLM_KMS_GRANT_ACTIONS, DLM_KMS_USE_ACTIONS, copyRetentionDays } from ".
 import { diffPlans } from "../../tools/planDiff";
 import { fakePassword } from "../../tools/planMocks";
 import * as YAML from "yaml";
-import { renderCloudInit, sshLoginFor } from "../../components/cloudInit";
+import * as zlib from "node:zlib";
+import * as fs from "node:fs";
+import { USER_DATA_LIMIT_BYTES, renderCloudInit, sshLoginFor } from "../../components/cloudInit";
 import { shellQuote } from "../../components/hostFiles";
 import { dockerSshEndpoint } from "../../components/dockerHost";
 import { pinnedSshOptions } from "../../components/hostKey";
@@ -76,8 +78,9 @@ function settingsBundle(plan: PlanDocument): { files: Map<string, string>; enabl
 
 /** The files cloud-init writes, decoded. */
 function writtenFiles(cloudInit: string): Map<string, string> {
-    const doc = YAML.parse(cloudInit) as { write_files: { path: string; content: string }[] };
-    return new Map(doc.write_files.map((f) => [f.path, Buffer.from(f.content, "base64").toString("utf8")]));
+    const doc = YAML.parse(cloudInit) as { write_files: { path: string; encoding: string; content: string }[] };
+    const decoded = (f: { encoding: string; content: string }) => (f.encoding === "gz+b64" ? zlib.gunzipSync(Buffer.from(f.content, "base64")) : Buffer.from(f.content, "base64"));
+    return new Map(doc.write_files.map((f) => [f.path, decoded(f).toString("utf8")]));
 }
 
 /** Does `r` depend on `target`, directly or through other resources? */
@@ -178,6 +181,19 @@ test("cloud-init holds only the first boot: the base scripts read from host/, th
         assert.ok(runcmd.indexOf("housing-portal-mount-data-volume") < runcmd.indexOf("docker.io"), "the volume is mounted before Docker is installed");
         assert.doesNotMatch(runcmd, /timer/);
     }
+});
+
+test("the user data fits its cloud's limit, its files compressed (gz+b64) and read back by another gzip implementation", async () => {
+    const { stagingRevealed: staging, productionRevealed: production } = await plans;
+    for (const [plan, cloud] of [[staging, "digitalocean"], [production, "aws"]] as const) {
+        const ud = userData(plan);
+        assert.ok(Buffer.byteLength(ud, "utf8") <= USER_DATA_LIMIT_BYTES[cloud], `${plan.stack}: ${Buffer.byteLength(ud, "utf8")} bytes of user data, ${cloud} takes ${USER_DATA_LIMIT_BYTES[cloud]}`);
+        const doc = YAML.parse(ud) as { write_files: { encoding: string }[] };
+        assert.deepEqual([...new Set(doc.write_files.map((f) => f.encoding))], ["gz+b64"]);
+    }
+    // EC2 counts the raw bytes: the AWS stack's would not fit with the mount script only base64-encoded.
+    const script = (await import("fs")).readFileSync("host/mount-data-volume.sh");
+    assert.ok(Math.ceil(script.length / 3) * 4 > USER_DATA_LIMIT_BYTES.aws, "the check above guards a real limit");
 });
 
 test("the host's settings arrive over SSH: the installer, then the bundle of scripts, units and settings files", async () => {
@@ -538,11 +554,11 @@ test("cloud-init is data: hostile values in every string that reaches it parse b
         const text = renderCloudInit(args);
         assert.match(text, /^#cloud-config\n/);
         const doc = YAML.parse(text);
-        const keyKeys = withKey ? ["ssh_deletekeys", "ssh_genkeytypes", "ssh_keys"] : [];
+        const keyKeys = withKey ? ["ssh_deletekeys", "ssh_keys"] : [];
         assert.deepEqual(Object.keys(doc), provider === "digitalocean"
             ? ["system_info", "users", "disable_root", "ssh_pwauth", ...keyKeys, "write_files", "runcmd"] : [...keyKeys, "write_files", "runcmd"]);
         if (withKey) {
-            assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes], [true, []]);
+            assert.equal(doc.ssh_deletekeys, true);
             assert.deepEqual(doc.ssh_keys, { ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey }, "each half is one value, as given");
         }
         if (provider === "digitalocean") assert.equal(doc.system_info.default_user.name, hostile, "the user is one value, as given");
@@ -590,7 +606,6 @@ test("a created host gets a generated ED25519 host key in its user data, as its 
         assert.equal(machine.protect, false, "a machine with the generated key may be replaced: the new one gets the same key");
         const doc = YAML.parse(userData(revealed));
         assert.equal(doc.ssh_deletekeys, true);
-        assert.deepEqual(doc.ssh_genkeytypes, [], "no other host key is generated");
         assert.deepEqual(Object.keys(doc.ssh_keys), ["ed25519_private", "ed25519_public"]);
         assert.match(doc.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
         assert.equal(doc.ssh_keys.ed25519_public, revealed.outputs.hostKey, "the pair's public half is the pinned key");
@@ -620,9 +635,14 @@ test("a machine created before generated host keys keeps its own (host.hostKey):
     const droplet = byName(keptKeyRevealed, "host-droplet");
     assert.equal(droplet.protect, true, "a replacement would boot a key nobody knows: pulumi up refuses it");
     const doc = YAML.parse(droplet.inputs.userData as string);
-    assert.deepEqual(["ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"].filter((k) => k in doc), []);
-    const { ssh_keys: _k, ssh_deletekeys: _d, ssh_genkeytypes: _g, ...generatedRest } = YAML.parse(userData(stagingRevealed));
-    assert.deepEqual(doc, generatedRest, "the rest of the first boot is the same");
+    assert.deepEqual(["ssh_keys", "ssh_deletekeys"].filter((k) => k in doc), []);
+    // Byte for byte the first boot such a machine was created with (main before generated host keys).
+    assert.equal(droplet.inputs.userData, fs.readFileSync("test/fixtures/deployed-before-host-keys/staging-user-data.yaml", "utf8"));
+    const { ssh_keys: _k, ssh_deletekeys: _d, write_files: generatedFiles, ...generatedRest } = YAML.parse(userData(stagingRevealed));
+    const { write_files: keptFiles, ...keptRest } = doc;
+    assert.deepEqual(keptRest, generatedRest, "the rest of the first boot is the same");
+    assert.deepEqual(writtenFiles(droplet.inputs.userData as string), writtenFiles(userData(stagingRevealed)), "the same files, only encoded differently");
+    assert.deepEqual([keptFiles.length, generatedFiles.length], [2, 2]);
     assert.equal(droplet.secretDigests, undefined, "no secret in this user data");
     // Removing host.hostKey again: the Droplet is replaced (user data), unprotected in the same run.
     const diff = diffOfPlans(keptKeyRevealed, stagingRevealed);
