@@ -224,6 +224,8 @@ export interface ContainerResources {
     readonly memoryMb: number;
     /** CPU ceiling, in CPUs, e.g. "1.5"; not a reservation. */
     readonly cpus: string;
+    /** Most processes and threads the container may have at once (the pids cgroup); a fork bomb stops there. */
+    readonly pids: number;
 }
 
 /** The limits of each container of an instance. */
@@ -233,13 +235,17 @@ export type ResourceSettings = Readonly<Record<Role, ContainerResources>>;
  * Each container's default share of the host, so one runaway import or request cannot take the
  * memory or CPUs of every other country's portal. Sized for the portal on the example machines
  * (2 vCPUs; 4 GiB with two instances, 8 GiB with three): an instance's limits add up to 1.9 GiB.
+ * Process counts (threads included) leave room for what each runs at its busiest: PostgreSQL's
+ * 100 connections and its background and parallel workers; the backend's workers and threads;
+ * nginx's master and one worker per host CPU (`worker_processes auto`), on hosts of up to 64 CPUs.
  */
 export const DEFAULT_RESOURCES: ResourceSettings = {
-    postgis: { memoryMb: 1024, cpus: "1.5" },
-    backend: { memoryMb: 768, cpus: "1.0" },
-    nginx: { memoryMb: 128, cpus: "0.5" },
+    postgis: { memoryMb: 1024, cpus: "1.5", pids: 256 },
+    backend: { memoryMb: 768, cpus: "1.0", pids: 256 },
+    nginx: { memoryMb: 128, cpus: "0.5", pids: 128 },
 };
 const MEMORY_MB = { min: 32, max: 262144 };
+const PIDS = { min: 16, max: 32768 };
 const CPUS = { min: 0.1, max: 64 };
 
 export interface InstanceSettings {
@@ -476,7 +482,7 @@ export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", 
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
 export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "aliases", "port", "images", "database", "backendEnv", "resources"]);
 export const EDGE_KEYS = keysOf<Omit<EdgeSettings, "image">>()(["caUrl", "email", "caRootPem"]);
-const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus"]);
+const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus", "pids"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
 export const VOLUME_KEYS = keysOf<VolumeSettings>()(["sizeGb", "name", "fromSnapshot", "adoptId", "kmsKeyId"]);
 export const SNAPSHOT_KEYS = keysOf<SnapshotSettings>()(["everyHours", "at", "retain", "dumpRetain", "copyToRegion", "copyRetain"]);
@@ -494,7 +500,7 @@ export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES
 /** libpq reads every PG* variable (PGHOST, PGPASSWORD, PGSSLMODE, …): one would redirect the backend's database connection. */
 const LIBPQ_ENV = /^PG[A-Z_]*$/;
 /** Names that say their value is a secret: such a value belongs in backendSecrets, never in plain config. */
-const SECRET_LOOKING_ENV = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)/;
+export const SECRET_LOOKING_ENV = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)/;
 
 /** What is wrong with a backend variable's name, wherever it is set; undefined when it may be set. */
 function backendEnvNameProblem(name: string): string | undefined {
@@ -626,9 +632,9 @@ function validateByRole<T>(
 
 /** An instance's limits: DEFAULT_RESOURCES with the roles and fields it overrides. */
 function validateResources(raw: unknown, keyPath: string, problems: Problems): ResourceSettings {
-    return validateByRole(raw, keyPath, DEFAULT_RESOURCES, `by role {${ROLES.join(", ")}}, each {memoryMb, cpus}`, problems, (r, at, role) => {
+    return validateByRole(raw, keyPath, DEFAULT_RESOURCES, `by role {${ROLES.join(", ")}}, each {memoryMb, cpus, pids}`, problems, (r, at, role) => {
         if (!isObject(r)) {
-            problems.add(at, `must be an object {memoryMb, cpus}, got ${describe(r)}`);
+            problems.add(at, `must be an object {memoryMb, cpus, pids}, got ${describe(r)}`);
             return undefined;
         }
         rejectUnknown(r, RESOURCE_KEYS, at, problems);
@@ -640,7 +646,9 @@ function validateResources(raw: unknown, keyPath: string, problems: Problems): R
                 problems.add(`${at}.cpus`, `must be a number of CPUs from ${CPUS.min} to ${CPUS.max}, e.g. 1.5, got ${describe(r.cpus)}`);
             } else cpus = String(r.cpus);
         }
-        return memoryMb === undefined ? undefined : { memoryMb, cpus };
+        const pids = r.pids === undefined ? DEFAULT_RESOURCES[role].pids
+            : integerIn(r.pids, `${at}.pids`, PIDS.min, PIDS.max, problems, "a limit of processes and threads, an integer");
+        return memoryMb === undefined || pids === undefined ? undefined : { memoryMb, cpus, pids };
     });
 }
 

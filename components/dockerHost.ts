@@ -24,8 +24,12 @@ export interface InstanceHost {
     readonly dockerProvider: docker.Provider;
     /** The machine the engine runs on: new when the machine is replaced (LABEL_MACHINE). */
     readonly machineId: pulumi.Input<string>;
-    /** Runs a script from host/ on the host with its settings in the environment: once, and again when a trigger changes (@default triggers: none). */
-    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
+    /**
+     * Runs a script from host/ on the host with its settings in the environment: once, and again
+     * when a setting or a trigger changes (@default triggers: none). A setting may be an Output
+     * (a container's name that changes with each replacement).
+     */
+    runScript(name: string, script: string, env: Readonly<Record<string, pulumi.Input<string>>>, opts: pulumi.CustomResourceOptions, triggers?: pulumi.Input<unknown>[]): pulumi.Resource;
     /**
      * Runs an installed host script when the returned resource is deleted, that is when what
      * created it leaves the config; never on a new machine. Nothing on a local engine, which
@@ -260,17 +264,18 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
         }, { ...opts, dependsOn: [this.settingsApplied!, ...dependenciesOf(opts)] });
     }
 
-    runScript(name: string, script: string, env: Readonly<Record<string, string>>, opts: pulumi.CustomResourceOptions, triggers: pulumi.Input<unknown>[] = []): pulumi.Resource {
+    runScript(name: string, script: string, env: Readonly<Record<string, pulumi.Input<string>>>, opts: pulumi.CustomResourceOptions, triggers: pulumi.Input<unknown>[] = []): pulumi.Resource {
+        const commandLine = (useSudo: boolean) => pulumi.output({ ...env }).apply((e) => hostScriptCommandLine(e, useSudo));
         if (this.connection === undefined) {
             return new command.local.Command(name, {
-                create: hostScriptCommandLine(env, false),
+                create: commandLine(false),
                 stdin: readHostFile(script),
                 ...(triggers.length ? { triggers } : {}),
             }, opts);
         }
         return new command.remote.Command(name, {
             connection: this.connection,
-            create: hostScriptCommandLine(env, this.sudo),
+            create: commandLine(this.sudo),
             stdin: readHostFile(script),
             triggers: [this.ready!.id, ...triggers],
         }, { ...opts, dependsOn: [this.ready!, ...dependenciesOf(opts)] });

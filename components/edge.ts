@@ -15,7 +15,7 @@ import { EDGE_NAMES, EDGE_SERVICE, LABEL_MACHINE, LABEL_ROLE, LABEL_SERVICE, edg
 /** The ports the edge publishes on the host: HTTP (redirects, HTTP-01 challenges) and HTTPS. */
 export const EDGE_PORTS = [80, 443] as const;
 /** The edge's share of the host: TLS and proxying only, no content. */
-export const EDGE_RESOURCES = { memoryMb: 256, cpus: "1.0" } as const;
+export const EDGE_RESOURCES = { memoryMb: 256, cpus: "1.0", pids: 256 } as const;
 /** All capabilities dropped but binding 80 and 443 (Caddy runs as root in its image and owns its storage). */
 export const EDGE_CAPABILITIES = ["NET_BIND_SERVICE"] as const;
 /**
@@ -150,6 +150,8 @@ export class Edge extends pulumi.ComponentResource {
         // After the container: a new container is connected to the instance networks and loads
         // its routes (the run before it found no edge running).
         host.runScript(`${name}-routes`, "edge-routes.sh", configured, { parent: this, dependsOn: [container, ...instanceNetworks] }, [container.id]);
+        // Its process limit, which no provider input sets (host/limit-container-pids.sh).
+        host.runScript(`${name}-pids`, "limit-container-pids.sh", { LIMITS: `${EDGE_NAMES.container}=${EDGE_RESOURCES.pids}` }, { parent: this, dependsOn: [container] }, [container.id]);
 
         this.registerOutputs({ containerName: this.containerName });
     }

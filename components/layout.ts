@@ -2,7 +2,7 @@
 // every instance's host directories get. This is the contract with the portal (see
 // docs/architecture.md, "Where each fact lives"); the components read it and never restate it.
 import * as path from "path";
-import { instanceDockerName } from "./naming";
+import { instanceDockerName, nginxConfigDir } from "./naming";
 
 /**
  * The containers of one portal instance: the one list every per-role table is keyed by (images,
@@ -38,7 +38,7 @@ type CheckoutSource =
 type DataVolumeSource =
     | { readonly dataDir: DataKind }                   // bind mount of <dataRoot>/<kind>/<instance>
     | { readonly namedVolumeOn: DataKind }             // named volume whose data lives in that directory
-    | { readonly rendered: "nginx.conf" };             // a file the program renders and uploads
+    | { readonly rendered: "nginx.conf" };             // a file the program renders, the host writes (nginxConfigDir) and it binds
 
 export interface MountRow {
     /** What the portal calls this piece of storage. */
@@ -89,9 +89,11 @@ export interface ResolvedMount {
     readonly what: string;
     readonly target: string;
     readonly readOnly: boolean;
-    /** bind: an absolute host path; volume: a Docker volume name; upload: a file rendered by the program. */
-    readonly type: "bind" | "volume" | "upload";
+    /** bind: an absolute host path; volume: a Docker volume name. */
+    readonly type: "bind" | "volume";
     readonly source: string;
+    /** The file at `source` is one the program renders (the host writes it before the container starts). @default none */
+    readonly rendered?: "nginx.conf";
 }
 
 /** Everything that decides where one instance's storage lives: a portal checkout (dev), or a data root. */
@@ -122,7 +124,7 @@ export function resolveMounts(role: Role, instance: string, ctx: LayoutContext):
             return { ...base, type: "bind", source: path.resolve(ctx.projectRoot, checkoutPath(src, instance)) };
         }
         const src = row.dataVolume;
-        if ("rendered" in src) return { ...base, type: "upload", source: src.rendered };
+        if ("rendered" in src) return { ...base, type: "bind", source: `${nginxConfigDir(ctx.dataRoot, instance)}/${src.rendered}`, rendered: src.rendered };
         if ("namedVolumeOn" in src) return { ...base, type: "volume", source: volumeName(instance, "postgis") };
         return { ...base, type: "bind", source: instanceDataDir(ctx.dataRoot, src.dataDir, instance) };
     });

@@ -23,6 +23,13 @@ export const LABEL_ROLE = `${PROJECT}.role`;
  */
 export const LABEL_MACHINE = `${PROJECT}.machine`;
 
+/**
+ * The Docker label that carries the SHA-256 of a container's rendered config file (nginx.conf),
+ * which reaches the container as a read-only bind mount rather than as an input: a changed
+ * config changes the label, and so replaces the container.
+ */
+export const LABEL_CONFIG_SHA256 = `${PROJECT}.config-sha256`;
+
 /** The tag DLM adds to every snapshot it takes, so they can be told from manual ones. */
 export const DLM_SNAPSHOT_TAG = { key: `${PROJECT}-snapshot`, value: "dlm" } as const;
 
@@ -178,6 +185,10 @@ export function instanceRegistryDir(dataRoot: string): string {
 
 /** The unit that keeps containers away from the metadata service on a created host (host/block-container-metadata.sh). */
 export const METADATA_BLOCK_UNIT = `${PROJECT}-block-container-metadata.service`;
+/** Where the host keeps one instance's rendered nginx.conf (host/nginx-config.sh writes it; nginx binds it read-only). */
+export function nginxConfigDir(dataRoot: string, instance: string): string {
+    return `${dataRoot}/.${PROJECT}/nginx/${instance}`;
+}
 
 /** The drop-in that makes Docker start only with the data volume mounted. */
 export const DOCKER_MOUNT_DROP_IN = `/etc/systemd/system/docker.service.d/${PROJECT}-data.conf`;

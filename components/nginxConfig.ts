@@ -52,6 +52,14 @@ http {
   sendfile on;
   client_max_body_size 20M;
 
+  # Temporary files on the container's tmpfs (its root file system is read-only): the official
+  # image's paths, spelled out so that every build (Debian's has /var/lib/nginx) writes there.
+  client_body_temp_path /var/cache/nginx/client_temp;
+  proxy_temp_path /var/cache/nginx/proxy_temp;
+  fastcgi_temp_path /var/cache/nginx/fastcgi_temp;
+  uwsgi_temp_path /var/cache/nginx/uwsgi_temp;
+  scgi_temp_path /var/cache/nginx/scgi_temp;
+
   gzip on;
   gzip_vary on;
   gzip_proxied any;

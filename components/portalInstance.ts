@@ -1,5 +1,6 @@
 // One portal instance: its network, PostGIS with a dedicated volume, backend and nginx, all named
 // from the instance name so that instances on one host never collide or see each other's data.
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
@@ -9,7 +10,7 @@ import {
 } from "./layout";
 import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
-import { LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, generationalContainerName, instanceDockerName, instanceRegistryDir } from "./naming";
+import { LABEL_CONFIG_SHA256, LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, generationalContainerName, instanceDockerName, instanceRegistryDir, nginxConfigDir } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
@@ -49,6 +50,12 @@ type StartBeforeStopRole = (typeof START_BEFORE_STOP)[number];
  * other input replaces the container, and so is part of a start-before-stop container's name.
  */
 export const IN_PLACE_CONTAINER_INPUTS = ["memory", "memorySwap", "restart", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds"] as const;
+/**
+ * Inputs the provider's schema updates in place although its update never applies them to the
+ * running container (it sets limits and the restart policy only): kept in the name's digest, so
+ * a change of nginx's tmpfs replaces it, start-before-stop, and so takes effect.
+ */
+export const APPLIED_BY_REPLACEMENT_ONLY = ["tmpfs"] as const;
 /** How long a new backend or nginx may take to turn healthy before its create fails (the old one keeps serving then). */
 export const HEALTHY_WITHIN_SECONDS: Readonly<Record<StartBeforeStopRole, number>> = { backend: 180, nginx: 60 };
 /**
@@ -65,15 +72,36 @@ export const NO_NEW_PRIVILEGES = "no-new-privileges:true";
 
 /**
  * The only capabilities each container keeps (all others dropped: raw sockets, mknod, chroot,
- * file capabilities, audit, …). What an image's entrypoint needs to hand its directories to its
- * own user and drop root; nginx also binds port 80 and, as root, signals its workers.
+ * file capabilities, audit, …). PostGIS's and the backend's images start as root: what their
+ * entrypoints need to hand their directories to their own user and drop root. nginx runs as its
+ * own user from the start and needs none.
  */
 const ENTRYPOINT_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly string[]>> = {
     postgis: ENTRYPOINT_CAPABILITIES,
     backend: ENTRYPOINT_CAPABILITIES,
-    nginx: [...ENTRYPOINT_CAPABILITIES, "KILL", "NET_BIND_SERVICE"],
+    nginx: [],
 };
+
+/**
+ * Ports below 1024 are unprivileged inside the container's own network namespace, so a non-root
+ * process binds 80 or 443 without NET_BIND_SERVICE (which Docker does not raise for a non-root
+ * user, and file capabilities are blocked by no-new-privileges). It is no capability on the host.
+ */
+export const UNPRIVILEGED_LOW_PORTS = { "net.ipv4.ip_unprivileged_port_start": "0" } as const;
+
+/** nginx's uid and gid: the official image's `nginx` user (the e2e stand-in runs it as the same numbers). */
+const NGINX_UID = 101;
+/** nginx's uid:gid. */
+export const NGINX_USER = `${NGINX_UID}:${NGINX_UID}`;
+/**
+ * What nginx writes, in memory (its root file system is read-only): its temporary files (request
+ * bodies up to the 20 MB limit, buffered responses) and its pid. Counted in its memory limit.
+ * Owned by nginx's user: the engine gives a tmpfs the mode of the image's directory it covers
+ * (root's 0755 for both), whatever `mode=` says.
+ */
+const NGINX_TMPFS_OPTIONS = `rw,noexec,nosuid,uid=${NGINX_UID},gid=${NGINX_UID},mode=0755`;
+export const NGINX_TMPFS = { "/var/cache/nginx": `${NGINX_TMPFS_OPTIONS},size=64m`, "/var/run": `${NGINX_TMPFS_OPTIONS},size=1m` } as const;
 
 /** What a host-level service (the edge) needs to reach an instance's nginx, and nothing else of it. */
 export interface InstanceWebEndpoint {
@@ -191,7 +219,7 @@ export class PortalInstance extends pulumi.ComponentResource {
 
         const mounts: ResolvedMount[] = instanceMounts(inst.name, args.layout);
         const mountsOf = (role: Role) => mounts
-            .filter((m) => m.role === role && m.type !== "upload")
+            .filter((m) => m.role === role)
             .map((m) => ({
                 type: m.type,
                 // A named volume is referenced through its resource, so the container waits for it.
@@ -199,9 +227,6 @@ export class PortalInstance extends pulumi.ComponentResource {
                 target: m.target,
                 readOnly: m.readOnly,
             }));
-        const uploadsOf = (role: Role, files: Record<string, string>) => mounts
-            .filter((m) => m.role === role && m.type === "upload")
-            .map((m) => ({ file: m.target, content: files[m.source] }));
 
         const imageOf = (role: Role) => new docker.RemoteImage(`${name}-${role}-image`, {
             name: inst.images[role],
@@ -295,18 +320,46 @@ export class PortalInstance extends pulumi.ComponentResource {
         });
         const backend = new docker.Container(`${name}-backend`, backendArgs, { ...backendOpts, dependsOn: [postgis, login, ...prepared] });
 
+        // The rendered config (data-volume layout) is a file on the data volume, bound read-only;
+        // the checkout layout binds the checkout's own. Its hash is a label, and so one of nginx's
+        // replacing inputs: a new config replaces nginx (start-before-stop on cloud stacks). The
+        // script writes the new file by a rename before the new nginx is created: the old one,
+        // still serving until the new one is healthy, keeps the old file's inode it bound.
         const nginxConfig = renderNginxConfig({ domain: inst.domain, aliases: inst.aliases, backendHost: this.hostNames.backend, backendPort: BACKEND_PORT });
+        const renderedConfig = mounts.some((m) => m.role === "nginx" && m.rendered === "nginx.conf") && args.layout.kind === "data-volume"
+            ? args.host.runScript(`${name}-nginx-config`, "nginx-config.sh", {
+                NGINX_CONF_B64: Buffer.from(nginxConfig, "utf8").toString("base64"),
+                CONFIG_DIR: nginxConfigDir(args.layout.dataRoot, inst.name),
+                DATA_ROOT: args.layout.dataRoot,
+            }, { parent: this, dependsOn: prepared })
+            : undefined;
+        const nginxCommon = common("nginx");
         const [nginxArgs, nginxOpts] = replaced("nginx", {
-            ...common("nginx"),
+            ...nginxCommon,
+            ...(renderedConfig === undefined ? {} : {
+                labels: [...nginxCommon.labels, { label: LABEL_CONFIG_SHA256, value: crypto.createHash("sha256").update(nginxConfig).digest("hex") }],
+            }),
             // A host port in dev only; on a cloud host the edge is the one way in.
             ...(inst.port === undefined ? {} : { ports: [{ internal: NGINX_PORT, external: inst.port }] }),
-            uploads: uploadsOf("nginx", { "nginx.conf": nginxConfig }),
+            user: NGINX_USER,
+            readOnly: true,
+            tmpfs: NGINX_TMPFS,
+            sysctls: UNPRIVILEGED_LOW_PORTS,
             // Its stable name, by which the edge reaches it (two generations for a moment, as the backend).
             networksAdvanced: onNetwork([this.hostNames.nginx]),
             // nginx's graceful stop: it closes its listening sockets and ends after its open requests.
             stopSignal: "SIGQUIT",
         });
-        const nginx = new docker.Container(`${name}-nginx`, nginxArgs, { ...nginxOpts, dependsOn: [backend, ...prepared] });
+        const nginx = new docker.Container(`${name}-nginx`, nginxArgs, { ...nginxOpts, dependsOn: [backend, ...prepared, ...(renderedConfig ? [renderedConfig] : [])] });
+
+        // The process limits: no provider input for them, so set on the engine right after each
+        // container is created: the command names the containers' current names and runs again
+        // whenever one is replaced (triggered by their ids), after the new one exists and before
+        // Pulumi removes the old one; the engine keeps the limit from then on.
+        const containers = { postgis, backend, nginx };
+        args.host.runScript(`${name}-pids`, "limit-container-pids.sh", {
+            LIMITS: pulumi.all(ROLES.map((role) => containers[role].name)).apply((names) => names.map((n, i) => `${n}=${inst.resources[ROLES[i]].pids}`).join(" ")),
+        }, { parent: this, dependsOn: Object.values(containers) }, ROLES.map((role) => containers[role].id));
 
         this.containerNames = { postgis: postgis.name, backend: backend.name, nginx: nginx.name };
         this.web = { network, networkName: instanceDockerName(inst.name, "net"), nginxName: this.hostNames.nginx, nginxPort: NGINX_PORT };

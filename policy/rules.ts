@@ -2,7 +2,7 @@
 // pack (index.ts) wraps them for `pulumi preview/up --policy-pack policy`; the unit tests call
 // them directly, against hand-made resources and the golden plans. Each returns the violations it finds, as sentences.
 import * as path from "path";
-import { DEFAULT_DATA_ROOT, worldFamiliesOf } from "../components/config";
+import { DEFAULT_DATA_ROOT, SECRET_LOOKING_ENV, worldFamiliesOf } from "../components/config";
 import { POSTGIS_DATA_TARGET } from "../components/layout";
 import { EDGE_SERVICE, LABEL_MACHINE, LABEL_ROLE } from "../components/naming";
 
@@ -12,11 +12,18 @@ export interface ResourceView {
     readonly name: string;
     readonly props: Record<string, any>;
     readonly protect: boolean;
+    /**
+     * What a secret value looks like in `props`: the offline plan's mask. Undefined where secrets
+     * arrive decrypted and unmarked, as in CrossGuard's validation hooks. @default undefined
+     */
+    readonly secretMask?: string;
 }
 
 export interface ResourceRule {
     readonly name: string;
     readonly description: string;
+    /** The rule judges whether values are secret, so it runs only on views that mark them (secretMask). @default false */
+    readonly needsMarkedSecrets?: boolean;
     check(resource: ResourceView, dataRoot: string): string[];
 }
 
@@ -234,7 +241,7 @@ const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
 
 export const containersHardened: ResourceRule = {
     name: "containers-hardened",
-    description: "Every container has a memory limit, drops all capabilities but those it names, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket.",
+    description: "Every container has a memory limit, drops all capabilities but those it names, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket; nginx and the edge run on a read-only root file system.",
     check(r) {
         if (r.type !== T.container) return [];
         const problems: string[] = [];
@@ -244,22 +251,87 @@ export const containersHardened: ResourceRule = {
         }
         if (!(r.props.capabilities?.drops ?? []).includes("ALL")) problems.push(`${r.name} must drop all capabilities (capabilities.drops ["ALL"]) and add back only what it needs`);
         if (r.props.privileged === true) problems.push(`${r.name} must not be privileged`);
+        const which = role(r);
+        if ((which === "nginx" || which === EDGE_SERVICE) && r.props.readOnly !== true) {
+            problems.push(`${r.name} (${which}) must run on a read-only root file system (readOnly: true; what it writes on tmpfs)`);
+        }
         const sources = [...(r.props.mounts ?? []).map((m: any) => m?.source), ...(r.props.volumes ?? []).map((v: any) => v?.hostPath)];
         if (sources.some((s) => DOCKER_SOCKETS.includes(String(s)))) problems.push(`${r.name} mounts the Docker socket, which gives it the host`);
         return problems;
     },
 };
 
+const COMMANDS = ["command:local:Command", "command:remote:Command"];
+/** `NAME=value` settings on a command line (host scripts take theirs as `env NAME=value … bash -s`). */
+const COMMAND_LINE_SETTING = /(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|\S*)/g;
+
+export const noPlaintextSecrets: ResourceRule = {
+    name: "no-plaintext-secrets",
+    description: "A container variable, a command's environment or command-line setting whose name says it is a secret (PASSWORD, SECRET, TOKEN, PRIVATE_KEY, API_KEY, CREDENTIAL), and an SSH connection's key or password, hold a Pulumi secret, never plain text; no command line holds a secret at all (every process on the host can read it): secrets go on standard input.",
+    needsMarkedSecrets: true,
+    check(r) {
+        const mask = r.secretMask!;
+        const problems: string[] = [];
+        const plain = (name: string, value: unknown) => SECRET_LOOKING_ENV.test(name) && value !== mask;
+        if (r.type === T.container) {
+            for (const e of r.props.envs ?? []) {
+                if (typeof e !== "string" || e === mask) continue;
+                const eq = e.indexOf("=");
+                const name = eq < 0 ? e : e.slice(0, eq);
+                if (plain(name, e.slice(eq + 1))) problems.push(`${r.name} sets ${name} in plain text: a secret reaches a container only as a Pulumi secret (config set --secret, or a generated password)`);
+            }
+        }
+        if (COMMANDS.includes(r.type)) {
+            for (const [name, value] of Object.entries(r.props.environment ?? {})) {
+                if (plain(name, value)) problems.push(`${r.name} passes ${name} in plain text in its environment: it must be a Pulumi secret`);
+            }
+            for (const field of ["create", "update", "delete"] as const) {
+                const line = r.props[field];
+                if (line === mask) problems.push(`${r.name} has a secret on its ${field} command line, where every process on the host can read it: pass it on standard input`);
+                if (typeof line !== "string") continue;
+                for (const m of line.matchAll(COMMAND_LINE_SETTING)) {
+                    if (SECRET_LOOKING_ENV.test(m[1])) problems.push(`${r.name} sets ${m[1]} on its ${field} command line in plain text: pass a secret on standard input`);
+                }
+            }
+            const connection = r.props.connection;
+            if (connection !== undefined && connection !== mask) {
+                for (const k of ["privateKey", "password"]) {
+                    if (connection[k] !== undefined && connection[k] !== mask) problems.push(`${r.name} has its SSH ${k} in plain text: it must be a Pulumi secret (sshPrivateKey)`);
+                }
+            }
+        }
+        return problems;
+    },
+};
+
 export const RESOURCE_RULES: readonly ResourceRule[] = [
     dataVolumesProtected, ebsEncrypted, bindMountsInsideDataRoot, noPublishedDatabaseOrBackendPorts, containersHardened,
-    onlyEdgePublishesPorts, firewallWebAndSshOnly,
+    onlyEdgePublishesPorts, firewallWebAndSshOnly, noPlaintextSecrets,
 ];
-export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume, sshNotOpenToWorld];
+/** The host script that sets containers' process limits, which the Docker provider has no input for. */
+const PIDS_SCRIPT_SETTING = /(?:^|\s)LIMITS=('[^']*'|\S+)/;
 
-/** Every violation of every rule, as `<rule>: <sentence>`. */
+export const containersPidsLimited: StackRule = {
+    name: "containers-pids-limited",
+    description: "Every container gets a process limit: a host command (host/limit-container-pids.sh, LIMITS=<container>=<n> …) names it, since the Docker provider has no input for it.",
+    check(resources) {
+        const limited = new Set<string>();
+        for (const r of resources.filter((c) => c.type === "command:local:Command" || c.type === "command:remote:Command")) {
+            const m = PIDS_SCRIPT_SETTING.exec(String(r.props.create ?? ""));
+            for (const pair of (m?.[1] ?? "").replace(/'/g, "").split(/\s+/)) if (/^\S+=[1-9][0-9]*$/.test(pair)) limited.add(pair.slice(0, pair.indexOf("=")));
+        }
+        return resources.filter((r) => r.type === T.container && !limited.has(String(r.props.name)))
+            .map((r) => `${r.name} (${String(r.props.name)}) has no process limit: no host command sets one (host/limit-container-pids.sh)`);
+    },
+};
+
+export const STACK_RULES: readonly StackRule[] = [postgisVolumeDedicated, dlmTargetTagOnDataVolume, sshNotOpenToWorld, containersPidsLimited];
+
+/** Every violation of every rule, as `<rule>: <sentence>` (the rules that judge secretness only on views that mark it). */
 export function checkAll(resources: readonly ResourceView[], dataRoot = DEFAULT_DATA_ROOT): string[] {
+    const applies = (rule: ResourceRule, r: ResourceView) => !rule.needsMarkedSecrets || r.secretMask !== undefined;
     return [
-        ...resources.flatMap((r) => RESOURCE_RULES.flatMap((rule) => rule.check(r, dataRoot).map((v) => `${rule.name}: ${v}`))),
+        ...resources.flatMap((r) => RESOURCE_RULES.filter((rule) => applies(rule, r)).flatMap((rule) => rule.check(r, dataRoot).map((v) => `${rule.name}: ${v}`))),
         ...STACK_RULES.flatMap((rule) => rule.check(resources).map((v) => `${rule.name}: ${v}`)),
     ];
 }

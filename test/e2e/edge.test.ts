@@ -112,6 +112,9 @@ test("the certificates are files on the loop-device data volume, bound into a ha
     assert.deepEqual(c.HostConfig.CapAdd, ["NET_BIND_SERVICE"]);
     assert.deepEqual(c.HostConfig.CapDrop, ["ALL"]);
     assert.deepEqual(c.HostConfig.SecurityOpt, ["no-new-privileges:true"]);
+    assert.deepEqual(Object.keys(c.HostConfig.Tmpfs ?? {}).sort(), ["/config", "/tmp"]);
+    // Set after creation by host/limit-container-pids.sh (the provider has no input for it).
+    assert.equal(c.HostConfig.PidsLimit, 256, "the edge's process limit");
     const write = await dockerTry(["exec", EDGE, "sh", "-c", "echo x > /etc/probe"]);
     assert.notEqual(write.code, 0, "the edge's root file system is writable");
     // Created healthy (the provider's wait): its admin endpoint answers inside the container.

@@ -70,10 +70,11 @@ test("the backend's role owns its database and can do nothing more: no roles, no
 test("nginx passes nginx -t with the rendered config it was given", async () => {
     for (const instance of stack.instances()) {
         const nginx = containerName(instance, "nginx");
-        const uploads = resource(stack.plan!, `${instance}-nginx`).inputs.uploads as { file: string; content: string }[];
-        const declared = uploads.find((u) => u.file === "/etc/nginx/nginx.conf");
-        assert.ok(declared, "the plan uploads no nginx.conf");
-        assert.equal(await docker(["exec", nginx, "cat", "/etc/nginx/nginx.conf"]), declared!.content);
+        // The plan's host command writes it (host/nginx-config.sh); the container binds that file.
+        const create = String(resource(stack.plan!, `${instance}-nginx-config`).inputs.create);
+        const b64 = /NGINX_CONF_B64=([A-Za-z0-9+/=]+)/.exec(create)?.[1];
+        assert.ok(b64, `the plan writes no nginx.conf: ${create.slice(0, 200)}`);
+        assert.equal(await docker(["exec", nginx, "cat", "/etc/nginx/nginx.conf"]), Buffer.from(b64, "base64").toString("utf8").replace(/\n*$/, "\n"));
         const t = await dockerTry(["exec", nginx, "nginx", "-t"]);
         assert.equal(t.code, 0, t.stderr);
         assert.match(t.stderr, /test is successful/);
@@ -105,8 +106,12 @@ test("nginx cannot write to any of its read-only mounts", async () => {
         const declared = resource(stack.plan!, `${instance}-nginx`).inputs.mounts as { target: string; readOnly: boolean }[];
         const readOnly = declared.filter((m) => m.readOnly).map((m) => m.target);
         assert.ok(readOnly.includes("/exports") && readOnly.includes("/images"), `read-only mounts: ${readOnly.join(", ")}`);
+        assert.ok(readOnly.includes("/etc/nginx/nginx.conf"), "the config file is bound read-only");
         for (const target of readOnly) {
-            const w = await dockerTry(["exec", containerName(instance, "nginx"), "sh", "-c", `echo probe > ${target}/.write-probe`]);
+            // As root in the container (which owns these on the host), so that only the mount's
+            // read-only flag refuses: nginx's own uid 101 is refused by their modes first.
+            const probe = target.endsWith(".conf") ? `echo probe >> ${target}` : `echo probe > ${target}/.write-probe`;
+            const w = await dockerTry(["exec", "--user", "0", containerName(instance, "nginx"), "sh", "-c", probe]);
             assert.notEqual(w.code, 0, `nginx of ${instance} wrote to ${target}`);
             assert.match(w.stderr, /Read-only file system/);
         }
@@ -121,7 +126,9 @@ test("instances are isolated: no mount of the other's data, no name or route to 
                 const what = `${containerName(mine, role)} mounts ${m.Name ?? m.Source}`;
                 assert.ok(!(m.Name ?? "").includes(`-${other}-`), what);
                 assert.ok(!m.Source.split("/").includes(other), what);
-                if (m.Source.startsWith(stack.dataRoot)) assert.equal(m.Source.split("/").at(-1), mine, what);
+                // <dataRoot>/<kind>/<instance>, or the instance's rendered config file in a directory named after it.
+                const parts = m.Source.split("/");
+                if (m.Source.startsWith(stack.dataRoot)) assert.equal(parts.at(parts.at(-1) === "nginx.conf" ? -2 : -1), mine, what);
             }
             assert.deepEqual(Object.keys(c.NetworkSettings.Networks), [`housing-portal-${mine}-net`]);
         }
@@ -176,6 +183,87 @@ test("every container runs with its memory and CPU limits, no-new-privileges and
         if (c.name.endsWith("-postgis")) assert.equal(hc.ShmSize, 256 * MB, `${c.name} shm`);
         assert.equal(inspect.State.Running, true, `${c.name} runs with them`);
     }
+});
+
+/** The process limit the plan's `<instance>-pids` command sets for a container (host/limit-container-pids.sh). */
+function plannedPidsLimit(container: string): number {
+    const limits = stack.plan!.resources.filter((r) => r.name.endsWith("-pids")).map((r) => /LIMITS='?([^']*)'?/.exec(String(r.inputs.create))?.[1] ?? "");
+    const pair = limits.flatMap((l) => l.split(" ")).find((p) => p.startsWith(`${container}=`));
+    assert.ok(pair, `no -pids command limits ${container}`);
+    return Number(pair.slice(container.length + 1));
+}
+
+/** uid and command of every process in a container, as the host's ps sees them. */
+async function processesOf(container: string): Promise<{ uid: number; comm: string }[]> {
+    const top = await engine.request("GET", `/containers/${encodeURIComponent(container)}/top?ps_args=${encodeURIComponent("-o pid,uid,comm")}`);
+    const uid = top.Titles.indexOf("UID"), comm = top.Titles.indexOf("COMMAND");
+    return (top.Processes as string[][]).map((p) => ({ uid: Number(p[uid]), comm: p[comm] }));
+}
+
+test("every container has its process limit; nginx runs as uid 101 on a read-only root with its tmpfs and no capabilities; PostGIS's server runs as postgres", async () => {
+    for (const c of stack.plan!.resources.filter((r) => r.type === "docker:index/container:Container")) {
+        const name = String(c.inputs.name);
+        const inspect = await engine.request("GET", `/containers/${encodeURIComponent(name)}/json`);
+        assert.equal(inspect.HostConfig.PidsLimit, plannedPidsLimit(name), `${name} process limit`);
+        assert.equal(inspect.State.Running, true, `${name} runs with it`);
+    }
+    for (const instance of stack.instances()) {
+        const nginx = containerName(instance, "nginx");
+        const inspect = await engine.request("GET", `/containers/${nginx}/json`);
+        assert.equal(inspect.Config.User, "101:101");
+        assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
+        assert.deepEqual(Object.keys(inspect.HostConfig.Tmpfs).sort(), ["/var/cache/nginx", "/var/run"]);
+        assert.deepEqual(inspect.HostConfig.CapAdd ?? [], []);
+        assert.equal(inspect.HostConfig.Sysctls["net.ipv4.ip_unprivileged_port_start"], "0");
+        const procs = await processesOf(nginx);
+        assert.ok(procs.length >= 2 && procs.every((p) => p.uid === 101), `nginx's processes: ${JSON.stringify(procs)}`);
+        // The config is the file on the data volume, bound read-only; the root takes no writes.
+        const conf = inspect.Mounts.find((m: { Destination: string }) => m.Destination === "/etc/nginx/nginx.conf");
+        assert.equal(conf.Source, path.join(stack.dataRoot, ".housing-portal", "nginx", instance, "nginx.conf"));
+        assert.equal(conf.RW, false);
+        for (const probe of ["echo x > /etc/nginx/probe", "echo x > /etc/nginx/nginx.conf"]) {
+            const write = await dockerTry(["exec", nginx, "sh", "-c", probe]);
+            assert.notEqual(write.code, 0, `${nginx}: ${probe} succeeded`);
+        }
+        const served = await request(stack.instancePort(instance), stack.instanceDomain(instance), "GET", "/");
+        assert.equal(served.status, 200, `${instance}'s nginx serves`);
+        // PostGIS's entrypoint starts as root to hand its directories over; the server itself does not run as root.
+        const pg = await processesOf(containerName(instance, "postgis"));
+        const servers = pg.filter((p) => p.comm === "postgres");
+        assert.ok(servers.length > 0 && servers.every((p) => p.uid !== 0), `PostGIS's processes: ${JSON.stringify(pg)}`);
+    }
+});
+
+test("a process that forks without end in one backend stops at its limit; both instances keep serving", async () => {
+    const backend = containerName(A, "backend");
+    const limit = plannedPidsLimit(backend);
+    // Children block on a pipe and leave when it closes: no sleeps, and all of them are gone afterwards.
+    const bomb = [
+        "import os, errno",
+        "r, w = os.pipe()",
+        "n = 0",
+        "while n < 100000:",
+        "    try:",
+        "        pid = os.fork()",
+        "    except OSError as e:",
+        "        print('refused', n, errno.errorcode[e.errno]); break",
+        "    if pid == 0:",
+        "        os.close(w); os.read(r, 1); os._exit(0)",
+        "    n += 1",
+        "os.close(w)",
+        "while n:",
+        "    os.wait(); n -= 1",
+    ].join("\n");
+    const run = await dockerTry(["exec", backend, "python3", "-c", bomb]);
+    assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
+    const m = /^refused (\d+) (\w+)$/m.exec(run.stdout);
+    assert.ok(m, `the fork loop was never refused: ${run.stdout}`);
+    assert.equal(m[2], "EAGAIN");
+    assert.ok(Number(m[1]) < limit, `${m[1]} processes forked with a limit of ${limit}`);
+    const other = await request(stack.instancePort(B), stack.instanceDomain(B), "GET", `/api/download/layout-${B}.csv`);
+    assert.equal(other.status, 200, "the other instance stopped serving");
+    const same = await requestWhenUp(stack.instancePort(A), stack.instanceDomain(A), "GET", `/api/download/layout-${A}.csv`);
+    assert.equal(same.status, 200, "the limited backend no longer serves");
 });
 
 test("a backend that allocates past its memory limit is killed by the kernel; the other instance keeps serving", async () => {

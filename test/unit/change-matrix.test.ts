@@ -20,11 +20,11 @@ const resultOf = async (id: ChangeId): Promise<MatrixResult> => (await results).
 
 const each = (instances: readonly string[], parts: readonly string[]) => instances.flatMap((i) => parts.map((p) => `${i}-${p}`));
 /** What an instance has on the host's engine and as host commands that a new machine makes again. */
-const ON_A_NEW_ENGINE = ["dirs", "network", "postgis-image", "backend-image", "nginx-image", "postgis", "backend", "nginx", "db-login"];
+const ON_A_NEW_ENGINE = ["dirs", "network", "postgis-image", "backend-image", "nginx-image", "postgis", "backend", "nginx-config", "nginx", "db-login", "pids"];
 /** An instance's every resource, its component included. */
 const instance = (name: string) => [name, ...each([name], [...ON_A_NEW_ENGINE, "registration", "postgis-data", "db-password", "db-superuser-password"])];
 /** The edge's resources that a new machine makes again. */
-const EDGE_ON_A_NEW_ENGINE = ["edge-network", "edge-image", "edge-caddy", "edge-config", "edge-routes"];
+const EDGE_ON_A_NEW_ENGINE = ["edge-network", "edge-image", "edge-caddy", "edge-config", "edge-routes", "edge-pids"];
 /** The edge's routes: its two runs of host/edge-routes.sh, updated in place (a reload, never its container). */
 const ROUTES = ["edge-config", "edge-routes"];
 const STAGING = ["colombia", "peru"];
@@ -78,15 +78,16 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "instance-added": { added: instance("chile"), updated: ROUTES, causes: ["edge-config"] },
     "instance-removed": { deleted: instance("peru"), updated: ROUTES, causes: ["edge-config"], retained: ["peru-postgis-data"] },
     "instance-renamed": { added: instance("lima"), deleted: instance("peru"), updated: ROUTES, causes: ["edge-config"], retained: ["peru-postgis-data"] },
-    "instance-domain": { replaced: ["peru-nginx"], updated: ROUTES, causes: ["peru-nginx", "edge-config"] },
-    "instance-aliases": { replaced: ["peru-nginx"], updated: ROUTES, causes: ["peru-nginx", "edge-config"] },
-    "instance-image": { replaced: ["peru-backend-image", "peru-backend"], causes: ["peru-backend-image"] },
-    "instance-backend-env": { replaced: ["peru-backend"], causes: ["peru-backend"] },
+    // nginx's rendered config is rewritten on the host, and nginx replaced (its config's hash is a label).
+    "instance-domain": { replaced: ["peru-nginx", "peru-pids"], updated: [...ROUTES, "peru-nginx-config"], causes: ["peru-nginx-config", "edge-config"] },
+    "instance-aliases": { replaced: ["peru-nginx", "peru-pids"], updated: [...ROUTES, "peru-nginx-config"], causes: ["peru-nginx-config", "edge-config"] },
+    "instance-image": { replaced: ["peru-backend-image", "peru-backend", "peru-pids"], causes: ["peru-backend-image"] },
+    "instance-backend-env": { replaced: ["peru-backend", "peru-pids"], causes: ["peru-backend"] },
     // A secret's value is masked in the plan; a new secret name shows, and recreates the backend with it.
-    "instance-backend-secret": { replaced: ["peru-backend"], causes: ["peru-backend"] },
+    "instance-backend-secret": { replaced: ["peru-backend", "peru-pids"], causes: ["peru-backend"] },
     "instance-memory": { updated: ["peru-postgis"], causes: ["peru-postgis"] },
-    "instance-cpus": { replaced: ["peru-postgis", "peru-db-login"], causes: ["peru-postgis"] },
-    "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "peru-backend-image", "peru-backend"], causes: ["colombia-backend-image", "peru-backend-image"] },
+    "instance-cpus": { replaced: ["peru-postgis", "peru-db-login", "peru-pids"], causes: ["peru-postgis"] },
+    "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "colombia-pids", "peru-backend-image", "peru-backend", "peru-pids"], causes: ["colombia-backend-image", "peru-backend-image"] },
     "edge-ca": { updated: ROUTES, causes: ["edge-config"] },
     "program-host-script": { updated: ["host-settings"], causes: ["host-settings"] },
     "program-first-boot-script": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
@@ -127,11 +128,11 @@ test("the host-image change prints its full cascade from the replaced Droplet; t
         "host-droplet replaced (image) → data-attachment, host-ip-assignment replaced → host-ready, backups-packages run again → edge-image pulled again → "
         + "edge-network recreated → host-tools, edge-config, host-settings, backups-alert-webhook, backups-offsite-credentials, backups-offsite-password run again "
         + "→ edge-caddy recreated → host-grow-volume, host-release-volume, "
-        + "snapshots-api-token, edge-routes run again → per portal instance (colombia, peru): 3 images pulled again, 2 commands run again, "
+        + "snapshots-api-token, edge-pids, edge-routes run again → per portal instance (colombia, peru): 3 images pulled again, 4 commands run again, "
         + "1 network recreated, 3 containers recreated");
     const comment = renderDiffComment([{ stack: "staging", diff, plan: head }], gate);
     assert.match(comment, /\*\*Data-loss gate: passed\.\*\* Nothing that holds data or identity is deleted or replaced\./);
-    assert.match(comment, /<details><summary>The cascade from host-droplet \(36 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
+    assert.match(comment, /<details><summary>The cascade from host-droplet \(41 resources\)<\/summary>\n\n- `\+-` host-droplet replaced \(image\)\n {2}- `\+-` data-attachment replaced \(dropletId\)\n/);
     assert.match(comment, /- on host-droplet's new engine, kept as they are: colombia-postgis-data, peru-postgis-data \(a record of a directory on the data volume/);
     assert.deepEqual(diff.warnings, [], "every engine object is made again or recreated");
 });
@@ -155,6 +156,6 @@ test("what a realiser must do with each resource is exactly the diff's predictio
 test("docs/changes.md is what tools/changesDoc.ts generates from these plans (npm run changes:update)", async () => {
     const expected = renderChangesDoc(await results);
     assert.equal(fs.readFileSync(CHANGES_DOC, "utf8"), expected, "docs/changes.md is stale: run npm run changes:update");
-    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-36 -0: host-droplet replaced \(image\)/);
+    assert.match(expected, /\| <a id="host-image"><\/a>a newer machine image \(staging\) \| `host.image` \| \+0 ~0 \+-41 -0: host-droplet replaced \(image\)/);
     assert.match(expected, /\| <a id="instance-removed"><\/a>.*\| passes \(`peru-postgis-data` retained\) \|/);
 });

@@ -187,13 +187,15 @@ test("instance fields: domain, port, images, database, backendEnv", () => {
 });
 
 test("an instance's resources override the default limits role by role and field by field; bad values are refused", () => {
-    const s = settingsOf({ ...devConfig, instances: [{ ...instances[0], resources: { postgis: { memoryMb: 3072, cpus: 2 }, backend: { cpus: 0.5 } } }, instances[1]] });
+    const s = settingsOf({ ...devConfig, instances: [{ ...instances[0], resources: { postgis: { memoryMb: 3072, cpus: 2 }, backend: { cpus: 0.5, pids: 512 } } }, instances[1]] });
     assert.deepEqual(s.instances[0].resources, {
-        postgis: { memoryMb: 3072, cpus: "2" }, backend: { memoryMb: DEFAULT_RESOURCES.backend.memoryMb, cpus: "0.5" }, nginx: DEFAULT_RESOURCES.nginx,
+        postgis: { memoryMb: 3072, cpus: "2", pids: DEFAULT_RESOURCES.postgis.pids },
+        backend: { memoryMb: DEFAULT_RESOURCES.backend.memoryMb, cpus: "0.5", pids: 512 }, nginx: DEFAULT_RESOURCES.nginx,
     });
     assert.deepEqual(s.instances[1].resources, DEFAULT_RESOURCES, "the other instance keeps the defaults");
     const p = new Problems();
-    validateInstances([{ name: "chile", domain: "chile.example.org", port: 8004, resources: { postgis: { memoryMb: 8, cpus: "2" }, edge: {}, nginx: { memory: 1 } } }], DEFAULT_IMAGES, p);
+    validateInstances([{ name: "chile", domain: "chile.example.org", port: 8004, resources: { postgis: { memoryMb: 8, cpus: "2" }, edge: {}, nginx: { memory: 1 }, backend: { pids: 4 } } }], DEFAULT_IMAGES, p);
+    lineFor(p.lines, "instances[0].resources.backend.pids", /limit of processes and threads, an integer from 16/);
     lineFor(p.lines, "instances[0].resources.postgis.memoryMb", /memory limit in MB, an integer from 32/);
     lineFor(p.lines, "instances[0].resources.postgis.cpus", /number of CPUs/);
     lineFor(p.lines, "instances[0].resources.edge", /unknown key/);

@@ -75,18 +75,20 @@ test("checkoutBindPaths lists every bound path once per instance", () => {
 test("data-volume layout: every bind is <dataRoot>/<kind>/<instance>, PostGIS a volume, nginx.conf rendered", () => {
     const mounts = instanceMounts("colombia", dataVolume);
     for (const m of mounts) {
-        if (m.type === "bind") assert.match(m.source, new RegExp(`^/mnt/data/(${DATA_KINDS.join("|")})/colombia$`), m.target);
+        if (m.type === "bind" && m.rendered === undefined) assert.match(m.source, new RegExp(`^/mnt/data/(${DATA_KINDS.join("|")})/colombia$`), m.target);
     }
-    const upload = mounts.filter((m) => m.type === "upload");
-    assert.deepEqual(upload.map((m) => [m.role, m.target]), [["nginx", "/etc/nginx/nginx.conf"]]);
+    // The rendered config: a file the host writes in the program's own directory, bound read-only.
+    const rendered = mounts.filter((m) => m.rendered !== undefined);
+    assert.deepEqual(rendered.map((m) => [m.role, m.type, m.source, m.target, m.readOnly]),
+        [["nginx", "bind", "/mnt/data/.housing-portal/nginx/colombia/nginx.conf", "/etc/nginx/nginx.conf", true]]);
     const volumes = mounts.filter((m) => m.type === "volume");
     assert.deepEqual(volumes.map((m) => [m.role, m.source, m.target]), [["postgis", "housing-portal-colombia-postgis-data", "/var/lib/postgresql"]]);
 });
 
 test("no mount of one instance touches another's data", () => {
     for (const ctx of [checkout, dataVolume]) {
-        const a = instanceMounts("colombia", ctx).filter((m) => m.type !== "upload" && !isSharedCode(m.what));
-        const b = instanceMounts("peru", ctx).filter((m) => m.type !== "upload" && !isSharedCode(m.what));
+        const a = instanceMounts("colombia", ctx).filter((m) => !isSharedCode(m.what) || m.rendered !== undefined);
+        const b = instanceMounts("peru", ctx).filter((m) => !isSharedCode(m.what) || m.rendered !== undefined);
         const bSources = new Set(b.map((m) => m.source));
         for (const m of a) {
             assert.ok(!bSources.has(m.source), `${ctx.kind}: ${m.source} is shared`);

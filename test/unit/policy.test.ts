@@ -4,9 +4,9 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import {
     ResourceView, bindMountsInsideDataRoot, checkAll, containersHardened, dataVolumesProtected, dlmTargetTagOnDataVolume, ebsEncrypted,
-    firewallWebAndSshOnly, noPublishedDatabaseOrBackendPorts, onlyEdgePublishesPorts, postgisVolumeDedicated, sshNotOpenToWorld,
+    containersPidsLimited, firewallWebAndSshOnly, noPlaintextSecrets, noPublishedDatabaseOrBackendPorts, onlyEdgePublishesPorts, postgisVolumeDedicated, sshNotOpenToWorld,
 } from "../../policy/rules";
-import type { PlanDocument } from "../../tools/planner";
+import { MASK, type PlanDocument } from "../../tools/planner";
 
 const ROOT = "/mnt/data";
 const res = (type: string, props: Record<string, any>, protect = false, name = "r"): ResourceView => ({ type, name, props, protect });
@@ -26,7 +26,7 @@ test("data volumes must be protected", () => {
 
 test("containers: a memory limit, no-new-privileges, not privileged, no Docker socket", () => {
     const good = { memory: 128, securityOpts: ["no-new-privileges:true"], capabilities: { drops: ["ALL"], adds: ["SETUID"] }, mounts: [{ type: "bind", source: "/mnt/data/images/peru", target: "/images" }] };
-    assert.deepEqual(containersHardened.check(container("nginx", good), ROOT), []);
+    assert.deepEqual(containersHardened.check(container("backend", good), ROOT), []);
     const one = (props: Record<string, any>, why: RegExp) => {
         const problems = containersHardened.check(container("backend", { ...good, ...props }), ROOT);
         assert.equal(problems.length, 1, JSON.stringify(problems));
@@ -40,6 +40,20 @@ test("containers: a memory limit, no-new-privileges, not privileged, no Docker s
     one({ capabilities: { drops: ["NET_RAW"] } }, /drop all capabilities/);
     one({ mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" }] }, /Docker socket/);
     one({ volumes: [{ hostPath: "/run/docker.sock", containerPath: "/docker.sock" }] }, /Docker socket/);
+    for (const which of ["nginx", "edge"]) {
+        assert.deepEqual(containersHardened.check(container(which, { ...good, readOnly: true }), ROOT), [], which);
+        assert.match(containersHardened.check(container(which, good), ROOT).join(), /must run on a read-only root file system/, which);
+    }
+});
+
+test("every container is named by a host command that sets its process limit", () => {
+    const c = (name: string) => res("docker:index/container:Container", { name }, false, name);
+    const limits = (create: string) => res("command:remote:Command", { create }, false, "pids");
+    assert.deepEqual(containersPidsLimited.check([c("a-nginx"), c("a-backend"), limits("env LIMITS='a-nginx=128 a-backend=256' bash -s")]), []);
+    assert.deepEqual(containersPidsLimited.check([c("edge"), limits("sudo env LIMITS=edge=256 bash -s")]), []);
+    assert.deepEqual(containersPidsLimited.check([c("a-nginx"), c("a-backend"), limits("env LIMITS=a-nginx=128 bash -s")]),
+        ["a-backend (a-backend) has no process limit: no host command sets one (host/limit-container-pids.sh)"]);
+    assert.equal(containersPidsLimited.check([c("a-nginx")]).length, 1);
 });
 
 test("EBS must be encrypted", () => {
@@ -147,9 +161,34 @@ test("the DLM target tag must be on the data volume", () => {
 test("the committed staging and production plans pass every policy; a broken plan does not", () => {
     for (const stack of ["staging", "production"]) {
         const plan: PlanDocument = JSON.parse(fs.readFileSync(`plans/${stack}.json`, "utf8"));
-        const views = plan.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, protect: r.protect }));
+        const views = plan.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, protect: r.protect, secretMask: MASK }));
         assert.deepEqual(checkAll(views), [], stack);
         const broken = views.map((v) => (v.name === "data-volume" ? { ...v, protect: false } : v));
         assert.deepEqual(checkAll(broken), ["data-volumes-protected: data-volume holds portal data and must be protected (resource option protect: true)"]);
+        // A plaintext secret in a committed plan fails it.
+        const leaked = views.map((v) => (v.name === "peru-backend" ? { ...v, props: { ...v.props, envs: [...(v.props.envs as string[]), "DJANGO_SECRET_KEY=hunter2"] } } : v));
+        assert.deepEqual(checkAll(leaked), ["no-plaintext-secrets: peru-backend sets DJANGO_SECRET_KEY in plain text: a secret reaches a container only as a Pulumi secret (config set --secret, or a generated password)"]);
     }
+});
+
+test("no plaintext secrets: secret-looking variables and settings must be Pulumi secrets; no command line holds one", () => {
+    const plan = (type: string, props: Record<string, any>) => ({ ...res(type, props, false, "r"), secretMask: MASK });
+    const c = (envs: string[]) => noPlaintextSecrets.check(plan("docker:index/container:Container", { envs }), ROOT);
+    assert.deepEqual(c(["PORTAL_INSTANCE=peru", MASK, "POSTGRES_USER=portal", "DJANGO_SETTINGS_MODULE=config.settings"]), []);
+    for (const name of ["POSTGRES_PASSWORD", "DJANGO_SECRET_KEY", "GITHUB_TOKEN", "MAPBOX_API_KEY", "SSH_PRIVATE_KEY", "AWS_CREDENTIALS"]) {
+        assert.match(c([`${name}=x`])[0], new RegExp(`sets ${name} in plain text`), name);
+    }
+    const cmd = (props: Record<string, any>) => noPlaintextSecrets.check(plan("command:remote:Command", props), ROOT);
+    assert.deepEqual(cmd({ create: "sudo env DATA_ROOT=/mnt/data INSTANCE=peru bash -s", stdin: MASK, connection: MASK }), []);
+    assert.deepEqual(cmd({ create: "env A=1 bash -s", connection: { host: "h", user: "deploy", privateKey: MASK } }), []);
+    assert.match(cmd({ create: "env API_TOKEN=abc bash -s" })[0], /sets API_TOKEN on its create command line in plain text/);
+    assert.match(cmd({ delete: "env PGPASSWORD='a b' x" })[0], /sets PGPASSWORD on its delete command line/);
+    assert.match(cmd({ create: MASK })[0], /has a secret on its create command line/);
+    assert.match(cmd({ create: "true", connection: { host: "h", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" } })[0], /SSH privateKey in plain text/);
+    assert.match(noPlaintextSecrets.check(plan("command:local:Command", { create: "true", environment: { SNAPSHOT_TOKEN: "dop_v1_x" } }), ROOT)[0], /passes SNAPSHOT_TOKEN in plain text/);
+    assert.deepEqual(noPlaintextSecrets.check(plan("command:local:Command", { create: "true", environment: { SNAPSHOT_TOKEN: MASK } }), ROOT), []);
+    // Where secrets are not marked (CrossGuard's hooks) the rule cannot judge, and checkAll does not run it.
+    const unmarked = res("docker:index/container:Container", { envs: ["POSTGRES_PASSWORD=decrypted"] });
+    assert.deepEqual(checkAll([unmarked]).filter((v) => v.startsWith("no-plaintext-secrets")), []);
+    assert.equal(checkAll([{ ...unmarked, secretMask: MASK }]).filter((v) => v.startsWith("no-plaintext-secrets")).length, 1);
 });

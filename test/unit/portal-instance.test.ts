@@ -1,6 +1,7 @@
 // PortalInstance through the offline plan, layout by layout: what the program declares for
 // every instance's containers, volumes and network.
 import { test } from "node:test";
+import * as crypto from "crypto";
 import * as assert from "node:assert/strict";
 import { PlanDocument, PlannedResource } from "../../tools/planner";
 import { fakePassword } from "../../tools/planMocks";
@@ -8,7 +9,7 @@ import { diffPlans } from "../../tools/planDiff";
 import { renderNginxConfig } from "../../components/nginxConfig";
 import { readHostFile } from "../../components/hostFiles";
 import { byName, goldenPlan, ofType, ownedBy, planBatch, readStackKeys, writeStackConfig } from "./planRun";
-import { IN_PLACE_CONTAINER_INPUTS, START_BEFORE_STOP } from "../../components/portalInstance";
+import { APPLIED_BY_REPLACEMENT_ONLY, IN_PLACE_CONTAINER_INPUTS, START_BEFORE_STOP } from "../../components/portalInstance";
 import { REPLACEMENT_RULES } from "../../tools/replacementRules";
 import { dataLossGate } from "../../tools/dataLossGate";
 import * as fs from "node:fs";
@@ -27,7 +28,7 @@ const plans = (async () => {
     // A stack deployed before generated host keys upgrades by pinning its machine's own key (docs/security.md).
     const staging = readStackKeys("Pulumi.staging.yaml");
     const stagingKeptHost = ["--config-file", writeStackConfig({ ...staging, host: { ...(staging.host as object), hostKey: String(goldenPlan("staging").outputs.hostKey) } }, "staging")];
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded] = await planBatch([
+    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded, withAlias] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
@@ -46,9 +47,13 @@ const plans = (async () => {
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, resources: { backend: { memoryMb: 1024 } } } : i)),
         }, "e2e")],
         stagingKeptHost,
+        ["--config-file", writeStackConfig({
+            ...e2eKeys,
+            instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, aliases: ["www.peru.e2e.test"] } : i)),
+        }, "e2e")],
     ]);
     const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
-    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded };
+    return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded, withAlias };
 })();
 
 function container(plan: PlanDocument, instance: string, role: string): PlannedResource {
@@ -125,15 +130,36 @@ test("data-volume: binds live under <dataRoot>/<kind>/<instance>; nginx.conf is 
         for (const role of ["backend", "nginx"]) {
             for (const m of container(dataVolume, inst, role).inputs.mounts as any[]) {
                 assert.equal(m.type, "bind");
+                if (m.target === "/etc/nginx/nginx.conf") continue;
                 assert.match(m.source, new RegExp(`^/mnt/housing-portal-e2e/[a-z-]+/${inst}$`));
             }
         }
-        const uploads = container(dataVolume, inst, "nginx").inputs.uploads as any[];
-        assert.deepEqual(uploads, [{
-            file: "/etc/nginx/nginx.conf",
-            content: renderNginxConfig({ domain: `${inst}.e2e.test`, backendHost: `housing-portal-${inst}-backend`, backendPort: 8000 }),
-        }]);
+        // Not uploaded (the root file system is read-only): written on the data volume by the
+        // host, before nginx is created, and bound read-only; its hash labels the container.
+        const nginx = container(dataVolume, inst, "nginx");
+        assert.equal(nginx.inputs.uploads, undefined);
+        const conf = renderNginxConfig({ domain: `${inst}.e2e.test`, backendHost: `housing-portal-${inst}-backend`, backendPort: 8000 });
+        const dir = `/mnt/housing-portal-e2e/.housing-portal/nginx/${inst}`;
+        assert.deepEqual((nginx.inputs.mounts as any[]).find((m) => m.target === "/etc/nginx/nginx.conf"),
+            { type: "bind", source: `${dir}/nginx.conf`, target: "/etc/nginx/nginx.conf", readOnly: true });
+        const write = byName(dataVolume, `${inst}-nginx-config`);
+        assert.equal(write.inputs.stdin, readHostFile("nginx-config.sh"));
+        const create = write.inputs.create as string;
+        assert.ok(create.includes(`CONFIG_DIR=${dir} `), create);
+        assert.ok(create.includes(`NGINX_CONF_B64=${Buffer.from(conf, "utf8").toString("base64")} `) || create.includes(`NGINX_CONF_B64='${Buffer.from(conf, "utf8").toString("base64")}' `), "the rendered config, base64");
+        assert.ok(nginx.dependsOn.includes(write.urn), "nginx is created after its config is written");
+        const labels = Object.fromEntries((nginx.inputs.labels as any[]).map((l) => [l.label, l.value]));
+        assert.equal(labels["housing-portal.config-sha256"], crypto.createHash("sha256").update(conf).digest("hex"));
     }
+});
+
+test("a changed nginx config rewrites the file and replaces nginx (it binds the file it was created with); nothing else of the instance", async () => {
+    const { dataVolume, withAlias } = await plans;
+    const diff = diffPlans(dataVolume, withAlias);
+    const changes = Object.fromEntries(diff.changed.map((c) => [c.resource.name, c]));
+    assert.deepEqual(Object.keys(changes).filter((n) => !n.startsWith("edge-")).sort(), ["peru-nginx", "peru-nginx-config", "peru-pids"]);
+    assert.equal(changes["peru-nginx"].replaced, true);
+    assert.deepEqual(changes["peru-nginx"].reasons, ["labels"]);
 });
 
 test("PostGIS has a dedicated volume: retained on delete, bound to postgis/<instance> on the data volume", async () => {
@@ -232,7 +258,8 @@ test("PostGIS is replaced delete-first under its fixed name (never two servers o
         assert.match(String(c.inputs.name), /^housing-portal-[a-z]+-(postgis|backend|nginx)$/, `${c.name}: its fixed name`);
     }
     // The edge and nginx reach them by the stable names only.
-    const conf = String((container(dataVolume, "peru", "nginx").inputs.uploads as any[])[0].content);
+    const b64 = /NGINX_CONF_B64='?([A-Za-z0-9+/=]+)/.exec(String(byName(dataVolume, "peru-nginx-config").inputs.create))![1];
+    const conf = Buffer.from(b64, "base64").toString("utf8");
     assert.match(conf, /set \$backend_upstream http:\/\/housing-portal-peru-backend:8000;/);
     assert.match(String(byName(staging, "edge-routes").inputs.create), /./);
 });
@@ -246,8 +273,9 @@ test("a start-before-stop container's name changes with every input that replace
     for (const role of START_BEFORE_STOP) {
         const c = container(dataVolume, "peru", role);
         for (const k of Object.keys(c.inputs)) {
-            const updatable: boolean = rule.kind === "on-any-input-except" && rule.inPlace.includes(k);
-            assert.equal((IN_PLACE_CONTAINER_INPUTS as readonly string[]).includes(k), updatable, `${role}.${k}: in the name's digest exactly when it replaces`);
+            const updatable: boolean = rule.kind === "on-any-input-except" && rule.inPlace.includes(k)
+                && !(APPLIED_BY_REPLACEMENT_ONLY as readonly string[]).includes(k);
+            assert.equal((IN_PLACE_CONTAINER_INPUTS as readonly string[]).includes(k), updatable, `${role}.${k}: in the name's digest exactly when it replaces (or only a replacement applies it)`);
         }
     }
     // A new image: a new name, replaced create-first; nginx (which reaches the backend by its alias) is untouched.
@@ -276,7 +304,7 @@ test("every container is limited in memory (no swap beyond it) and CPUs, never g
         const caps = c.inputs.capabilities as { adds: string[]; drops: string[] };
         assert.deepEqual(caps.drops, ["ALL"], c.name);
         const base = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
-        assert.deepEqual([...caps.adds].sort(), (role === "nginx" ? [...base, "KILL", "NET_BIND_SERVICE"] : base).sort(), c.name);
+        assert.deepEqual([...caps.adds].sort(), role === "nginx" ? [] : base, c.name);
         for (const risky of ["NET_RAW", "MKNOD", "SYS_CHROOT", "SETFCAP", "SYS_ADMIN"]) assert.ok(!caps.adds.includes(risky), `${c.name} keeps ${risky}`);
     }
     // One instance's limits fit the example machines with room for the host: 2 on 4 GiB, 3 on 8 GiB.
@@ -289,11 +317,11 @@ test("an instance's own resources change only its own container: a new CPU limit
     const pg = byName(biggerDatabase, "peru-postgis");
     assert.deepEqual([pg.inputs.memory, pg.inputs.memorySwap, pg.inputs.cpus], [3072, 3072, "2"]);
     const changed = biggerDatabase.resources.filter((r) => JSON.stringify(r) !== JSON.stringify(dataVolume.resources.find((b) => b.urn === r.urn)));
-    assert.deepEqual(changed.map((r) => r.name).sort(), ["peru-db-login", "peru-postgis"]);
+    assert.deepEqual(changed.map((r) => r.name).sort(), ["peru-db-login", "peru-pids", "peru-postgis"]);
     // cpus is ForceNew in the Docker provider (memory is not): the container is replaced, gets a
     // new id, and the login command triggered by that id runs again on the new container.
     const diff = diffPlans(dataVolume, biggerDatabase);
-    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.reasons]).sort(), [["peru-db-login", ["triggers"]], ["peru-postgis", ["cpus"]]]);
+    assert.deepEqual(diff.changed.map((c) => [c.resource.name, c.reasons]).sort(), [["peru-db-login", ["triggers"]], ["peru-pids", ["triggers"]], ["peru-postgis", ["cpus"]]]);
 });
 
 test("the database password is generated, secret, and reaches the containers only through their environment", async () => {
@@ -375,7 +403,8 @@ test("changing one instance's image changes only that instance", async () => {
     const { dataVolume, newImage } = await plans;
     const before = new Map(dataVolume.resources.map((r) => [r.urn, JSON.stringify(r)]));
     const changed = newImage.resources.filter((r) => before.get(r.urn) !== JSON.stringify(r)).map((r) => r.name).sort();
-    assert.deepEqual(changed, ["peru-backend", "peru-backend-image"]);
+    // The process limits are set again on the new container.
+    assert.deepEqual(changed, ["peru-backend", "peru-backend-image", "peru-pids"]);
 });
 
 test("two database roles: PostGIS's superuser with its own password, the backend's role with another, which the backend alone logs in with", async () => {
@@ -417,4 +446,19 @@ test("a stack deployed before start-before-stop: its first pulumi up replaces ea
     const gate = dataLossGate([{ stack: "staging", removed: diff.removed, replaced: diff.changed.filter((c) => c.replaced).map((c) => ({ before: c.before, reasons: c.reasons })) }], []);
     assert.equal(gate.passed, true);
     assert.deepEqual(gate.findings, []);
+});
+
+test("each instance's containers get their process limits from one host command, run again whenever one of them is recreated", async () => {
+    const { dataVolume } = await plans;
+    for (const inst of ["colombia", "peru"]) {
+        const pids = byName(dataVolume, `${inst}-pids`);
+        assert.equal(pids.inputs.stdin, readHostFile("limit-container-pids.sh"));
+        const ids = ["postgis", "backend", "nginx"].map((role) => container(dataVolume, inst, role));
+        // The containers' current names: backend's and nginx's generational ones.
+        const [pg, be, ng] = ids.map((c) => String(c.inputs.name));
+        assert.match(be, new RegExp(`^housing-portal-${inst}-backend-[0-9a-f]{10}$`));
+        assert.ok(String(pids.inputs.create).includes(`LIMITS='${pg}=256 ${be}=256 ${ng}=128'`), String(pids.inputs.create));
+        assert.deepEqual([...pids.dependsOn].sort(), ids.map((c) => c.urn).sort());
+        assert.equal((pids.inputs.triggers as unknown[]).length, 3, "triggered by the three containers' ids");
+    }
 });
