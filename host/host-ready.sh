@@ -10,7 +10,8 @@
 #   WAIT_SECONDS    default 1200. How long to wait for cloud-init and for Docker.
 #   DOCKER          default docker. The docker client (tests put a shim here).
 #   CLOUD_INIT      default cloud-init. Skipped when the command does not exist (a host that
-#                   was not built by cloud-init, the `existing` host mode).
+#                   was not built by cloud-init, the `existing` host mode), or when it reports
+#                   that it does not run on this host (`status: not run` or `disabled`).
 #
 # Exit status: 0 when ready; 1 with a one-line reason otherwise; 2 on a bad setting.
 set -euo pipefail
@@ -28,7 +29,12 @@ CLOUD_INIT="${CLOUD_INIT:-cloud-init}"
 [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || usage_error "WAIT_SECONDS must be a whole number, got '$WAIT_SECONDS'"
 deadline=$((SECONDS + WAIT_SECONDS))
 
-if command -v "$CLOUD_INIT" >/dev/null 2>&1; then
+if command -v "$CLOUD_INIT" >/dev/null 2>&1 && [[ "$("$CLOUD_INIT" status 2>/dev/null || true)" =~ status:\ (not\ run|disabled) ]]; then
+  # Installed but not run on this boot (an existing host whose image has it disabled):
+  # `status --wait` would wait for it forever. A created host is never here: its pinned SSH key
+  # is one cloud-init writes, so by the time this runs over SSH cloud-init has started.
+  echo "$PROG: cloud-init is installed but does not run on this host: not waiting for it" >&2
+elif command -v "$CLOUD_INIT" >/dev/null 2>&1; then
   # `status --wait` exits non-zero when cloud-init finished with errors (for example the
   # mount script failed): that host is not ready.
   timeout "$WAIT_SECONDS" "$CLOUD_INIT" status --wait >/dev/null || die "cloud-init did not finish cleanly ($("$CLOUD_INIT" status 2>/dev/null | tr '\n' ' '))"

@@ -48,6 +48,15 @@ describe("host/host-ready.sh", () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cloud-init did not finish cleanly \(status: error/);
   });
+
+  test("a cloud-init that is installed but does not run on this host is not waited for", async () => {
+    // Its `status --wait` never returns: without the check, the gate waits until WAIT_SECONDS.
+    const notRun = scratch.path("cloud-init-not-run");
+    fs.writeFileSync(notRun, '#!/bin/sh\n[ "$2" = --wait ] && exec sleep infinity\necho "status: not run"\n', { mode: 0o755 });
+    const r = await runScript("host-ready.sh", { DATA_ROOT: dataRoot, DOCKER: dockerOk, CLOUD_INIT: notRun, WAIT_SECONDS: "2" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /does not run on this host: not waiting/);
+  });
 });
 
 describe("host/write-secret.sh", () => {
