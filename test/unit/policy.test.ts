@@ -42,6 +42,16 @@ test("containers: a memory limit, no-new-privileges, not privileged, no Docker s
     one({ volumes: [{ hostPath: "/run/docker.sock", containerPath: "/docker.sock" }] }, /Docker socket/);
 });
 
+test("containers: the edge runs as a non-root user", () => {
+    const good = { memory: 256, securityOpts: ["no-new-privileges:true"], capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } };
+    for (const user of ["10443:10443", "10443", "caddy", "caddy:caddy"]) assert.deepEqual(containersHardened.check(container("edge", { ...good, user }), ROOT), [], user);
+    for (const user of [undefined, "", "0", "0:0", "root", "root:10443", "00:0"]) {
+        const problems = containersHardened.check(container("edge", { ...good, user }), ROOT);
+        assert.equal(problems.length, 1, `${user}: ${JSON.stringify(problems)}`);
+        assert.match(problems[0], /^c-edge must run as a non-root user/);
+    }
+});
+
 test("EBS must be encrypted", () => {
     assert.deepEqual(ebsEncrypted.check(res("aws:ebs/volume:Volume", { encrypted: true }), ROOT), []);
     assert.match(ebsEncrypted.check(res("aws:ebs/volume:Volume", {}), ROOT)[0], /encrypted: true/);
