@@ -137,6 +137,14 @@ test("the edge runs as its own non-root user, with no effective capability, and 
     assert.match(status, /^CapEff:\s+0+$/m);
     assert.match(status, /^CapPrm:\s+0+$/m);
     assert.match(status, /^NoNewPrivs:\s+1$/m);
+    // Why NET_BIND_SERVICE stays in the bounding set: the image's caddy carries it as a file
+    // capability, and without it in the bounding set the kernel refuses to execute caddy.
+    const caddyAs = (caps: string[]) => dockerTry(["run", "--rm", "--user", EDGE_USER, "--cap-drop", "ALL", ...caps, "--security-opt", "no-new-privileges:true", "--entrypoint", "caddy", c.Image, "version"]);
+    const without = await caddyAs([]);
+    assert.notEqual(without.code, 0, "caddy ran without NET_BIND_SERVICE in its bounding set: the capability could go");
+    assert.match(without.stdout + without.stderr, /operation not permitted/);
+    const withBounding = await caddyAs(["--cap-add", "NET_BIND_SERVICE"]);
+    assert.equal(withBounding.code, 0, withBounding.stderr);
     const storage = path.join(stack.dataRoot, "edge", "storage");
     assert.equal(fs.statSync(storage).uid, EDGE_UID);
     for (const d of domains(keys)) for (const f of storedCertificates(d)) assert.equal(fs.statSync(f).uid, EDGE_UID, `${f} was written by another user`);
