@@ -9,14 +9,26 @@ import * as docker from "@pulumi/docker";
 import { EdgeSettings } from "./config";
 import { CADDYFILE, EDGE_PATHS, renderCaddyfile } from "./caddyfile";
 import { DockerHost } from "./dockerHost";
-import { InstanceWebEndpoint, NO_NEW_PRIVILEGES } from "./portalInstance";
+import { InstanceWebEndpoint, NO_NEW_PRIVILEGES, UNPRIVILEGED_LOW_PORTS } from "./portalInstance";
 import { EDGE_NAMES, EDGE_SERVICE, LABEL_MACHINE, LABEL_ROLE, LABEL_SERVICE, edgeDirs } from "./naming";
 
 /** The ports the edge publishes on the host: HTTP (redirects, HTTP-01 challenges) and HTTPS. */
 export const EDGE_PORTS = [80, 443] as const;
 /** The edge's share of the host: TLS and proxying only, no content. */
 export const EDGE_RESOURCES = { memoryMb: 256, cpus: "1.0", pids: 256 } as const;
-/** All capabilities dropped but binding 80 and 443 (Caddy runs as root in its image and owns its storage). */
+/**
+ * The edge's uid and gid: no user of the host or of another container (nginx 101, PostgreSQL 999
+ * or 70, the first login user 1000). Caddy needs no name for it, only its storage owned by it.
+ */
+export const EDGE_UID = 10443;
+/** The edge's uid:gid, the container's user. */
+export const EDGE_USER = `${EDGE_UID}:${EDGE_UID}`;
+/**
+ * All capabilities dropped but NET_BIND_SERVICE, which stays in the bounding set only: the caddy
+ * image's /usr/bin/caddy carries it as a file capability, and the kernel refuses to execute a
+ * file whose capabilities the bounding set lacks. A non-root process under no-new-privileges gains
+ * nothing from it (no effective capability); the ports come from EDGE_SYSCTLS.
+ */
 export const EDGE_CAPABILITIES = ["NET_BIND_SERVICE"] as const;
 /**
  * The edge is healthy when Caddy's admin endpoint (inside the container only) answers: it opens
@@ -29,9 +41,18 @@ export const EDGE_HEALTHCHECK = ["CMD", "wget", "-q", "-T", "5", "-O", "/dev/nul
  * the old: the connections still in an old socket's accept queue would be reset. With
  * tcp_migrate_req (Linux 5.14 and later) the kernel hands them to the new socket instead.
  */
-export const EDGE_SYSCTLS = { "net.ipv4.tcp_migrate_req": "1" } as const;
-/** What Caddy writes besides its storage (autosaved config, temporary files): memory only, the root is read-only. */
-const EDGE_TMPFS = { "/config": "rw,noexec,nosuid,size=16m", "/tmp": "rw,noexec,nosuid,size=16m" };
+export const EDGE_SYSCTLS = {
+    "net.ipv4.tcp_migrate_req": "1",
+    // Ports 80 and 443 without root: unprivileged in the container's own network namespace only.
+    ...UNPRIVILEGED_LOW_PORTS,
+} as const;
+/**
+ * What Caddy writes besides its storage (autosaved config, temporary files): memory only, the
+ * root is read-only. Owned by the edge's user: the engine gives a tmpfs the mode of the image's
+ * directory it covers (root's) unless uid and gid are given.
+ */
+const EDGE_TMPFS_OPTIONS = `rw,noexec,nosuid,size=16m,uid=${EDGE_UID},gid=${EDGE_UID},mode=0700`;
+const EDGE_TMPFS = { "/config": EDGE_TMPFS_OPTIONS, "/tmp": EDGE_TMPFS_OPTIONS };
 
 /** One instance as the edge routes it. */
 export interface EdgeRoute {
@@ -91,6 +112,7 @@ export class Edge extends pulumi.ComponentResource {
             ...(args.settings.caRootPem === undefined ? {} : { CA_ROOT_B64: b64(args.settings.caRootPem) }),
             DATA_ROOT: args.dataRoot,
             STORAGE_DIR: dirs.storage,
+            STORAGE_OWNER: EDGE_USER,
             CONFIG_DIR: dirs.config,
             CONFIG_TARGET: EDGE_PATHS.config,
             ...(args.allowUnmounted ? { ALLOW_UNMOUNTED: "1" } : {}),
@@ -118,6 +140,7 @@ export class Edge extends pulumi.ComponentResource {
             name: EDGE_NAMES.container,
             image: image.imageId,
             labels: labels(EDGE_SERVICE),
+            user: EDGE_USER,
             // The stock image's own command, spelled out: every image (a stand-in too) runs the same.
             command: ["caddy", "run", "--config", `${EDGE_PATHS.config}/${CADDYFILE}`, "--adapter", "caddyfile"],
             envs: [`XDG_DATA_HOME=${EDGE_PATHS.storage}`, "XDG_CONFIG_HOME=/config"],

@@ -5,6 +5,10 @@
 # container exists and again after it is (re)created, and whenever the routes change:
 #   1. makes the edge's directories on the data volume: $STORAGE_DIR (mode 0700: certificates,
 #      keys and the ACME account) and $CONFIG_DIR (the Caddyfile, bound read-only into the edge);
+#      hands $STORAGE_DIR and everything in it to $STORAGE_OWNER (the edge's non-root user), so
+#      the certificates of an edge that ran as root keep being served: only what is not owned
+#      by it yet changes, symbolic links themselves (never what they point to), on the storage's
+#      own file system;
 #   2. writes the Caddyfile (and the ACME directory's CA root, when given) atomically, only when
 #      its content changed;
 #   3. writes instance-networks.caddy, which the Caddyfile imports in every site: requests from
@@ -29,6 +33,7 @@
 #   DATA_ROOT        default /mnt/data.
 #   STORAGE_DIR      default $DATA_ROOT/edge/storage.
 #   CONFIG_DIR       default $DATA_ROOT/edge/config.
+#   STORAGE_OWNER    uid:gid (numbers) that owns $STORAGE_DIR and everything in it; empty: left as it is.
 #   CONFIG_TARGET    default /etc/caddy. Where the edge sees CONFIG_DIR.
 #   ALLOW_UNMOUNTED  default 0.
 #   DOCKER           default docker. The docker client (tests put a shim here).
@@ -53,6 +58,7 @@ DATA_ROOT="${DATA_ROOT:-/mnt/data}"
 DATA_ROOT="${DATA_ROOT%/}"
 STORAGE_DIR="${STORAGE_DIR:-$DATA_ROOT/edge/storage}"
 CONFIG_DIR="${CONFIG_DIR:-$DATA_ROOT/edge/config}"
+STORAGE_OWNER="${STORAGE_OWNER:-}"
 CONFIG_TARGET="${CONFIG_TARGET:-/etc/caddy}"
 ALLOW_UNMOUNTED="${ALLOW_UNMOUNTED:-0}"
 DOCKER="${DOCKER:-docker}"
@@ -73,6 +79,7 @@ if [[ -n "$CA_ROOT_B64" ]]; then
 fi
 [[ "$DATA_ROOT" == /* && -n "$DATA_ROOT" ]] || usage_error "DATA_ROOT must be an absolute path other than /, got '$DATA_ROOT'"
 [[ "$STORAGE_DIR" == /* && "$CONFIG_DIR" == /* ]] || usage_error "STORAGE_DIR and CONFIG_DIR must be absolute paths"
+[[ -z "$STORAGE_OWNER" || "$STORAGE_OWNER" =~ ^[0-9]+:[0-9]+$ ]] || usage_error "STORAGE_OWNER must be uid:gid in numbers, got '$STORAGE_OWNER'"
 [[ "$ALLOW_UNMOUNTED" == 0 || "$ALLOW_UNMOUNTED" == 1 ]] || usage_error "ALLOW_UNMOUNTED must be 0 or 1"
 [[ "$RELOAD_WAIT_SECONDS" =~ ^[0-9]+$ ]] || usage_error "RELOAD_WAIT_SECONDS must be a whole number of seconds"
 
@@ -86,9 +93,18 @@ if ! mountpoint -q "$DATA_ROOT"; then
 fi
 
 # ---- files on the data volume -----------------------------------------------------------------
+[[ ! -L "$STORAGE_DIR" && ! -L "$CONFIG_DIR" ]] || die "$STORAGE_DIR or $CONFIG_DIR is a symbolic link; refusing to follow it"
 mkdir -p "$STORAGE_DIR" "$CONFIG_DIR" || die "cannot create $STORAGE_DIR and $CONFIG_DIR"
-chmod 0700 "$STORAGE_DIR"
-chmod 0755 "$CONFIG_DIR"
+# Only when it differs: a chmod changes the inode even when it sets the same mode.
+[[ "$(stat -c %a "$STORAGE_DIR")" == 700 ]] || chmod 0700 "$STORAGE_DIR"
+[[ "$(stat -c %a "$CONFIG_DIR")" == 755 ]] || chmod 0755 "$CONFIG_DIR"
+if [[ -n "$STORAGE_OWNER" ]]; then
+  owner_uid="${STORAGE_OWNER%:*}" owner_gid="${STORAGE_OWNER#*:}"
+  # find -P (the default) never follows a link; chown -h changes the link itself.
+  changed="$(find "$STORAGE_DIR" -xdev \( ! -uid "$owner_uid" -o ! -gid "$owner_gid" \) -print -exec chown -h "$STORAGE_OWNER" {} + | wc -l)" ||
+    die "cannot hand $STORAGE_DIR to $STORAGE_OWNER"
+  ((changed == 0)) || log "handed $changed entries of $STORAGE_DIR to $STORAGE_OWNER"
+fi
 
 # write_file FILE CONTENT: replaces FILE by a rename (a reader sees the old or the new file, never half of one).
 write_file() {

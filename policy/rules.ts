@@ -55,6 +55,13 @@ function role(r: ResourceView): string | undefined {
     return labelOf(r, LABEL_ROLE);
 }
 
+/** Is a container's `user` ("name", "uid", "name:group" or "uid:gid") someone other than root? Unset is the image's user: root for the edge's. */
+export function isNonRootUser(user: unknown): boolean {
+    if (typeof user !== "string" || user === "") return false;
+    const who = user.split(":")[0];
+    return who !== "" && who !== "root" && !/^0+$/.test(who);
+}
+
 /** Is `p` an absolute, normalised path at or below `root`? */
 export function isInside(p: unknown, root: string): boolean {
     if (typeof p !== "string" || !path.posix.isAbsolute(p) || path.posix.normalize(p) !== p) return false;
@@ -241,10 +248,11 @@ const DOCKER_SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
 
 export const containersHardened: ResourceRule = {
     name: "containers-hardened",
-    description: "Every container has a memory limit, drops all capabilities but those it names, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket; nginx and the edge run on a read-only root file system.",
+    description: "Every container has a memory limit, drops all capabilities but those it names, never gains privileges (no-new-privileges), is not privileged, and does not mount the Docker socket; nginx and the edge run on a read-only root file system, and the edge as a non-root user.",
     check(r) {
         if (r.type !== T.container) return [];
         const problems: string[] = [];
+        if (role(r) === EDGE_SERVICE && !isNonRootUser(r.props.user)) problems.push(`${r.name} must run as a non-root user (user "<uid>:<gid>")`);
         if (!(typeof r.props.memory === "number" && r.props.memory > 0)) problems.push(`${r.name} has no memory limit (memory, in MB)`);
         if (!(r.props.securityOpts ?? []).some((o: unknown) => /^no-new-privileges(:true)?$/.test(String(o)))) {
             problems.push(`${r.name} must set securityOpts ["no-new-privileges:true"]`);

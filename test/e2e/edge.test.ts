@@ -16,7 +16,7 @@ import { isMountPoint, runScript } from "../host/helpers";
 import { containerName, dockerTry, E2eStack, engine, MORE_IMAGES, removeLabelled, request, requestWhenUp, waitBackend, waitDatabase, type Keys } from "./harness";
 import { Pebble } from "./pebble";
 import { changeImageUnderLoad, EDGE, edgeRequest, loopRequests, waitServed, type LoopCount } from "./edgeClient";
-import { EDGE_HEALTHCHECK } from "../../components/edge";
+import { EDGE_HEALTHCHECK, EDGE_UID, EDGE_USER } from "../../components/edge";
 
 const stack = new E2eStack("edge");
 const [A, B] = stack.instances();
@@ -123,13 +123,59 @@ test("the certificates are files on the loop-device data volume, bound into a ha
     assert.equal(c.HostConfig.Sysctls["net.ipv4.tcp_migrate_req"], "1");
 });
 
-test("the edge removed and created again serves the same certificates, with no new order at Pebble", async () => {
+test("the edge runs as its own non-root user, with no effective capability, and owns its storage and tmpfs", async () => {
+    const c = await engine.request("GET", `/containers/${EDGE}/json`);
+    assert.equal(c.Config.User, EDGE_USER);
+    assert.equal(c.HostConfig.Sysctls["net.ipv4.ip_unprivileged_port_start"], "0");
+    // Every process of the container, as the engine lists them.
+    const top = await engine.request("GET", `/containers/${EDGE}/top?ps_args=${encodeURIComponent("-o pid,uid,gid,comm")}`);
+    const col = (name: string) => top.Titles.indexOf(name);
+    assert.ok(top.Processes.length >= 1);
+    for (const p of top.Processes as string[][]) {
+        assert.deepEqual([p[col("UID")], p[col("GID")]], [String(EDGE_UID), String(EDGE_UID)], `process ${p.join(" ")} is not the edge's user`);
+    }
+    // Its main process (caddy) holds no capability: binding 80 and 443 is the namespace's sysctl.
+    const status = fs.readFileSync(`/proc/${c.State.Pid}/status`, "utf8");
+    assert.match(status, new RegExp(`^Uid:\\s+${EDGE_UID}\\s+${EDGE_UID}\\s+${EDGE_UID}\\s+${EDGE_UID}$`, "m"));
+    assert.match(status, /^CapEff:\s+0+$/m);
+    assert.match(status, /^CapPrm:\s+0+$/m);
+    assert.match(status, /^NoNewPrivs:\s+1$/m);
+    // Why NET_BIND_SERVICE stays in the bounding set: the image's caddy carries it as a file
+    // capability, and without it in the bounding set the kernel refuses to execute caddy.
+    const caddyAs = (caps: string[]) => dockerTry(["run", "--rm", "--user", EDGE_USER, "--cap-drop", "ALL", ...caps, "--security-opt", "no-new-privileges:true", "--entrypoint", "caddy", c.Image, "version"]);
+    const without = await caddyAs([]);
+    assert.notEqual(without.code, 0, "caddy ran without NET_BIND_SERVICE in its bounding set: the capability could go");
+    assert.match(without.stdout + without.stderr, /operation not permitted/);
+    const withBounding = await caddyAs(["--cap-add", "NET_BIND_SERVICE"]);
+    assert.equal(withBounding.code, 0, withBounding.stderr);
+    const storage = path.join(stack.dataRoot, "edge", "storage");
+    assert.equal(fs.statSync(storage).uid, EDGE_UID);
+    for (const d of domains(keys)) for (const f of storedCertificates(d)) assert.equal(fs.statSync(f).uid, EDGE_UID, `${f} was written by another user`);
+    const tmpfs = await dockerTry(["exec", EDGE, "sh", "-c", "stat -c '%u:%g %n' /config /tmp && touch /tmp/probe /config/probe && rm /tmp/probe /config/probe"]);
+    assert.equal(tmpfs.code, 0, tmpfs.stderr);
+    assert.equal(tmpfs.stdout.trim(), `${EDGE_USER} /config\n${EDGE_USER} /tmp`);
+});
+
+test("an edge that ran as root, its storage root's, replaced by the non-root edge: the storage is handed over first; the same certificates are served, with no new order at Pebble", async () => {
     const before = new Map<string, string>();
     for (const d of domains(keys)) before.set(d, (await viaEdge(d, "GET", "/")).cert.serialNumber);
     const orders = pebble.orders();
     assert.ok(orders >= 1, `pebble saw no order at all:\n${pebble.log.slice(-2000)}`);
-    await engine.remove(`/containers/${EDGE}?force=true`);
-    await stack.realisePlan(stack.plan!, stack.plan!);
+    // The storage as a root-run edge left it, and the plan it was deployed with: no user, no owner for the routes script.
+    const storage = path.join(stack.dataRoot, "edge", "storage");
+    const walk = (p: string): string[] => [p, ...(fs.lstatSync(p).isDirectory() ? fs.readdirSync(p).flatMap((e) => walk(path.join(p, e))) : [])];
+    const stored = walk(storage);
+    for (const p of stored) fs.lchownSync(p, 0, 0);
+    const asRoot: PlanDocument = JSON.parse(JSON.stringify(stack.plan!));
+    for (const r of asRoot.resources) {
+        if (r.name === "edge-caddy") delete (r.inputs as Record<string, unknown>).user;
+        if (r.name === "edge-config" || r.name === "edge-routes") r.inputs.create = String(r.inputs.create).replace(/ STORAGE_OWNER=\S+/, "");
+    }
+    assert.notDeepEqual(asRoot, stack.plan, "the plan before had no edge user");
+    const edgeBefore = await engine.request("GET", `/containers/${EDGE}/json`);
+    await stack.realisePlan(stack.plan!, asRoot);
+    assert.notEqual((await engine.request("GET", `/containers/${EDGE}/json`)).Id, edgeBefore.Id, "the edge was not replaced");
+    for (const p of stored) assert.equal(fs.lstatSync(p).uid, EDGE_UID, `${p} was not handed to the edge's user`);
     for (const d of domains(keys)) {
         const served = await whenServed(d);
         assert.equal(served.cert.serialNumber, before.get(d), `${d} got a new certificate`);

@@ -41,8 +41,9 @@ ensure() {
 # host scripts and the drills use (losetup, mkfs.ext4, chattr, fsfreeze, flock, curl, jq), the
 # existing host's machine (unshare; sudo, which a cloud image has too), and the edge's: pebble
 # (the ACME test CA and its mock DNS) and openssl (its listener's certificate); restic for the
-# off-site drill (openssl also makes its storage's certificate).
-ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl restic
+# off-site drill (openssl also makes its storage's certificate); libcap2-bin (setcap) for the
+# stand-in caddy's file capability.
+ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl restic libcap2-bin
 
 # ---- the engine ------------------------------------------------------------------------------
 mkdir -p "$STATE_DIR"

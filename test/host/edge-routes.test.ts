@@ -1,12 +1,15 @@
 // host/edge-routes.sh with a docker shim: the Caddyfile and CA root written on the data root
 // (only when changed), the running edge connected to exactly the declared instance networks
 // (never off its own), reloaded (waiting for a just-started admin endpoint), a refused Caddyfile
-// failing the run, the guard against an unmounted data root, and bad settings.
+// failing the run, the storage handed to the edge's non-root user (root-owned storage of an edge
+// that ran as root included; links never followed), the guard against an unmounted data root,
+// and bad settings.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Scratch, requireHostTier, runScript, writeExecutable } from "./helpers";
+import { EDGE_UID, EDGE_USER } from "../../components/edge";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const CADDYFILE = "example.org {\n\treverse_proxy housing-portal-peru-nginx:80\n}\n";
@@ -71,7 +74,7 @@ esac
     assert.equal(r.code, 0, r.stderr);
     assert.equal(fs.readFileSync(path.join(f.dataRoot, "edge/config/Caddyfile"), "utf8"), CADDYFILE);
     assert.match(fs.readFileSync(path.join(f.dataRoot, "edge/config/acme-ca-root.pem"), "utf8"), /BEGIN CERTIFICATE/);
-    assert.equal(fs.statSync(path.join(f.dataRoot, "edge/storage")).mode & 0o777, 0o700, "certificates and keys are root's only");
+    assert.equal(fs.statSync(path.join(f.dataRoot, "edge/storage")).mode & 0o777, 0o700, "certificates and keys are their owner's only");
     // Requests from the instance networks' subnets are refused in every site.
     assert.match(fs.readFileSync(path.join(f.dataRoot, "edge/config/instance-networks.caddy"), "utf8"),
       /^@from_instance_networks \{\n\tremote_ip 10\.9\.1\.0\/24 fd00:9:1::\/64 10\.9\.2\.0\/24\n\tnot remote_ip 10\.9\.1\.1 10\.9\.2\.1\n\}\nabort @from_instance_networks\n$/m);
@@ -95,6 +98,54 @@ esac
     assert.equal(again.code, 0, again.stderr);
     assert.equal(fs.statSync(file).ino, inode, "an unchanged Caddyfile is not rewritten");
     assert.doesNotMatch(again.stderr, /connected|wrote/);
+  });
+
+  test("root-owned storage (an edge that ran as root) is handed to the edge's user; a second run changes nothing; a link pointing outside is not followed", async () => {
+    const f = fixture("owner", undefined);
+    const storage = path.join(f.dataRoot, "edge/storage");
+    const certDir = path.join(storage, "certificates/acme-v02/peru.example.org");
+    fs.mkdirSync(certDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(certDir, "peru.example.org.crt"), "cert");
+    fs.writeFileSync(path.join(certDir, "peru.example.org.key"), "key", { mode: 0o600 });
+    const outside = scratch.path("owner-outside");
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, "secret"), "not the edge's");
+    fs.symlinkSync(outside, path.join(storage, "escape-dir"));
+    fs.symlinkSync(path.join(outside, "secret"), path.join(storage, "escape-file"));
+    for (const p of [storage, outside, path.join(outside, "secret")]) assert.equal(fs.statSync(p).uid, 0, "the fixture starts root's");
+
+    const r = await runScript("edge-routes.sh", f.env({ STORAGE_OWNER: EDGE_USER }));
+    assert.equal(r.code, 0, r.stderr);
+    const entries = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => [path.join(dir, e.name), ...(e.isDirectory() ? entries(path.join(dir, e.name)) : [])]);
+    const all = [storage, ...entries(storage)];
+    assert.ok(all.length >= 8, all.join(" "));
+    for (const p of all) {
+      const st = fs.lstatSync(p);
+      assert.deepEqual([st.uid, st.gid], [EDGE_UID, EDGE_UID], `${p} is not the edge's`);
+    }
+    assert.equal(fs.statSync(storage).mode & 0o777, 0o700);
+    for (const p of [outside, path.join(outside, "secret")]) assert.deepEqual([fs.lstatSync(p).uid, fs.lstatSync(p).gid], [0, 0], `${p} outside the storage was changed`);
+    assert.match(r.stderr, new RegExp(`handed ${all.length} entries of .* to ${EDGE_USER}`));
+
+    const ctimes = () => all.map((p) => fs.lstatSync(p, { bigint: true }).ctimeNs);
+    const before = ctimes();
+    const again = await runScript("edge-routes.sh", f.env({ STORAGE_OWNER: EDGE_USER }));
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /handed/);
+    assert.deepEqual(ctimes(), before, "a second run touched the storage");
+  });
+
+  test("a storage directory that is a symbolic link is refused: nothing is handed to the edge's user", async () => {
+    const f = fixture("linked", undefined);
+    const outside = scratch.path("linked-outside");
+    fs.mkdirSync(outside);
+    fs.mkdirSync(path.join(f.dataRoot, "edge"));
+    fs.symlinkSync(outside, path.join(f.dataRoot, "edge/storage"));
+    const r = await runScript("edge-routes.sh", f.env({ STORAGE_OWNER: EDGE_USER }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is a symbolic link; refusing to follow it/);
+    assert.equal(fs.statSync(outside).uid, 0);
   });
 
   test("a just-started edge is waited for until its admin endpoint answers", async () => {
@@ -129,6 +180,7 @@ esac
     for (const more of <Record<string, string>[]>[
       { EDGE_CONTAINER: "" }, { EDGE_NETWORK: "bad name" }, { NETWORKS: "housing-portal_edge-net" }, { NETWORKS: "ok-net ../x" },
       { CADDYFILE_B64: "" }, { NETWORKS: "" , CADDYFILE_B64: "%%%" }, { DATA_ROOT: "relative" }, { ALLOW_UNMOUNTED: "yes" }, { RELOAD_WAIT_SECONDS: "soon" },
+      { STORAGE_OWNER: "caddy" }, { STORAGE_OWNER: "10443" }, { STORAGE_OWNER: "1:2:3" },
     ]) {
       const r = await runScript("edge-routes.sh", f.env(more));
       assert.equal(r.code, 2, `${JSON.stringify(more)}: ${r.stderr}`);

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { PlannedResource } from "../../tools/planner";
 import { byName, goldenPlan, ofType } from "./planRun";
+import { EDGE_UID, EDGE_USER } from "../../components/edge";
 
 const CONTAINER = "docker:index/container:Container";
 const clouds = () => [goldenPlan("staging"), goldenPlan("production")];
@@ -37,12 +38,30 @@ test("the edge is hardened: limits, no-new-privileges, NET_BIND_SERVICE only, a 
         assert.deepEqual(c.inputs.capabilities, { adds: ["NET_BIND_SERVICE"], drops: ["ALL"] });
         assert.equal(c.inputs.readOnly, true);
         assert.deepEqual(Object.keys(c.inputs.tmpfs as object).sort(), ["/config", "/tmp"]);
+        for (const options of Object.values(c.inputs.tmpfs as Record<string, string>)) {
+            assert.match(options, new RegExp(`(^|,)uid=${EDGE_UID},gid=${EDGE_UID}(,|$)`), "writable by the edge's user");
+        }
         assert.equal(c.inputs.uploads, undefined, "nothing uploaded: a read-only root takes no files, and routes are no container input");
         assert.equal(c.inputs.restart, "unless-stopped");
         assert.equal(c.deleteBeforeReplace, true);
         assert.equal(labels(c)["housing-portal.machine"], labels(byName(plan, "colombia-nginx"))["housing-portal.machine"]);
         assert.deepEqual(byName(plan, "edge-image").inputs.triggers, byName(plan, "colombia-nginx-image").inputs.triggers, "pulled again onto a new machine");
         assert.equal(byName(plan, "edge-image").inputs.name, "caddy:2");
+    }
+});
+
+test("the edge runs as its own non-root uid:gid, binds 80 and 443 through its network namespace's unprivileged-port sysctl, and its storage is handed to that user", () => {
+    assert.ok(![0, 101, 999, 70, 1000].includes(EDGE_UID), "a uid no other container or the login user has");
+    assert.equal(EDGE_USER, `${EDGE_UID}:${EDGE_UID}`);
+    for (const plan of clouds()) {
+        const c = byName(plan, "edge-caddy");
+        assert.equal(c.inputs.user, EDGE_USER);
+        assert.deepEqual(c.inputs.sysctls, { "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.tcp_migrate_req": "1" });
+        // Bounding set only (the image's caddy binary carries it as a file capability); nothing else.
+        assert.deepEqual(c.inputs.capabilities, { adds: ["NET_BIND_SERVICE"], drops: ["ALL"] });
+        for (const step of ["edge-config", "edge-routes"]) {
+            assert.equal(envOf(String(byName(plan, step).inputs.create)).STORAGE_OWNER, EDGE_USER, `${plan.stack}: ${step}`);
+        }
     }
 });
 
@@ -97,6 +116,6 @@ test("the edge has a healthcheck, is created only once healthy, stops gracefully
         // Without a grace the provider's delete kills it at once, cutting requests in flight.
         assert.equal(c.inputs.destroyGraceSeconds, 30);
         // Without it a reload resets the connections queued on the old listening sockets (docs/edge.md).
-        assert.deepEqual(c.inputs.sysctls, { "net.ipv4.tcp_migrate_req": "1" });
+        assert.equal((c.inputs.sysctls as Record<string, string>)["net.ipv4.tcp_migrate_req"], "1");
     }
 });

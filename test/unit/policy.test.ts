@@ -41,8 +41,10 @@ test("containers: a memory limit, no-new-privileges, not privileged, no Docker s
     one({ mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" }] }, /Docker socket/);
     one({ volumes: [{ hostPath: "/run/docker.sock", containerPath: "/docker.sock" }] }, /Docker socket/);
     for (const which of ["nginx", "edge"]) {
-        assert.deepEqual(containersHardened.check(container(which, { ...good, readOnly: true }), ROOT), [], which);
-        assert.match(containersHardened.check(container(which, good), ROOT).join(), /must run on a read-only root file system/, which);
+        const own = which === "edge" ? { user: "10443:10443" } : {};
+        assert.deepEqual(containersHardened.check(container(which, { ...good, ...own, readOnly: true }), ROOT), [], which);
+        assert.deepEqual(containersHardened.check(container(which, { ...good, ...own }), ROOT).filter((p) => !/read-only root/.test(p)), [], which);
+        assert.match(containersHardened.check(container(which, { ...good, ...own }), ROOT).join(), /must run on a read-only root file system/, which);
     }
 });
 
@@ -54,6 +56,16 @@ test("every container is named by a host command that sets its process limit", (
     assert.deepEqual(containersPidsLimited.check([c("a-nginx"), c("a-backend"), limits("env LIMITS=a-nginx=128 bash -s")]),
         ["a-backend (a-backend) has no process limit: no host command sets one (host/limit-container-pids.sh)"]);
     assert.equal(containersPidsLimited.check([c("a-nginx")]).length, 1);
+});
+
+test("containers: the edge runs as a non-root user", () => {
+    const good = { memory: 256, securityOpts: ["no-new-privileges:true"], capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] }, readOnly: true };
+    for (const user of ["10443:10443", "10443", "caddy", "caddy:caddy"]) assert.deepEqual(containersHardened.check(container("edge", { ...good, user }), ROOT), [], user);
+    for (const user of [undefined, "", "0", "0:0", "root", "root:10443", "00:0"]) {
+        const problems = containersHardened.check(container("edge", { ...good, user }), ROOT);
+        assert.equal(problems.length, 1, `${user}: ${JSON.stringify(problems)}`);
+        assert.match(problems[0], /^c-edge must run as a non-root user/);
+    }
 });
 
 test("EBS must be encrypted", () => {

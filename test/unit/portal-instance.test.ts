@@ -441,8 +441,8 @@ test("a stack deployed before start-before-stop: its first pulumi up replaces ea
     ]);
     // PostGIS: only the grace of its stop, which the provider keeps in its state (no restart).
     for (const pg of ["colombia-postgis", "peru-postgis"]) assert.deepEqual(diff.changed.find((c) => c.resource.name === pg)!.fields, ["destroyGraceSeconds"]);
-    // The edge: one restart for its new sysctls (its routes run again on the new container).
-    assert.deepEqual(diff.changed.find((c) => c.resource.name === "edge-caddy")!.reasons, ["sysctls"]);
+    // The edge: one restart for its new sysctls and user (its routes run again on the new container).
+    assert.deepEqual(diff.changed.find((c) => c.resource.name === "edge-caddy")!.reasons, ["sysctls", "user"]);
     const gate = dataLossGate([{ stack: "staging", removed: diff.removed, replaced: diff.changed.filter((c) => c.replaced).map((c) => ({ before: c.before, reasons: c.reasons })) }], []);
     assert.equal(gate.passed, true);
     assert.deepEqual(gate.findings, []);

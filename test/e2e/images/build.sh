@@ -94,6 +94,10 @@ if [[ "$(built_hash "$BASE")" != "$HASH" ]]; then
   install -d -m 0755 "$r/usr/share/nginx/html"
   install -m 0644 "$HERE/index.html" "$r/usr/share/nginx/html/index.html"
   [[ -f "$r/etc/nginx/mime.types" ]] || die "nginx-light left no /etc/nginx/mime.types"
+  # As in the caddy:2 image, whose binary carries the capability to bind low ports: the edge's
+  # bounding set must keep NET_BIND_SERVICE, or the kernel refuses to execute it.
+  command -v setcap >/dev/null || die "setcap is not installed (libcap2-bin)"
+  setcap cap_net_bind_service=+ep "$r/usr/bin/caddy" || die "cannot set the file capability of caddy"
   rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/* "$r"/debootstrap
   log "docker import as $BASE"
   tar --numeric-owner --xattrs -C "$r" --exclude='./proc/*' --exclude='./sys/*' --exclude='./dev/*' -c . |
@@ -123,7 +127,7 @@ commit nginx 'EXPOSE 80' 'ENTRYPOINT []' 'CMD ["nginx", "-g", "daemon off;"]'
 commit nginx2 'EXPOSE 80' 'ENV NGINX_BUILD=2' 'ENTRYPOINT []' 'CMD ["nginx", "-g", "daemon off;"]'
 commit backend 'ENV PYTHONUNBUFFERED=1' 'WORKDIR /srv' 'EXPOSE 8000' 'ENTRYPOINT []' 'CMD ["python3", "/srv/backend.py"]'
 commit backend2 'ENV PYTHONUNBUFFERED=1' 'ENV BACKEND_BUILD=2' 'WORKDIR /srv' 'EXPOSE 8000' 'ENTRYPOINT []' 'CMD ["python3", "/srv/backend.py"]'
-# Like the caddy:2 image: caddy as root (the program keeps only NET_BIND_SERVICE), data in /data.
+# Like the caddy:2 image: caddy as root with its file capability (the program runs it as its own user), data in /data.
 commit caddy 'ENV XDG_CONFIG_HOME=/config' 'ENV XDG_DATA_HOME=/data' 'EXPOSE 80 443' 'WORKDIR /srv' 'ENTRYPOINT []' \
   'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'
 
