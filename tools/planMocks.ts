@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { identityParts, stableJson } from "./replacementRules";
+import { PORTABLE_ROOT, PROJECT_DIR } from "./planArgs";
 
 /** A stable hex digest of the parts, for fake ids and secrets. */
 export function fakeDigest(...parts: string[]): string {
@@ -46,9 +47,14 @@ export function secretInputDigest(value: unknown): string {
     return fakeDigest("secret-input", stableJson(maskConfigSecrets(value))).slice(0, 16);
 }
 
-/** What a resource is to its provider: the same identity, the same resource (and the same fake id and outputs). */
+/**
+ * What a resource is to its provider: the same identity, the same resource (and the same fake id
+ * and outputs). The project's directory counts as its portable stand-in, so that ids (and what
+ * shows them, like a command's triggers) do not depend on where the checkout lies.
+ */
 export function resourceIdentity(type: string, name: string, inputs: Record<string, unknown>): string {
-    return fakeDigest(type, name, stableJson(identityParts(type, maskConfigSecrets(inputs) as Record<string, unknown>)));
+    const identity = stableJson(identityParts(type, maskConfigSecrets(inputs) as Record<string, unknown>));
+    return fakeDigest(type, name, identity.split(PROJECT_DIR).join(PORTABLE_ROOT));
 }
 
 /** The password the mocks generate for a random password resource with these inputs. */

@@ -1,5 +1,6 @@
 // The offline plan's contract: deterministic JSON, masked secrets, a readable report, exit 2 on
 // bad config with one line per problem, and golden files that match the program.
+import { resourceIdentity } from "../../tools/planMocks";
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
@@ -185,4 +186,10 @@ test("plans batched in one process are byte-identical to the CLI's, whatever ran
         // The golden runs are --portable: this checkout's path written as in the committed files.
         assert.equal(r.json.split(PROJECT_DIR).join(PORTABLE_ROOT), cli.text, `${stack} differs when batched`);
     });
+});
+
+test("the mocks' ids do not depend on where the checkout lies (the golden plans are the same in every clone)", () => {
+    const at = (root: string) => resourceIdentity("docker:index/container:Container", "peru-backend", { mounts: [{ type: "bind", source: `${root}/test/fixtures/imports/peru`, target: "/imports" }] });
+    assert.equal(at(PROJECT_DIR), at(PORTABLE_ROOT));
+    assert.notEqual(at(PROJECT_DIR), at("/elsewhere"), "a different path is a different resource");
 });
