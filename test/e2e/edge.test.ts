@@ -40,7 +40,7 @@ const RELOAD_HANDSHAKE_ALERT = /alert internal error|alert number 80/;
 /** The edge's Caddy version, major and minor. */
 async function edgeCaddyVersion(): Promise<[number, number]> {
     const v = await dockerTry(["exec", EDGE, "caddy", "version"]);
-    const m = /v(\d+)\.(\d+)\./.exec(v.stdout);
+    const m = /\bv?(\d+)\.(\d+)\.\d+/.exec(v.stdout); // "v2.10.0 h1:…" (upstream), "2.6.2" (Debian)
     assert.ok(v.code === 0 && m, `caddy version: ${v.stdout}${v.stderr}`);
     return [Number(m[1]), Number(m[2])];
 }
