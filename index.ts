@@ -2,7 +2,7 @@
 // docs/architecture.md tells what each does and where each fact lives.
 import * as pulumi from "@pulumi/pulumi";
 import { alertWebhookUrl, backendSecret, loadSettings, optionalSecret, requiredSecret } from "./components/settings";
-import { CloudSettings, DataVolumeSettings } from "./components/config";
+import { CloudHost, CloudSettings, DataVolumeSettings, LocalHost } from "./components/config";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
 import { VolumeSnapshots, backupHostSetup } from "./components/backupSchedule";
@@ -10,23 +10,42 @@ import { SnapshotPolicy } from "./components/snapshotPolicy";
 import { PortalInstance } from "./components/portalInstance";
 import { Edge } from "./components/edge";
 import { BackupTargets } from "./components/backupTargets";
-import { DEFAULT_HOST, cloudNames } from "./components/naming";
+import { DEFAULT_HOST, cloudNames, hostComponentName } from "./components/naming";
 
 const settings = loadSettings(__dirname);
 
-/** The cloud host with its data volume, snapshots and backups; an existing host's volume only when adopted. */
-function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; snapshots?: SnapshotPolicy } {
-    const names = cloudNames(s.stack);
-    const dataVolume = (volumeSettings: DataVolumeSettings) => new DataVolume("data", { volume: volumeSettings, names, stack: s.stack });
-    const volume = s.host.kind === "create" ? dataVolume(s.host.dataVolume) : s.host.dataVolume && dataVolume(s.host.dataVolume);
+/** One host as built: its engine, where its data lives, and its cloud volume and snapshots. */
+interface BuiltHost {
+    readonly name: string;
+    readonly host: DockerHost;
+    readonly layout: LocalHost["layout"];
+    readonly volume?: DataVolume;
+    readonly snapshots?: SnapshotPolicy;
+}
+
+/**
+ * The host that creates the stack's one off-site bucket (offsite.create), which every host's
+ * repository lives in: DEFAULT_HOST, whose backups created it before hosts existed, else the
+ * first host by name. Another owner would be a new bucket, which the bucket's protection refuses.
+ */
+function bucketOwner(hosts: readonly CloudHost[]): string {
+    return hosts.some((h) => h.name === DEFAULT_HOST) ? DEFAULT_HOST : [...hosts.map((h) => h.name)].sort()[0];
+}
+
+/** A cloud host with its data volume, snapshots and backups; an existing host's volume only when adopted. */
+function cloudHost(s: CloudSettings, h: CloudHost): BuiltHost {
+    const names = cloudNames(s.stack, h.name);
+    const part = (p: Parameters<typeof hostComponentName>[1]) => hostComponentName(h.name, p);
+    const dataVolume = (volumeSettings: DataVolumeSettings) => new DataVolume(part("data"), { volume: volumeSettings, names, stack: s.stack });
+    const volume = h.host.kind === "create" ? dataVolume(h.host.dataVolume) : h.host.dataVolume && dataVolume(h.host.dataVolume);
     if (volume === undefined) {
-        pulumi.log.warn("host.address: an existing host's volume is not managed, so it is not snapshotted (dumps and their freshness check still run); set volume.adoptId to adopt it");
+        pulumi.log.warn(`host ${h.name}: an existing host's volume is not managed, so it is not snapshotted (dumps and their freshness check still run); set volume.adoptId to adopt it`);
     }
-    const snapshotArgs = volume && { snapshots: s.snapshots, dataVolume: volume };
+    const snapshotArgs = volume && { snapshots: h.snapshots, dataVolume: volume };
     // AWS snapshots in DLM, before the host: the host's alerts go to the same topic.
     // The volume's customer key (created or adopted): DLM's role must be allowed to use it.
     let snapshots = snapshotArgs && s.provider === "aws"
-        ? new SnapshotPolicy("snapshots", { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: s.host.dataVolume?.kmsKeyId })
+        ? new SnapshotPolicy(part("snapshots"), { ...snapshotArgs, provider: "aws", stack: s.stack, names, kmsKeyId: h.host.dataVolume?.kmsKeyId })
         : undefined;
     const topicArn = snapshots?.alertsTopic?.arn;
     // What every cloud host gets: SSH access and its backups, which depend on who snapshots the volume.
@@ -34,28 +53,29 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; s
         : s.provider === "aws" ? { by: "dlm" }
         : volume.volumeId.apply((volumeId) => ({ by: "host-timer" as const, volumeId, prefix: names.snapshotPrefix }));
     const hostArgs = {
-        provider: s.provider, names, stack: s.stack, dataRoot: s.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey"),
+        provider: s.provider, names, stack: s.stack, dataRoot: h.layout.dataRoot, sshPrivateKey: optionalSecret("sshPrivateKey"),
         settings: pulumi.all([volumeSnapshots, topicArn]).apply(([v, snsTopicArn]) => backupHostSetup({
-            snapshots: s.snapshots, volumeSnapshots: v,
+            snapshots: h.snapshots, volumeSnapshots: v,
             offsite: s.offsite && { settings: s.offsite, ...names.offsite },
-            alerts: { stack: s.stack, hostName: DEFAULT_HOST, snsTopicArn },
+            alerts: { stack: s.stack, hostName: h.name, snsTopicArn },
         })),
     };
-    const host = s.host.kind === "create"
-        ? new DockerHost("host", {
-            ...hostArgs, host: s.host, dataVolume: volume!,
+    const host = h.host.kind === "create"
+        ? new DockerHost(part("host"), {
+            ...hostArgs, host: h.host, dataVolume: volume!,
             instanceProfile: snapshots?.hostInstanceProfile?.name,
         })
-        : new DockerHost("host", { ...hostArgs, host: s.host });
+        : new DockerHost(part("host"), { ...hostArgs, host: h.host });
     if (snapshotArgs && s.provider === "digitalocean") {
-        snapshots = new SnapshotPolicy("snapshots", { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
+        snapshots = new SnapshotPolicy(part("snapshots"), { ...snapshotArgs, provider: "digitalocean", host, apiToken: requiredSecret("snapshotApiToken") });
     }
     // Off-site copies and alerts: their secrets over SSH, the bucket, the email subscriptions.
     if (s.offsite || s.alerts) {
-        new BackupTargets("backups", {
+        new BackupTargets(part("backups"), {
             provider: s.provider, stack: s.stack, names, host,
             offsite: s.offsite && {
-                settings: s.offsite, accessKeyId: requiredSecret("offsiteAccessKeyId"),
+                settings: { ...s.offsite, create: s.offsite.create && h.name === bucketOwner(s.hosts) },
+                accessKeyId: requiredSecret("offsiteAccessKeyId"),
                 secretAccessKey: requiredSecret("offsiteSecretAccessKey"), password: requiredSecret("offsitePassword"),
                 spacesKey: s.provider === "digitalocean" && s.offsite.create
                     ? { accessKeyId: requiredSecret("spacesAccessKeyId"), secretAccessKey: requiredSecret("spacesSecretAccessKey") }
@@ -64,48 +84,79 @@ function cloudHost(s: CloudSettings): { host: DockerHost; volume?: DataVolume; s
             alerts: s.alerts && { settings: s.alerts, webhookUrl: s.alerts.webhook ? alertWebhookUrl() : undefined, topic: snapshots?.alertsTopic },
         });
     }
-    return { host, volume, snapshots };
+    return { name: h.name, host, layout: h.layout, volume, snapshots };
 }
 
-const { host, volume, snapshots } = settings.provider === "local"
-    ? { host: new DockerHost("host", { provider: "local" }), volume: undefined, snapshots: undefined }
-    : cloudHost(settings);
+const builtHosts: readonly BuiltHost[] = settings.provider === "local"
+    ? settings.hosts.map((h) => ({ name: h.name, layout: h.layout, host: new DockerHost(hostComponentName(h.name, "host"), { provider: "local", dockerHost: h.dockerHost }) }))
+    : settings.hosts.map((h) => cloudHost(settings, h));
+const hostNamed = new Map(builtHosts.map((h) => [h.name, h]));
 
-const instances = settings.instances.map((instance) => new PortalInstance(instance.name, {
-    instance,
-    layout: settings.layout,
-    host,
-    protectDatabase: settings.provider !== "local",
-    backendSecrets: Object.fromEntries(settings.backendSecretNames[instance.name].map((n) => [n, backendSecret(instance.name, n)])),
+const instances = settings.instances.map((instance) => {
+    const placed = hostNamed.get(instance.host)!;
+    return new PortalInstance(instance.name, {
+        instance,
+        layout: placed.layout,
+        host: placed.host,
+        protectDatabase: settings.provider !== "local",
+        backendSecrets: Object.fromEntries(settings.backendSecretNames[instance.name].map((n) => [n, backendSecret(instance.name, n)])),
+    });
+});
+const instancesOn = (host: string) => settings.instances.flatMap((inst, i) => (inst.host === host ? [{ settings: inst, component: instances[i] }] : []));
+
+// One edge per host, after its instances: it routes each one's domain (and aliases) to its nginx.
+const edges = new Map(builtHosts.flatMap((h) => {
+    if (settings.edge === undefined || h.layout.kind !== "data-volume") return [];
+    return [[h.name, new Edge(hostComponentName(h.name, "edge"), {
+        host: h.host,
+        dataRoot: h.layout.dataRoot,
+        settings: settings.edge,
+        routes: instancesOn(h.name).map((inst) => ({ instance: inst.settings.name, names: [inst.settings.domain, ...inst.settings.aliases], web: inst.component.web })),
+        // A local data root (the e2e tier, a trial) need not be a mount point.
+        allowUnmounted: settings.provider === "local",
+    }, h.host.serviceOptions)] as const];
 }));
 
-// One edge per host, after the instances: it routes each one's domain (and aliases) to its nginx.
-const edge = settings.edge === undefined || settings.layout.kind !== "data-volume" ? undefined : new Edge("edge", {
-    host,
-    dataRoot: settings.layout.dataRoot,
-    settings: settings.edge,
-    routes: settings.instances.map((inst, i) => ({ instance: inst.name, names: [inst.domain, ...inst.aliases], web: instances[i].web })),
-    // A local data root (the e2e tier, a trial) need not be a mount point.
-    allowUnmounted: settings.provider === "local",
-}, host.serviceOptions);
+/** The DNS records to create before the first `pulumi up`: each name an A record to its host's stable address. */
+function dnsRecordsOf(h: BuiltHost): pulumi.Output<{ name: string; type: string; value: string }[]> | undefined {
+    if (!edges.has(h.name) || h.host.address === undefined) return undefined;
+    return h.host.address.apply((address) => instancesOn(h.name).flatMap((inst) => [inst.settings.domain, ...inst.settings.aliases].map((name) => ({ name, type: "A", value: address }))));
+}
 
-export const dockerEndpoint = host.dockerEndpoint;
-export const hostAddress = host.address;
+/** Every host's outputs, by name: where it is, its key, its volume, its edge, its instances. */
+export const hosts = Object.fromEntries(builtHosts.map((h) => [h.name, {
+    dockerEndpoint: h.host.dockerEndpoint,
+    address: h.host.address,
+    hostKey: h.host.hostKey,
+    volumeId: h.volume?.volumeId,
+    devicePath: h.volume?.devicePath,
+    dataVolume: h.volume?.record,
+    alertsTopicArn: h.snapshots?.alertsTopic?.arn,
+    edgeContainer: edges.get(h.name)?.containerName,
+    dnsRecords: dnsRecordsOf(h),
+    instances: instancesOn(h.name).map((inst) => inst.settings.name),
+}]));
+
+// A one-host stack also exports its host's outputs at the top level, under the names it had
+// before hosts existed: the deploy workflow and `npm run plan -- --deployed` read them.
+const only = builtHosts.length === 1 ? builtHosts[0] : undefined;
+export const dockerEndpoint = only?.host.dockerEndpoint;
+export const hostAddress = only?.host.address;
 /** The host's SSH host key, which every connection of the program pins: add it to your known_hosts (docs/security.md). */
-export const hostKey = host.hostKey;
-export const volumeId = volume?.volumeId;
-export const devicePath = volume?.devicePath;
+export const hostKey = only?.host.hostKey;
+export const volumeId = only?.volume?.volumeId;
+export const devicePath = only?.volume?.devicePath;
 /** The data volume's facts a cloud cannot change in place: the next run's config is checked against them (npm run plan -- --deployed). */
-export const dataVolume = volume?.record;
+export const dataVolume = only?.volume?.record;
 /** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
-export const alertsTopicArn = snapshots?.alertsTopic?.arn;
+export const alertsTopicArn = only?.snapshots?.alertsTopic?.arn;
 /** The edge's container, when the stack has one. */
-export const edgeContainer = edge?.containerName;
+export const edgeContainer = only && edges.get(only.name)?.containerName;
 /** The DNS records to create before the first `pulumi up`: each name an A record to the host's stable address. */
-export const dnsRecords = edge === undefined || host.address === undefined ? undefined
-    : host.address.apply((address) => settings.instances.flatMap((inst) => [inst.domain, ...inst.aliases].map((name) => ({ name, type: "A", value: address }))));
+export const dnsRecords = only && dnsRecordsOf(only);
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
     url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,
+    host: inst.host,
     containers: instances[i].containerNames,
     databaseVolume: instances[i].databaseVolume.name,
 }]));

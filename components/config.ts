@@ -5,7 +5,7 @@ import * as path from "path";
 import * as fs from "fs";
 import * as ipaddr from "ipaddr.js";
 import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
-import { PROJECT, cloudNames } from "./naming";
+import { DEFAULT_HOST, PROJECT, cloudNames } from "./naming";
 import { HOST_KEY_ALGORITHMS, parsePublicHostKey, publicHostKeyLine } from "./hostKey";
 
 /** The stack config's namespace: `housing-portal:<key>`. */
@@ -41,8 +41,10 @@ interface StackConfigKeys {
     readonly volume: unknown;
     /** Snapshot and dump schedule and retention (cloud stacks). */
     readonly snapshots: unknown;
-    /** The machine and how it is reached (cloud stacks). */
+    /** The machine and how it is reached (cloud stacks); with `hosts`, the defaults of every host. */
     readonly host: unknown;
+    /** The hosts by name, each overriding fields of `host`, `volume` and `snapshots` (local: its `dataRoot`, `dockerHost`). @default one host, `main` */
+    readonly hosts: unknown;
     /** Secret: the DigitalOcean token the host's snapshot timer uses. */
     readonly snapshotApiToken: unknown;
     /** Secret: the SSH key Pulumi connects with. @default the ssh-agent's keys */
@@ -69,7 +71,7 @@ interface StackConfigKeys {
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
-    "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host",
+    "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host", "hosts",
     "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge", "offsite", "alerts",
     "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword", "spacesAccessKeyId", "spacesSecretAccessKey",
 ]);
@@ -92,7 +94,7 @@ export type Secrecy = "plain" | "secret" | "secret-values" | { readonly secretLe
  */
 export const CONFIG_SECRECY = {
     provider: "plain", projectRoot: "plain", dataRoot: "plain", instances: "plain", images: "plain",
-    volume: "plain", snapshots: "plain", host: "plain", edge: "plain", offsite: "plain",
+    volume: "plain", snapshots: "plain", host: "plain", hosts: "plain", edge: "plain", offsite: "plain",
     alerts: { secretLeaves: ["webhookUrl"] },
     backendSecrets: "secret-values",
     snapshotApiToken: "secret", sshPrivateKey: "secret",
@@ -156,14 +158,14 @@ export function requiredSecretLeaves(raw: Readonly<Record<string, unknown>>): Se
     return raw.provider === "digitalocean" || !email ? [...SECRET_LEAVES] : [];
 }
 
-/** Whether the raw config names an existing host (host.address) rather than one to create. */
-function namesExistingHost(raw: Readonly<Record<string, unknown>>): boolean {
-    return isObject(raw.host) && raw.host.address !== undefined;
+/** Whether a host's raw settings name an existing host (host.address) rather than one to create. */
+function namesExistingHost(h: RawHost): boolean {
+    return isObject(h.host) && h.host.address !== undefined;
 }
 
-/** Whether a DigitalOcean host takes the volume's snapshots itself: a created host, or an existing one whose volume is adopted. */
+/** Whether a DigitalOcean stack has a host that takes its volume's snapshots itself: a created host, or an existing one whose volume is adopted. */
 function hostTakesSnapshots(raw: Readonly<Record<string, unknown>>): boolean {
-    return raw.provider === "digitalocean" && (!namesExistingHost(raw) || (isObject(raw.volume) && raw.volume.adoptId !== undefined));
+    return raw.provider === "digitalocean" && rawHosts(raw).some((h) => !namesExistingHost(h) || (isObject(h.volume) && h.volume.adoptId !== undefined));
 }
 
 /** When a stack uses each secret, whether it then cannot run without it, and what uses it. */
@@ -265,6 +267,8 @@ export interface InstanceSettings {
     readonly backendEnv: Readonly<Record<string, string>>;
     /** Each container's memory and CPU limits, role by role. @default DEFAULT_RESOURCES */
     readonly resources: ResourceSettings;
+    /** The host the instance runs on, a name of `hosts`. @default the stack's one host (required with several) */
+    readonly host: string;
 }
 
 /** The block volume as the stack file gives it. */
@@ -382,6 +386,27 @@ export interface ExistingHostSettings extends HostCommonSettings {
 
 export type HostSettings = CreatedHostSettings | ExistingHostSettings;
 
+/** One host of a local stack: a Docker engine and where its data lives. */
+export interface LocalHost {
+    /** The host's name, a key of `hosts`; DEFAULT_HOST for a stack without them. */
+    readonly name: string;
+    /** The host's Docker engine, a unix socket. @default LOCAL_DOCKER_HOST */
+    readonly dockerHost: string;
+    readonly layout: LayoutContext;
+}
+
+/** One host of a cloud stack, a full copy of the design: machine, data volume, snapshots, dumps, edge. */
+export interface CloudHost {
+    /** The host's name, a key of `hosts`; DEFAULT_HOST (`main`) for a stack without them, whose cloud names carry no host part. */
+    readonly name: string;
+    readonly host: HostSettings;
+    readonly snapshots: SnapshotSettings;
+    readonly layout: Extract<LayoutContext, { kind: "data-volume" }>;
+}
+
+/** A non-empty list: a stack has at least one host. */
+export type OneOrMore<T> = readonly [T, ...T[]];
+
 interface CommonSettings {
     readonly stack: string;
     /** The edge proxy: always on cloud stacks; on local stacks only with the `edge` key and a dataRoot. @default none on local stacks */
@@ -394,16 +419,14 @@ interface CommonSettings {
 /** provider local: the local Docker engine, storage from a checkout or a data root. */
 export interface LocalSettings extends CommonSettings {
     readonly provider: "local";
-    readonly layout: LayoutContext;
+    readonly hosts: OneOrMore<LocalHost>;
 }
 
 /** digitalocean / aws: a cloud host with the block volume at the data root. */
 export interface CloudSettings extends CommonSettings {
     readonly provider: CloudProvider;
     readonly edge: EdgeSettings;
-    readonly layout: Extract<LayoutContext, { kind: "data-volume" }>;
-    readonly host: HostSettings;
-    readonly snapshots: SnapshotSettings;
+    readonly hosts: OneOrMore<CloudHost>;
     /** @default none: the dumps stay on the volume (and in its snapshots) only */
     readonly offsite?: OffsiteSettings;
     /** @default none: failures show only in the journal and `systemctl --failed` */
@@ -413,7 +436,8 @@ export interface CloudSettings extends CommonSettings {
 export type StackSettings = LocalSettings | CloudSettings;
 
 export type ValidationResult =
-    | { readonly ok: true; readonly settings: StackSettings }
+    /** `notes`: what is allowed but worth a line (a host without instances). */
+    | { readonly ok: true; readonly settings: StackSettings; readonly notes: readonly string[] }
     | { readonly ok: false; readonly problems: readonly string[] };
 
 /** What validation may look at besides the config: the stack and the file system. */
@@ -480,7 +504,7 @@ const SYSTEM_DIRECTORIES = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /** The namespaces of the providers' own settings (aws:region, ...): Pulumi reads those, not this program. */
 export const PROVIDER_NAMESPACES = ["aws", "digitalocean", "docker", "command", "random", "pulumi"] as const;
 /** The allowed keys of each object in a stack file, tied to the settings they become. */
-export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "aliases", "port", "images", "database", "backendEnv", "resources"]);
+export const INSTANCE_KEYS = keysOf<InstanceSettings>()(["name", "domain", "aliases", "port", "images", "database", "backendEnv", "resources", "host"]);
 export const EDGE_KEYS = keysOf<Omit<EdgeSettings, "image">>()(["caUrl", "email", "caRootPem"]);
 const RESOURCE_KEYS = keysOf<ContainerResources>()(["memoryMb", "cpus", "pids"]);
 const DATABASE_KEYS = keysOf<DatabaseSettings>()(["name", "user"]);
@@ -494,6 +518,15 @@ export const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, 
 ]);
 /** Keys that only cloud stacks use. */
 const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host", "offsite", "alerts"] as const satisfies readonly ConfigKey[];
+/** The stack-wide sections a cloud host's entry in `hosts` overrides, field by field. */
+export const HOST_SECTIONS = ["host", "volume", "snapshots"] as const satisfies readonly ConfigKey[];
+type HostSection = (typeof HOST_SECTIONS)[number];
+/** The keys of a local host's entry in `hosts`. */
+export const LOCAL_HOST_KEYS = keysOf<Pick<LocalHost, "dockerHost"> & { dataRoot: unknown }>()(["dockerHost", "dataRoot"]);
+/** The engine of a local host without a `dockerHost`: the socket of the machine that runs Pulumi. */
+export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
+/** A host's name is part of its cloud names (cloudNames), among them an IAM role's, which AWS limits to 64 characters. */
+const MAX_HOST_NAME = 24;
 
 /** Backend variables the program sets itself; config must not override them. */
 export const RESERVED_BACKEND_ENV = ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL", "PORTAL_INSTANCE"];
@@ -746,12 +779,27 @@ export function imageReferenceProblem(ref: string): string | undefined {
     return undefined;
 }
 
+/** An instance's host: the one it names, or the stack's only host; required with several. */
+function placement(v: unknown, keyPath: string, hostNames: readonly string[], problems: Problems): string | undefined {
+    const expected = hostNames.length === 1 ? `"${hostNames[0]}", the stack's one host` : `one of ${hostNames.join(", ")} (the keys of hosts)`;
+    if (v === undefined) {
+        if (hostNames.length === 1) return hostNames[0];
+        problems.add(keyPath, `is required with several hosts: the host the instance runs on, ${expected}`);
+        return undefined;
+    }
+    if (typeof v !== "string" || !hostNames.includes(v)) {
+        problems.add(keyPath, `names no host of this stack; expected ${expected}, got ${describe(v)}`);
+        return undefined;
+    }
+    return v;
+}
+
 /**
- * Validates the instances list: names, domains and aliases, ports, images, uniqueness. `publishesPorts`:
+ * Validates the instances list: names, domains and aliases, ports (unique per host), images, uniqueness. `publishesPorts`:
  * "each" instance publishes its own host port (local stacks; required there), or "none" (cloud stacks:
  * refused); "unknown" (no valid provider): a port is checked when given, never required.
  */
-export function validateInstances(raw: unknown, defaults: ImageSettings, problems: Problems, publishesPorts: "each" | "none" | "unknown" = "each"): InstanceSettings[] {
+export function validateInstances(raw: unknown, defaults: ImageSettings, problems: Problems, publishesPorts: "each" | "none" | "unknown" = "each", hostNames: readonly string[] = [DEFAULT_HOST]): InstanceSettings[] {
     if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) {
         problems.add("instances", "at least one portal instance is required: a list of objects with name and domain (and port with provider local)");
         return [];
@@ -762,7 +810,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
     }
     const out: InstanceSettings[] = [];
     const names = new Map<string, number>();
-    const ports = publishesPorts === "none" ? undefined : new Map<number, number>();
+    // Host ports are the host's: two instances on two hosts may publish the same one.
+    const ports = publishesPorts === "none" ? undefined : new Map<string, number>();
     const domains = new Map<string, string>();
     raw.forEach((entry, i) => {
         const at = `instances[${i}]`;
@@ -805,6 +854,7 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
                 });
             }
         }
+        const host = placement(entry.host, `${at}.host`, hostNames, problems);
         let port: number | undefined;
         if (ports === undefined) {
             // Cloud stacks: no instance publishes a host port; the edge serves it.
@@ -816,9 +866,10 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             if (port === SSH_PORT) {
                 problems.add(`${at}.port`, `${SSH_PORT} is SSH's port: the firewall would open it to the world; pick another host port`);
             } else if (port !== undefined) {
-                const first = ports.get(port);
-                if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]; every instance needs its own port`);
-                else ports.set(port, i);
+                const onHost = `${host ?? ""}:${port}`;
+                const first = ports.get(onHost);
+                if (first !== undefined) problems.add(`${at}.port`, `host port ${port} is already used by instances[${first}]${hostNames.length === 1 ? "" : ` on host ${host}`}; every instance on a host needs its own port`);
+                else ports.set(onHost, i);
             }
         }
         if (isObject(entry.images) && entry.images.edge !== undefined) {
@@ -857,8 +908,8 @@ export function validateInstances(raw: unknown, defaults: ImageSettings, problem
             }
         }
         const resources = validateResources(entry.resources, `${at}.resources`, problems);
-        if (name !== undefined && domain !== undefined && (publishesPorts !== "each" || port !== undefined)) {
-            out.push({ name, domain, aliases, ...(port === undefined ? {} : { port }), images, database, backendEnv, resources });
+        if (name !== undefined && domain !== undefined && host !== undefined && (publishesPorts !== "each" || port !== undefined)) {
+            out.push({ name, domain, aliases, ...(port === undefined ? {} : { port }), images, database, backendEnv, resources, host });
         }
     });
     return out;
@@ -1260,6 +1311,16 @@ function validateCheckout(raw: unknown, instances: readonly InstanceSettings[], 
     return root;
 }
 
+/** A local data root: absolute, normalised, not a system directory. */
+function validateLocalDataRoot(v: unknown, keyPath: string, problems: Problems): string | undefined {
+    const dataRoot = validateAbsolutePath(v, keyPath, problems);
+    if (dataRoot !== undefined && SYSTEM_DIRECTORIES.includes(dataRoot)) {
+        problems.add(keyPath, `${JSON.stringify(dataRoot)} is a system directory; portal data needs a directory of its own, such as "/srv/portal" or "/var/lib/portal"`);
+        return undefined;
+    }
+    return dataRoot;
+}
+
 /** Where a dev stack's storage lives: a data root, or the portal checkout. */
 function localLayout(raw: Readonly<Record<string, unknown>>, instances: readonly InstanceSettings[], ctx: ValidationContext, problems: Problems): LayoutContext | undefined {
     if (raw.dataRoot !== undefined && raw.projectRoot !== undefined) {
@@ -1267,15 +1328,166 @@ function localLayout(raw: Readonly<Record<string, unknown>>, instances: readonly
         return undefined;
     }
     if (raw.dataRoot !== undefined) {
-        const dataRoot = validateAbsolutePath(raw.dataRoot, "dataRoot", problems);
-        if (dataRoot !== undefined && SYSTEM_DIRECTORIES.includes(dataRoot)) {
-            problems.add("dataRoot", `${JSON.stringify(dataRoot)} is a system directory; portal data needs a directory of its own, such as "/srv/portal" or "/var/lib/portal"`);
-            return undefined;
-        }
+        const dataRoot = validateLocalDataRoot(raw.dataRoot, "dataRoot", problems);
         return dataRoot === undefined ? undefined : { kind: "data-volume", dataRoot };
     }
     const projectRoot = validateCheckout(raw.projectRoot, instances, ctx, problems);
     return projectRoot === undefined ? undefined : { kind: "checkout", projectRoot };
+}
+
+/** One host of a raw config: its entry in `hosts` (empty without them), and each stack-wide section with the entry's fields over it. */
+type RawHost = { readonly name: string; readonly entry: Raw } & { readonly [K in HostSection]: unknown };
+
+/** The hosts of a raw config as written: the entries of `hosts`, or the one DEFAULT_HOST. */
+function rawHosts(raw: Readonly<Record<string, unknown>>): RawHost[] {
+    const entries: [string, unknown][] = isObject(raw.hosts) && Object.keys(raw.hosts).length > 0 ? Object.entries(raw.hosts) : [[DEFAULT_HOST, {}]];
+    return entries.map(([name, e]) => {
+        const entry = isObject(e) ? e : {};
+        const merged = (k: HostSection) => (!isObject(entry[k]) ? raw[k] : isObject(raw[k]) ? { ...raw[k], ...entry[k] } : entry[k]);
+        return { name, entry, host: merged("host"), volume: merged("volume"), snapshots: merged("snapshots") };
+    });
+}
+
+/**
+ * The problems of one host's merged settings, each at the key that set the value:
+ * `hosts.<name>.<section>.<field>` when the host's entry sets it, else the stack-wide key, once
+ * however many hosts share it. The validators see the paths they wrote (`anyAt`).
+ */
+class HostProblems extends Problems {
+    constructor(private readonly into: Problems, private readonly host: RawHost) {
+        super();
+    }
+
+    override add(path: string, message: string): void {
+        super.add(path, message);
+        const at = this.keyPath(path);
+        if (!this.into.all.some((p) => p.path === at && p.message === message)) this.into.add(at, message);
+    }
+
+    private keyPath(path: string): string {
+        const m = /^(host|volume|snapshots)(?:\.([A-Za-z]+))?/.exec(path);
+        if (m === null) return path;
+        const section = this.host.entry[m[1]];
+        return isObject(section) && (m[2] === undefined || section[m[2]] !== undefined) ? `hosts.${this.host.name}.${path}` : path;
+    }
+}
+
+/** The `hosts` map's names and entries (each entry's own keys); every host of the stack, merged. */
+function validateHostEntries(raw: Readonly<Record<string, unknown>>, entryKeys: readonly string[], problems: Problems): RawHost[] {
+    if (raw.hosts === undefined) return rawHosts(raw);
+    if (!isObject(raw.hosts) || Object.keys(raw.hosts).length === 0) {
+        problems.add("hosts", `must be a map from a host name (a lowercase DNS label) to its settings, e.g. {a: {}, b: {}}, got ${describe(raw.hosts)}; without it the stack has one host`);
+        return [];
+    }
+    for (const [name, entry] of Object.entries(raw.hosts)) {
+        const at = `hosts.${name}`;
+        if (!DNS_LABEL.test(name) || name.length > MAX_HOST_NAME) {
+            problems.add(at, `a host's name must be a lowercase DNS label of at most ${MAX_HOST_NAME} characters (a-z, 0-9 and '-'; it is part of the host's cloud names), got ${JSON.stringify(name)}`);
+        }
+        if (entry === null) continue; // `b:` with nothing under it: every setting the stack-wide one
+        if (!isObject(entry)) {
+            problems.add(at, `must be an object of the host's own settings (${entryKeys.join(", ")}), got ${describe(entry)}`);
+            continue;
+        }
+        rejectUnknown(entry, entryKeys, at, problems);
+        for (const k of HOST_SECTIONS) {
+            if (entryKeys.includes(k) && entry[k] !== undefined && !isObject(entry[k])) {
+                problems.add(`${at}.${k}`, `must be an object of the fields of ${k} this host sets otherwise, got ${describe(entry[k])}`);
+            }
+        }
+    }
+    return rawHosts(raw);
+}
+
+/** Each value belongs to one host only: a machine's address, host key, volume. */
+function refuseShared(hosts: readonly { readonly name: string; readonly values: readonly (readonly [string, string | undefined])[] }[], declared: boolean, problems: Problems): void {
+    const first = new Map<string, string>();
+    for (const h of hosts) {
+        for (const [key, value] of h.values) {
+            if (value === undefined) continue;
+            const other = first.get(`${key}=${value}`);
+            if (other === undefined) first.set(`${key}=${value}`, h.name);
+            else problems.add(declared ? `hosts.${h.name}.${key}` : key, `hosts ${other} and ${h.name} have the same ${key}, ${JSON.stringify(value)}; each host is a machine with a volume of its own: set it per host in hosts.<name>.${key}`);
+        }
+    }
+}
+
+/** The hosts of a local stack: each an engine of its own and a data root of its own (or, alone, the checkout). */
+function validateLocalHosts(raw: Readonly<Record<string, unknown>>, instances: readonly InstanceSettings[], ctx: ValidationContext, problems: Problems): LocalHost[] | undefined {
+    const declared = raw.hosts !== undefined;
+    const entries = validateHostEntries(raw, LOCAL_HOST_KEYS, problems);
+    if (!declared || raw.projectRoot !== undefined) {
+        if (entries.length > 1) problems.add("hosts", `the checkout layout (projectRoot) runs on one engine: give one host, or a dataRoot per host instead of projectRoot`);
+        const layout = localLayout(raw, instances, ctx, problems);
+        const only = entries[0];
+        const dockerHost = only === undefined ? undefined : validateDockerHost(only, problems);
+        if (only !== undefined && only.entry.dataRoot !== undefined) problems.add(`hosts.${only.name}.dataRoot`, "and projectRoot exclude each other with provider local: projectRoot selects a portal checkout, dataRoot a data root");
+        return layout === undefined || only === undefined || dockerHost === undefined ? undefined : [{ name: only.name, dockerHost, layout }];
+    }
+    const hosts: LocalHost[] = [];
+    for (const h of entries) {
+        const given = h.entry.dataRoot !== undefined;
+        if (!given && raw.dataRoot === undefined) {
+            problems.add(`hosts.${h.name}.dataRoot`, "is required with provider local: the absolute directory that holds this host's data (or set the stack-wide dataRoot)");
+            continue;
+        }
+        const dataRoot = validateLocalDataRoot(given ? h.entry.dataRoot : raw.dataRoot, given ? `hosts.${h.name}.dataRoot` : "dataRoot", problems);
+        const dockerHost = validateDockerHost(h, problems);
+        if (dataRoot !== undefined && dockerHost !== undefined) hosts.push({ name: h.name, dockerHost, layout: { kind: "data-volume", dataRoot } });
+    }
+    refuseShared(hosts.map((h) => ({ name: h.name, values: [["dataRoot", h.layout.kind === "data-volume" ? h.layout.dataRoot : undefined], ["dockerHost", h.dockerHost]] })), declared, problems);
+    return hosts;
+}
+
+/** A local host's engine: a unix socket URL. */
+function validateDockerHost(h: RawHost, problems: Problems): string | undefined {
+    const v = h.entry.dockerHost;
+    if (v === undefined) return LOCAL_DOCKER_HOST;
+    if (typeof v !== "string" || !/^unix:\/\/\/[^\s]+$/.test(v)) {
+        problems.add(`hosts.${h.name}.dockerHost`, `must be the unix socket of a Docker engine, such as "unix:///run/docker-b.sock", got ${describe(v)}`);
+        return undefined;
+    }
+    return v;
+}
+
+/** The hosts of a cloud stack, each validated as the one host of a stack is. */
+function validateCloudHosts(raw: Readonly<Record<string, unknown>>, provider: CloudProvider, stack: string, problems: Problems): CloudHost[] {
+    const declared = raw.hosts !== undefined;
+    const hosts: CloudHost[] = [];
+    for (const h of validateHostEntries(raw, HOST_SECTIONS, problems)) {
+        const hp = new HostProblems(problems, h);
+        // An existing host's volume is managed only when adopted: without one, it is not snapshotted.
+        const existing = namesExistingHost(h);
+        if (existing && isObject(h.volume) && h.volume.adoptId === undefined) {
+            problems.add(declared ? `hosts.${h.name}.volume` : "volume", "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
+        }
+        const volume = existing && h.volume === undefined ? undefined : validateVolume(h.volume, provider, hp);
+        const host = validateHost(h.host, provider, hp, volume && { settings: volume, defaultName: cloudNames(stack, h.name).dataVolume });
+        const hostRegion = isObject(h.host) && typeof h.host.region === "string" ? h.host.region : undefined;
+        const snapshots = validateSnapshots(h.snapshots, provider, hp, hostRegion);
+        if (host && snapshots) hosts.push({ name: h.name, host, snapshots, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT } });
+    }
+    refuseShared(hosts.map((h) => ({
+        name: h.name,
+        values: [
+            ["host.address", h.host.kind === "existing" ? h.host.address : undefined],
+            ["host.hostKey", h.host.hostKey],
+            ["volume.name", h.host.dataVolume?.name],
+            ["volume.adoptId", h.host.dataVolume?.adoptId],
+        ],
+    })), declared, problems);
+    return hosts;
+}
+
+/** A note for each host no instance is placed on: allowed (a host being filled or emptied), but worth a line. */
+function emptyHostNotes(hosts: readonly { readonly name: string }[], instances: readonly InstanceSettings[]): string[] {
+    return hosts.filter((h) => !instances.some((i) => i.host === h.name))
+        .map((h) => `hosts.${h.name}: no instance is placed on this host; it runs its edge and backups all the same`);
+}
+
+/** The host names a raw config declares, for placing instances before the hosts themselves are read. */
+function declaredHostNames(raw: Readonly<Record<string, unknown>>): string[] {
+    return isObject(raw.hosts) && Object.keys(raw.hosts).length > 0 ? Object.keys(raw.hosts) : [DEFAULT_HOST];
 }
 
 /** Secret keys: set where the stack needs them, absent where nothing uses them. */
@@ -1304,7 +1516,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
     // images.edge is the host's edge proxy; the other keys are the instances' roles.
     const defaults = validateImages(isObject(raw.images) ? withoutKey(raw.images, "edge") : raw.images, "images", DEFAULT_IMAGES, problems);
     const edgeImage = isObject(raw.images) && raw.images.edge !== undefined ? validateImage(raw.images.edge, "images.edge", problems) ?? DEFAULT_EDGE_IMAGE : DEFAULT_EDGE_IMAGE;
-    const instances = validateInstances(raw.instances, defaults, problems, provider === "local" ? "each" : PROVIDERS.includes(provider as ProviderKind) ? "none" : "unknown");
+    const instances = validateInstances(raw.instances, defaults, problems, provider === "local" ? "each" : PROVIDERS.includes(provider as ProviderKind) ? "none" : "unknown", declaredHostNames(raw));
     const backendSecretNames = validateBackendSecrets(raw.backendSecrets, instances, problems);
 
     let settings: StackSettings | undefined;
@@ -1313,42 +1525,34 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
             if (raw[key] !== undefined) problems.add(key, "is not used with provider local; remove it (it applies to digitalocean and aws)");
         }
         validateSecrets(raw, provider, problems);
-        const layout = localLayout(raw, instances, ctx, problems);
+        const hosts = validateLocalHosts(raw, instances, ctx, problems);
         // A local edge (the e2e tier, a trial) keeps its certificates under the data root.
         const edge = raw.edge === undefined ? undefined : validateEdge(raw.edge, edgeImage, problems);
-        if (raw.edge !== undefined && layout?.kind === "checkout") {
+        if (raw.edge !== undefined && hosts?.some((h) => h.layout.kind === "checkout")) {
             problems.add("edge", "needs dataRoot with provider local: the edge keeps its certificates under the data root; dev serves the portals on http://localhost:<port> without it");
         }
-        if (layout !== undefined) settings = { provider, stack: ctx.stack, instances, backendSecretNames, layout, ...(edge === undefined ? {} : { edge }) };
+        if (hosts !== undefined && hosts.length > 0) settings = { provider, stack: ctx.stack, instances, backendSecretNames, hosts: hosts as [LocalHost, ...LocalHost[]], ...(edge === undefined ? {} : { edge }) };
     } else if (provider === "digitalocean" || provider === "aws") {
         if (raw.projectRoot !== undefined) problems.add("projectRoot", `is only used with provider local; ${provider} keeps data under dataRoot`);
         // The host's units and scripts mount and back up /mnt/data: cloud stacks keep it there.
         if (raw.dataRoot !== undefined && raw.dataRoot !== DEFAULT_DATA_ROOT) {
             problems.add("dataRoot", `is fixed at ${DEFAULT_DATA_ROOT} on ${provider}, where the block volume is mounted; remove it`);
         }
-        // An existing host's volume is managed only when adopted: without one, it is not snapshotted.
-        const existing = namesExistingHost(raw);
-        if (existing && isObject(raw.volume) && raw.volume.adoptId === undefined) {
-            problems.add("volume", "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
-        }
-        const volume = existing && raw.volume === undefined ? undefined : validateVolume(raw.volume, provider, problems);
-        const host = validateHost(raw.host, provider, problems, volume && { settings: volume, defaultName: cloudNames(ctx.stack).dataVolume });
-        const hostRegion = isObject(raw.host) && typeof raw.host.region === "string" ? raw.host.region : undefined;
-        const snapshots = validateSnapshots(raw.snapshots, provider, problems, hostRegion);
+        const hosts = validateCloudHosts(raw, provider, ctx.stack, problems);
         const offsite = raw.offsite === undefined ? undefined : validateOffsite(raw.offsite, provider, problems);
         const alerts = raw.alerts === undefined ? undefined : validateAlerts(raw.alerts, provider, problems);
         validateSecrets(raw, provider, problems);
         const edge = validateEdge(raw.edge, edgeImage, problems);
-        if (host && snapshots && edge) {
+        if (hosts.length > 0 && edge) {
             settings = {
-                provider, stack: ctx.stack, instances, backendSecretNames, layout: { kind: "data-volume", dataRoot: DEFAULT_DATA_ROOT }, host, snapshots, edge,
+                provider, stack: ctx.stack, instances, backendSecretNames, hosts: hosts as [CloudHost, ...CloudHost[]], edge,
                 ...(offsite ? { offsite } : {}), ...(alerts ? { alerts } : {}),
             };
         }
     }
     // Every part that could not be read has said why in a problem.
     if (problems.all.length > 0 || settings === undefined) return { ok: false, problems: problems.lines };
-    return { ok: true, settings };
+    return { ok: true, settings, notes: emptyHostNotes(settings.hosts, settings.instances) };
 }
 
 /** Thrown where the program cannot go on: carries the problem lines for a clean report. */

@@ -10,7 +10,7 @@ import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as docker from "@pulumi/docker";
 import * as tls from "@pulumi/tls";
-import { CloudProvider, CreatedHostSettings, ExistingHostSettings, WORLD_CIDRS } from "./config";
+import { CloudProvider, CreatedHostSettings, ExistingHostSettings, LOCAL_DOCKER_HOST, WORLD_CIDRS } from "./config";
 import { HostKeyPair, renderCloudInit, sshLoginFor } from "./cloudInit";
 import { pinnedSshOptions, publicHostKeyLine } from "./hostKey";
 import { APPLY_SCRIPT, CREATED_HOST_SETTINGS, HostFileSet, joinHostFileSets, renderHostBundle } from "./hostSettings";
@@ -51,9 +51,11 @@ function dependenciesOf(opts: pulumi.CustomResourceOptions): pulumi.Input<pulumi
     return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }
 
-/** The Docker engine on the machine that runs Pulumi, through its socket. */
+/** A Docker engine on the machine that runs Pulumi, through its socket. */
 export interface LocalHostArgs {
     readonly provider: "local";
+    /** The engine's socket; the host's commands get it as DOCKER_HOST. @default LOCAL_DOCKER_HOST, this machine's engine */
+    readonly dockerHost?: string;
 }
 
 interface CloudHostCommonArgs {
@@ -125,13 +127,17 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
     /** The host's settings installed over SSH (cloud modes); re-run when any of their files changes. */
     public readonly settingsApplied?: command.remote.Command;
     private readonly connection?: command.types.input.remote.ConnectionArgs;
+    /** local: what a host command needs to reach this host's engine (DOCKER_HOST), when it is not this machine's default one. */
+    private readonly localEnvironment?: Readonly<Record<string, string>>;
     private readonly sudo: boolean;
 
     constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("housing-portal:host:DockerHost", name, {}, opts);
         if (args.provider === "local") {
-            const endpoint = "unix:///var/run/docker.sock";
-            this.machineId = "local";
+            const endpoint = args.dockerHost ?? LOCAL_DOCKER_HOST;
+            // Another engine is another machine: what moves to it is made again there.
+            this.machineId = endpoint === LOCAL_DOCKER_HOST ? "local" : `local:${endpoint}`;
+            if (endpoint !== LOCAL_DOCKER_HOST) this.localEnvironment = { DOCKER_HOST: endpoint };
             this.dockerProvider = new docker.Provider(`${name}-docker`, { host: endpoint }, { parent: this });
             this.serviceOptions = { parent: this, providers: [this.dockerProvider] };
             this.dockerEndpoint = pulumi.output(endpoint);
@@ -270,6 +276,7 @@ export class DockerHost extends pulumi.ComponentResource implements InstanceHost
             return new command.local.Command(name, {
                 create: commandLine(false),
                 stdin: readHostFile(script),
+                ...(this.localEnvironment ? { environment: this.localEnvironment } : {}),
                 ...(triggers.length ? { triggers } : {}),
             }, opts);
         }

@@ -82,13 +82,13 @@ export function pinnedSshOptions(hostKey: string): string[] {
 }
 
 /**
- * The deployed stack (its outputs, `pulumi stack output --json`) against a created host's config:
+ * One deployed host's outputs (`deployedHosts` in volumeRecord.ts) against its created host's config:
  * a machine deployed before the program generated host keys exports no hostKey, and without
  * host.hostKey the next run would replace it (its user data gains the generated key). Refused
  * before any plan, with the way to keep it; undefined when nothing is wrong.
  */
 export function deployedHostKeyProblem(outputs: Readonly<Record<string, unknown>>, host: { readonly kind: "create" | "existing"; readonly hostKey?: string }): string | undefined {
-    const deployedMachine = typeof outputs.hostAddress === "string" && host.kind === "create";
+    const deployedMachine = typeof outputs.address === "string" && host.kind === "create";
     if (!deployedMachine || outputs.hostKey !== undefined || host.hostKey !== undefined) return undefined;
     return "host.hostKey: the deployed machine was created before the program generated host keys (its outputs have no hostKey), "
         + "and without its key the next update replaces it; set host.hostKey to the key it has (`cat /etc/ssh/ssh_host_ed25519_key.pub` on its console) "

@@ -11,6 +11,27 @@ export const PROJECT = "housing-portal";
 /** The host of a stack that declares no hosts of its own. Its names carry no host part, as before hosts existed. */
 export const DEFAULT_HOST = "main";
 
+/** What a host is made of in the program: each a component of its own, one set per host. */
+export type HostPart = "host" | "data" | "snapshots" | "backups" | "edge";
+
+/**
+ * The name of one of a host's components: the part alone for DEFAULT_HOST, as the one-host
+ * stacks were deployed (their URNs stay, and with them every resource), `<part>-<host>` for any
+ * other host. Its children are named from it (`host-b-docker`, `edge-b-container`).
+ */
+export function hostComponentName(host: string, part: HostPart): string {
+    return host === DEFAULT_HOST ? part : `${part}-${host}`;
+}
+
+/**
+ * The name of what an instance has on its host alone and must give up there when it moves to
+ * another (its place in the host's registry): `<instance>-<part>` on DEFAULT_HOST, as before
+ * hosts existed, `<instance>-<part>-<host>` on another.
+ */
+export function instanceOnHostName(instance: string, part: string, host: string): string {
+    return host === DEFAULT_HOST ? `${instance}-${part}` : `${instance}-${part}-${host}`;
+}
+
 /** The Docker label that names the instance an object belongs to; host scripts find containers by it. */
 export const LABEL_INSTANCE = `${PROJECT}.instance`;
 /** The Docker label that names what an object is to its instance (a Role, or "network", "exports"). */

@@ -10,7 +10,7 @@ import {
 } from "./layout";
 import { NGINX_PORT, renderNginxConfig } from "./nginxConfig";
 import { InstanceHost } from "./dockerHost";
-import { LABEL_CONFIG_SHA256, LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, generationalContainerName, instanceDockerName, instanceRegistryDir, nginxConfigDir } from "./naming";
+import { LABEL_CONFIG_SHA256, LABEL_INSTANCE, LABEL_MACHINE, LABEL_ROLE, generationalContainerName, instanceDockerName, instanceOnHostName, instanceRegistryDir, nginxConfigDir } from "./naming";
 
 /** The backend's port inside its container (gunicorn in the portal's images). */
 export const BACKEND_PORT = 8000;
@@ -170,8 +170,10 @@ export class PortalInstance extends pulumi.ComponentResource {
                 DOCKER_VOLUME: volumeName(inst.name, "postgis"),
                 INSTANCES_DIR: registry,
             }, { parent: this }));
-            // Out of the registry only when the instance leaves the config (its data stays).
-            args.host.runOnRemoval(`${name}-registration`, "unregister-instance.sh", { INSTANCE: inst.name, INSTANCES_DIR: registry }, { parent: this, dependsOn: prepared });
+            // Out of the registry only when the instance leaves the config (its data stays), or
+            // leaves this host: named per host, a moved instance's registration on the host it
+            // left is deleted, which unregisters it there, so that host's dumps stop expecting it.
+            args.host.runOnRemoval(instanceOnHostName(name, "registration", inst.host), "unregister-instance.sh", { INSTANCE: inst.name, INSTANCES_DIR: registry }, { parent: this, dependsOn: prepared });
         }
 
         const network = new docker.Network(`${name}-network`, {

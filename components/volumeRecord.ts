@@ -7,6 +7,7 @@
 // protected resource", after planning everything else; the message here names the key, says why
 // the cloud cannot do it, and what to do instead.
 import { DataVolumeSettings, Problem, Problems, StackSettings } from "./config";
+import { DEFAULT_HOST } from "./naming";
 
 /** The replace-forcing facts of a DigitalOcean volume (terraform-provider-digitalocean: region, name, snapshot_id are ForceNew). */
 export interface DigitalOceanVolumeRecord {
@@ -42,10 +43,10 @@ export function volumeRecord(v: DataVolumeSettings): VolumeRecord {
         : { provider: "aws", ...common, availabilityZone: v.placement.availabilityZone, kmsKeyId: v.kmsKeyId ?? null };
 }
 
-/** The record of the volume a stack with these settings manages, if it manages one. */
-export function plannedVolume(settings: StackSettings): VolumeRecord | undefined {
-    if (settings.provider === "local" || settings.host.dataVolume === undefined) return undefined;
-    return volumeRecord(settings.host.dataVolume);
+/** The record of the volume each host of a stack with these settings manages, by host (undefined: none). */
+export function plannedVolumes(settings: StackSettings): ReadonlyMap<string, VolumeRecord | undefined> {
+    if (settings.provider === "local") return new Map();
+    return new Map(settings.hosts.map((h) => [h.name, h.host.dataVolume && volumeRecord(h.host.dataVolume)]));
 }
 
 const REPLACED = "and a replaced volume is a new disk without the portal's data";
@@ -97,6 +98,22 @@ export function volumeChangeProblems(deployedVolume: DeployedVolume, planned: Vo
         problems.add("volume.sizeGb", `is ${planned.sizeGb}, smaller than the deployed volume's ${deployed.sizeGb} GiB; ${cloud} volumes only grow: keep at least ${deployed.sizeGb} (a smaller disk means restoring a snapshot into a new, smaller volume: docs/restore.md)`);
     }
     return problems.all;
+}
+
+/**
+ * Each deployed host's outputs by host name (`address`, `hostKey`, `dataVolume`, `volumeId`):
+ * the `hosts` output, or for a stack deployed before hosts existed, its top-level outputs as
+ * DEFAULT_HOST's. A string says what is wrong when the outputs are not the program's.
+ */
+export function deployedHosts(outputs: unknown): ReadonlyMap<string, Readonly<Record<string, unknown>>> | string {
+    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs)) return "expected the JSON object `pulumi stack output --json` prints";
+    const o = outputs as Record<string, unknown>;
+    if (o.hosts === undefined) {
+        const legacy = { address: o.hostAddress, hostKey: o.hostKey, dataVolume: o.dataVolume, volumeId: o.volumeId };
+        return new Map(Object.values(legacy).some((v) => v !== undefined) ? [[DEFAULT_HOST, legacy]] : []);
+    }
+    if (typeof o.hosts !== "object" || o.hosts === null || Array.isArray(o.hosts)) return `hosts is not the program's map of hosts: ${JSON.stringify(o.hosts)}`;
+    return new Map(Object.entries(o.hosts as Record<string, unknown>).map(([name, h]) => [name, (typeof h === "object" && h !== null ? h : {}) as Record<string, unknown>]));
 }
 
 /**

@@ -39,6 +39,12 @@ const withInstance = (name: string, change: (i: Instance) => Instance | undefine
     ...keys, instances: instancesOf(keys).flatMap((i) => (i.name === name ? [change(i)].filter((x): x is Instance => x !== undefined) : [i])),
 });
 const config = (apply: (keys: StackKeys) => StackKeys): Edit => ({ kind: "config", apply });
+/** The stack's host as `main` and a larger second host `b`; each instance on main unless `placed` names another. */
+const withHosts = (placed: Readonly<Record<string, string>>) => (keys: StackKeys): StackKeys => ({
+    ...keys,
+    hosts: { main: {}, b: { host: { size: "s-4vcpu-8gb" } } },
+    instances: instancesOf(keys).map((i) => ({ ...i, host: placed[i.name] ?? "main" })),
+});
 
 export const CHANGE_IDS = [
     "snapshots-retain", "snapshots-schedule", "snapshots-dump-retain", "snapshots-copy",
@@ -47,7 +53,7 @@ export const CHANGE_IDS = [
     "host-ssh-cidrs", "host-ssh-cidrs-aws",
     "instance-added", "instance-removed", "instance-renamed", "instance-domain", "instance-aliases", "instance-image",
     "instance-backend-env", "instance-backend-secret", "instance-memory", "instance-cpus", "stack-images",
-    "edge-ca", "program-host-script", "program-first-boot-script",
+    "edge-ca", "host-added", "instance-moved", "program-host-script", "program-first-boot-script",
 ] as const;
 export type ChangeId = (typeof CHANGE_IDS)[number];
 
@@ -122,6 +128,14 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
         stack: "staging", key: "program version", change: "a changed host script installed over SSH (host/backup-status.sh)",
         edit: { kind: "program", hostFile: "backup-status.sh", append: "# a new program version\n" },
     },
+    "host-added": {
+        stack: "staging", key: "hosts", change: "a second host, b, with no instance yet (the first keeps its name, main; each instance says its host)",
+        edit: config(withHosts({})),
+    },
+    "instance-moved": {
+        stack: "staging", key: "instances[].host", change: "peru moved to the second host, b (docs/instances.md, moving an instance)",
+        edit: config(withHosts({ peru: "b" })),
+    },
     "program-first-boot-script": {
         stack: "staging", key: "program version", change: "a changed first-boot script (host/mount-data-volume.sh)",
         edit: { kind: "program", hostFile: "mount-data-volume.sh", append: "# a new program version\n" },
@@ -150,6 +164,8 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     edge: { rows: ["edge-ca"] },
     sshPrivateKey: { note: "a secret: every SSH command's connection changes, so each is updated in place and runs its create command again; the plan masks it, so the diff cannot show it" },
     instances: { rows: ["instance-added", "instance-removed"] },
+    hosts: { rows: ["host-added"] },
+    "instances[].host": { rows: ["instance-moved"] },
     "instances[].name": { rows: ["instance-renamed"] },
     "instances[].domain": { rows: ["instance-domain"] },
     "instances[].port": { note: "dev (provider local) only: the host port nginx publishes; cloud stacks refuse it, the edge serves every instance on 443" },

@@ -15,7 +15,7 @@ import type { BatchResult } from "./planBatch";
 import { PlanDiff, cascadeLine, diffPlans } from "./planDiff";
 import type { PlanDocument, PlannedResource } from "./planner";
 import { isMachineType } from "./replacementRules";
-import { VolumeRecord, deployedVolumeOf, volumeChangeProblems } from "../components/volumeRecord";
+import { VolumeRecord, deployedHosts, deployedVolumeOf, volumeChangeProblems } from "../components/volumeRecord";
 
 export const CHANGES_DOC = path.join(PROJECT_DIR, "docs", "changes.md");
 
@@ -32,9 +32,14 @@ export interface MatrixResult {
 
 /** What the deployed-volume check (components/volumeRecord.ts) refuses when the base plan's stack is the deployed one. */
 function refusedKeys(base: PlanDocument, head: PlanDocument): string[] {
-    const deployed = deployedVolumeOf(base.outputs);
-    if (deployed === undefined || typeof deployed === "string") return [];
-    return volumeChangeProblems(deployed, head.outputs.dataVolume as VolumeRecord | undefined).map((p) => p.path);
+    const deployed = deployedHosts(base.outputs);
+    const planned = deployedHosts(head.outputs);
+    if (typeof deployed === "string" || typeof planned === "string") return [];
+    return [...deployed].flatMap(([name, outputs]) => {
+        const volume = deployedVolumeOf(outputs);
+        if (volume === undefined || typeof volume === "string") return [];
+        return volumeChangeProblems(volume, planned.get(name)?.dataVolume as VolumeRecord | undefined).map((p) => p.path);
+    });
 }
 
 /** The committed golden plan of a stack, with this checkout's path put back where --portable replaced it. */

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { StackSettings, validateConfigMap } from "../components/config";
-import { deployedVolumeOf, plannedVolume, volumeChangeProblems } from "../components/volumeRecord";
+import { deployedHosts, deployedVolumeOf, plannedVolumes, volumeChangeProblems } from "../components/volumeRecord";
+import { DEFAULT_HOST } from "../components/naming";
 import { deployedHostKeyProblem } from "../components/hostKey";
 import { StackConfig, StackFileError, planConfig, stackNameOf } from "./stackFile";
 
@@ -87,16 +88,15 @@ export function loadPlanConfig(args: PlanArgs): LoadedPlanConfig {
     }
     const result = validateConfigMap(config.values, { stack, projectDir: PROJECT_DIR });
     const problems = [...config.problems, ...(result.ok ? [] : result.problems)];
-    if (result.ok && args.deployed !== undefined) problems.push(...deployedVolumeProblems(args.deployed, result.settings));
-    if (result.ok && args.deployed !== undefined && result.settings.provider !== "local" && problems.length === 0) {
-        const hostKey = deployedHostKeyProblem(JSON.parse(fs.readFileSync(args.deployed, "utf8")), result.settings.host);
-        if (hostKey !== undefined) problems.push(hostKey);
-    }
+    if (result.ok && args.deployed !== undefined) problems.push(...deployedProblems(args.deployed, result.settings));
     return problems.length === 0 ? { ok: true, stack, config } : { ok: false, problems };
 }
 
-/** The changes from the deployed stack's volume (its outputs in `file`) that the cloud cannot apply in place. */
-function deployedVolumeProblems(file: string, settings: StackSettings): string[] {
+/**
+ * What the deployed stack (its outputs in `file`) makes impossible, host by host: volume changes
+ * the cloud cannot apply in place, and a machine created before host keys without its key.
+ */
+function deployedProblems(file: string, settings: StackSettings): string[] {
     let outputs: unknown;
     try {
         outputs = JSON.parse(fs.readFileSync(file, "utf8"));
@@ -104,8 +104,23 @@ function deployedVolumeProblems(file: string, settings: StackSettings): string[]
         const why = err instanceof SyntaxError ? "is not JSON" : "cannot be read";
         return [`--deployed: ${file} ${why}; write it with \`pulumi stack output --json > ${file}\``];
     }
-    const deployed = deployedVolumeOf(outputs);
+    const deployed = deployedHosts(outputs);
     if (typeof deployed === "string") return [`--deployed: ${file}: ${deployed}`];
-    if (deployed === undefined) return [];
-    return volumeChangeProblems(deployed, plannedVolume(settings)).map((p) => `${p.path}: ${p.message}`);
+    if (settings.provider === "local") return [];
+    const planned = plannedVolumes(settings);
+    const problems: string[] = [];
+    for (const [name, outputsOfHost] of deployed) {
+        // The stack's one host keeps its stack-wide key paths; another host's are under hosts.<name>.
+        const at = (path: string) => (name === DEFAULT_HOST && settings.hosts.length === 1 ? path : `hosts.${name}.${path}`);
+        const volume = deployedVolumeOf(outputsOfHost);
+        if (typeof volume === "string") {
+            problems.push(`--deployed: ${file}: host ${name}: ${volume}`);
+            continue;
+        }
+        if (volume !== undefined) problems.push(...volumeChangeProblems(volume, planned.get(name)).map((p) => `${at(p.path)}: ${p.message}`));
+        const host = settings.hosts.find((h) => h.name === name);
+        const hostKey = host && deployedHostKeyProblem(outputsOfHost, host.host);
+        if (hostKey !== undefined) problems.push(name === DEFAULT_HOST && settings.hosts.length === 1 ? hostKey : `hosts.${name}.${hostKey}`);
+    }
+    return problems;
 }

@@ -59,7 +59,7 @@ function changedFields(before: PlannedResource, after: PlannedResource): string[
     const [a, b] = comparableInputs(before, after);
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     const fields = [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-    for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent"] as const) {
+    for (const opt of ["protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "import", "parent", "provider"] as const) {
         if (JSON.stringify(before[opt]) !== JSON.stringify(after[opt])) fields.push(`(${opt})`);
     }
     return fields.sort();
@@ -77,7 +77,8 @@ export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
         if (old === undefined) continue;
         const fields = changedFields(old, r);
         if (!fields.length) continue;
-        const reasons = replacingChanges(r.type, ...comparableInputs(old, r));
+        // Another provider is another engine or account: Pulumi replaces the resource (an instance moved to another host).
+        const reasons = [...replacingChanges(r.type, ...comparableInputs(old, r)), ...(old.provider !== r.provider ? ["(provider)"] : [])];
         const restart = reasons.length ? undefined : restartingChanges(r.type, fields);
         changed.push({ resource: r, before: old, fields, replaced: reasons.length > 0, reasons, ...(restart ? { restart } : {}) });
     }

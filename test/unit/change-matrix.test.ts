@@ -28,6 +28,13 @@ const EDGE_ON_A_NEW_ENGINE = ["edge-network", "edge-image", "edge-caddy", "edge-
 /** The edge's routes: its two runs of host/edge-routes.sh, updated in place (a reload, never its container). */
 const ROUTES = ["edge-config", "edge-routes"];
 const STAGING = ["colombia", "peru"];
+/** A second host, b, on DigitalOcean: its machine, volume, snapshots, backups and edge, every name carrying "-b". */
+const HOST_B = [
+    "host-b", ...each(["host-b"], ["docker", "droplet", "firewall", "grow-volume", "host-key", "ip", "ip-assignment", "ready", "release-volume", "settings", "tag", "tools"]),
+    "data-b", "data-b-attachment", "data-b-volume", "snapshots-b", "snapshots-b-api-token",
+    "backups-b", ...each(["backups-b"], ["alert-webhook", "offsite-credentials", "offsite-password", "packages"]),
+    "edge-b", ...each(["edge-b"], ["caddy", "config", "image", "network", "pids", "routes"]),
+];
 const PRODUCTION = ["colombia", "paraguay", "peru"];
 /** A replaced Droplet and everything that follows from it. */
 /** The host commands of the off-site copies and alerts, which a new machine runs again (secrets, restic). */
@@ -89,6 +96,16 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
     "instance-cpus": { replaced: ["peru-postgis", "peru-db-login", "peru-pids"], causes: ["peru-postgis"] },
     "stack-images": { replaced: ["colombia-backend-image", "colombia-backend", "colombia-pids", "peru-backend-image", "peru-backend", "peru-pids"], causes: ["colombia-backend-image", "peru-backend-image"] },
     "edge-ca": { updated: ROUTES, causes: ["edge-config"] },
+    // Everything of the new host, and nothing of the first one changes.
+    "host-added": { added: HOST_B, causes: [] },
+    // peru is made again on b (another provider is another engine; its first start is empty until
+    // the runbook restores its dump), unregistered on main, and main's edge drops its route. Its
+    // database volume is protected, so the gate blocks until acknowledged; on main it is retained.
+    "instance-moved": {
+        added: [...HOST_B, "peru-registration-b"], deleted: ["peru-registration"], updated: ROUTES,
+        replaced: [...each(["peru"], ON_A_NEW_ENGINE), "peru-postgis-data"],
+        causes: ["edge-config", "peru-backend-image", "peru-dirs", "peru-network", "peru-nginx-image", "peru-postgis-image"], blocked: ["peru-postgis-data"],
+    },
     "program-host-script": { updated: ["host-settings"], causes: ["host-settings"] },
     "program-first-boot-script": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
 };

@@ -64,26 +64,26 @@ function lineFor(lines: readonly string[], key: string, match?: RegExp): string 
 
 test("valid configs for the three providers give typed, defaulted settings", () => {
     const dev = settingsOf(devConfig);
-    assert.deepEqual(dev.layout, { kind: "checkout", projectRoot: path.join(PROJECT_DIR, "test/fixtures/housing_portal") });
+    assert.deepEqual(dev.hosts[0].layout, { kind: "checkout", projectRoot: path.join(PROJECT_DIR, "test/fixtures/housing_portal") });
     assert.deepEqual(dev.instances[0].images, DEFAULT_IMAGES);
     assert.deepEqual(dev.instances[0].database, { name: "portal", user: "portal" });
 
     const staging = settingsOf(doConfig);
-    assert.deepEqual(staging.layout, { kind: "data-volume", dataRoot: "/mnt/data" });
+    assert.deepEqual(staging.hosts[0].layout, { kind: "data-volume", dataRoot: "/mnt/data" });
     assert.ok(staging.provider === "digitalocean");
-    assert.equal(staging.host.kind, "create");
-    assert.deepEqual(staging.host.kind === "create" && staging.host.dataVolume,
+    assert.equal(staging.hosts[0].host.kind, "create");
+    assert.deepEqual(staging.hosts[0].host.kind === "create" && staging.hosts[0].host.dataVolume,
         { sizeGb: 100, name: "housing-portal-test-data", fromSnapshot: undefined, adoptId: undefined, kmsKeyId: undefined, placement: { provider: "digitalocean", region: "fra1" } },
         "the volume is named from the stack and placed in the host's region");
-    assert.equal(staging.snapshots.dumpRetain, 7, "dumpRetain defaults to retain");
+    assert.equal(staging.hosts[0].snapshots.dumpRetain, 7, "dumpRetain defaults to retain");
 
     const prod = settingsOf(awsConfig);
     assert.ok(prod.provider === "aws");
-    assert.equal(prod.host.sshUser, "ubuntu");
-    assert.deepEqual(prod.host.kind === "create" && prod.host.dataVolume.placement, { provider: "aws", availabilityZone: "eu-central-1a" });
+    assert.equal(prod.hosts[0].host.sshUser, "ubuntu");
+    assert.deepEqual(prod.hosts[0].host.kind === "create" && prod.hosts[0].host.dataVolume.placement, { provider: "aws", availabilityZone: "eu-central-1a" });
 
     const e2e = settingsOf({ provider: "local", dataRoot: "/mnt/housing-portal-e2e", instances });
-    assert.deepEqual(e2e.layout, { kind: "data-volume", dataRoot: "/mnt/housing-portal-e2e" });
+    assert.deepEqual(e2e.hosts[0].layout, { kind: "data-volume", dataRoot: "/mnt/housing-portal-e2e" });
 });
 
 test("an unknown provider is rejected with the allowed values", () => {
@@ -276,7 +276,7 @@ test("SSH open to the world needs an explicit opt-in", () => {
 test("an existing host needs no volume and no snapshot token unless its volume is adopted", () => {
     const { volume: _volume, snapshotApiToken: _token, ...rest } = doConfig;
     const bare = settingsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY } });
-    assert.ok(bare.provider === "digitalocean" && bare.host.kind === "existing" && bare.host.dataVolume === undefined);
+    assert.ok(bare.provider === "digitalocean" && bare.hosts[0].host.kind === "existing" && bare.hosts[0].host.dataVolume === undefined);
     // A volume that is not adopted would be ignored: refused, and so is a token nothing would use.
     lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100 } }), "volume", /managed only when adopted: set volume.adoptId/);
     lineFor(problemsOf({ ...rest, host: { address: "203.0.113.7", hostKey: HOST_KEY }, snapshotApiToken: "t" }), "snapshotApiToken", /only used by a DigitalOcean host that snapshots its volume/);
@@ -287,11 +287,11 @@ test("an existing host needs no volume and no snapshot token unless its volume i
 
 test("host.address selects the existing-host mode, which needs no keys or image", () => {
     const s = settingsOf({ ...doConfig, volume: { sizeGb: 100, adoptId: DO_VOLUME }, host: { address: "203.0.113.7", hostKey: HOST_KEY, sshUser: "deploy" } });
-    assert.ok(s.provider === "digitalocean" && s.host.kind === "existing");
-    assert.equal(s.host.address, "203.0.113.7");
+    assert.ok(s.provider === "digitalocean" && s.hosts[0].host.kind === "existing");
+    assert.equal(s.hosts[0].host.address, "203.0.113.7");
     const adopted = settingsOf({ ...doConfig, host: { address: "203.0.113.7", hostKey: HOST_KEY }, volume: { sizeGb: 100, adoptId: DO_VOLUME, name: "old-data" } });
-    assert.ok(adopted.provider === "digitalocean" && adopted.host.kind === "existing");
-    assert.deepEqual([adopted.host.dataVolume?.adoptId, adopted.host.dataVolume?.name], [DO_VOLUME, "old-data"]);
+    assert.ok(adopted.provider === "digitalocean" && adopted.hosts[0].host.kind === "existing");
+    assert.deepEqual([adopted.hosts[0].host.dataVolume?.adoptId, adopted.hosts[0].host.dataVolume?.name], [DO_VOLUME, "old-data"]);
 });
 
 test("dev: a bind path missing under projectRoot is named, and a missing checkout says so", () => {
@@ -308,10 +308,10 @@ test("host paths must be absolute and stay inside the data root; cloud stacks ke
         lineFor(problemsOf({ provider: "local", dataRoot, instances }), "dataRoot");
     }
     lineFor(problemsOf({ ...doConfig, dataRoot: "/srv/portal" }), "dataRoot", /fixed at \/mnt\/data on digitalocean/);
-    assert.deepEqual(settingsOf({ ...doConfig, dataRoot: "/mnt/data" }).layout, { kind: "data-volume", dataRoot: "/mnt/data" });
+    assert.deepEqual(settingsOf({ ...doConfig, dataRoot: "/mnt/data" }).hosts[0].layout, { kind: "data-volume", dataRoot: "/mnt/data" });
     // The seed's trap: a relative path silently becomes a new, empty named volume.
     lineFor(problemsOf({ provider: "local", dataRoot: "data", instances }), "dataRoot", /silently become a new, empty Docker volume/);
-    assert.deepEqual(settingsOf({ provider: "local", dataRoot: "/srv/portal/", instances }).layout, { kind: "data-volume", dataRoot: "/srv/portal" });
+    assert.deepEqual(settingsOf({ provider: "local", dataRoot: "/srv/portal/", instances }).hosts[0].layout, { kind: "data-volume", dataRoot: "/srv/portal" });
 });
 
 test("keys that do not belong are rejected, typos included", () => {

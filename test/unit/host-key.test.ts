@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import * as os from "os";
+import { deployedHosts } from "../../components/volumeRecord";
 import { HOST_KEY_ALGORITHMS, deployedHostKeyProblem, parsePublicHostKey, pinnedSshOptions, publicHostKeyLine } from "../../components/hostKey";
 import { goldenPlan, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 import { Problems, validateHost } from "../../components/config";
@@ -111,18 +112,21 @@ test("the deploy workflow's SSH to the host trusts only the host key the last de
 });
 
 test("a machine deployed before generated host keys is not replaced unnoticed: plan --deployed refuses it until host.hostKey keeps it", async () => {
-    const { hostKey: _key, ...before } = goldenPlan("staging").outputs;
+    // A stack deployed before host keys also predates hosts: its one host's outputs are at the top level.
+    const { hostKey: _key, hosts: _hosts, ...deployedBefore } = goldenPlan("staging").outputs;
     assert.equal(typeof _key, "string", "today's stacks export their host key");
+    const mainOf = (outputs: unknown) => (deployedHosts(outputs) as ReadonlyMap<string, Readonly<Record<string, unknown>>>).get("main") ?? {};
+    const before = mainOf(deployedBefore);
     assert.match(String(deployedHostKeyProblem(before, { kind: "create" })), /^host\.hostKey: the deployed machine was created before the program generated host keys/);
     assert.equal(deployedHostKeyProblem(before, { kind: "create", hostKey: ED25519 }), undefined, "kept with its own key");
-    assert.equal(deployedHostKeyProblem(goldenPlan("staging").outputs, { kind: "create" }), undefined, "deployed with the generated key");
+    assert.equal(deployedHostKeyProblem(mainOf(goldenPlan("staging").outputs), { kind: "create" }), undefined, "deployed with the generated key");
     assert.equal(deployedHostKeyProblem({}, { kind: "create" }), undefined, "a new stack");
     assert.equal(deployedHostKeyProblem(before, { kind: "existing", hostKey: ED25519 }), undefined, "an existing host is no machine of the stack's");
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hp-host-key-"));
     process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     const outputs = path.join(dir, "before.json");
-    fs.writeFileSync(outputs, JSON.stringify(before));
+    fs.writeFileSync(outputs, JSON.stringify(deployedBefore));
     const staging = readStackKeys("Pulumi.staging.yaml");
     const [refused, kept] = await planBatchRaw([
         ["--stack", "staging", "--deployed", outputs],

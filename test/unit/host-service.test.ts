@@ -23,7 +23,7 @@ test("a host-level service runs on its host's engine and reaches nginx over the 
 
     const host = new DockerHost("host", { provider: "local" });
     const peru = new PortalInstance("peru", {
-        instance: { name: "peru", domain: "peru.example.org", aliases: [], port: 8002, images: DEFAULT_IMAGES, database: { name: "portal", user: "portal" }, backendEnv: {}, resources: DEFAULT_RESOURCES },
+        instance: { name: "peru", domain: "peru.example.org", aliases: [], port: 8002, images: DEFAULT_IMAGES, database: { name: "portal", user: "portal" }, backendEnv: {}, resources: DEFAULT_RESOURCES, host: "main" },
         layout: { kind: "data-volume", dataRoot: "/mnt/data" },
         host,
         protectDatabase: false,
