@@ -1603,13 +1603,6 @@ export function validateConfigMap(all: Readonly<Record<string, string>>, ctx: Va
     return { ok: false, problems: [...problems.lines, ...(result.ok ? [] : result.problems)] };
 }
 
-/** validateConfigMap, or a ConfigError with every problem. */
-export function requireValidConfigMap(all: Readonly<Record<string, string>>, ctx: ValidationContext): StackSettings {
-    const result = validateConfigMap(all, ctx);
-    if (!result.ok) throw new ConfigError(result.problems);
-    return result.settings;
-}
-
 /** Turns Pulumi's flat config map (`housing-portal:key` → string) into parsed values. */
 export function parseConfigMap(all: Readonly<Record<string, string>>): Record<string, unknown> {
     const out: Record<string, unknown> = {};

@@ -5,16 +5,15 @@
 // either way (only the SDK's internal isConfigSecret could tell); the offline plan, which reads
 // the stack file, refuses it.
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigError, SecretKey, StackSettings, requireValidConfigMap } from "./config";
+import { CONFIG_NAMESPACE, ConfigError, SecretKey, StackSettings, validateConfigMap } from "./config";
 
 /** The validated settings of the stack being run; a RunError (no stack trace) on bad config. */
 export function loadSettings(projectDir: string): StackSettings {
-    try {
-        return requireValidConfigMap(pulumi.runtime.allConfig(), { stack: pulumi.getStack(), projectDir });
-    } catch (err) {
-        if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
-        throw err;
-    }
+    const result = validateConfigMap(pulumi.runtime.allConfig(), { stack: pulumi.getStack(), projectDir });
+    if (!result.ok) throw new pulumi.RunError(new ConfigError(result.problems).message);
+    // A warning, not info: shown in every preview, and on stderr (not in the plan's JSON) under the offline plan.
+    for (const note of result.notes) pulumi.log.warn(note);
+    return result.settings;
 }
 
 /** A secret config value as an Output, or undefined when the stack does not set it. */

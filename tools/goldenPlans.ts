@@ -16,6 +16,8 @@ export const GOLDEN_STACKS: Readonly<Record<string, readonly string[]>> = {
     dev: ["--stack", "dev", "--set", "projectRoot=test/fixtures/housing_portal"],
     staging: ["--stack", "staging"],
     production: ["--stack", "production"],
+    // The example of a stack on two hosts.
+    latam: ["--stack", "latam"],
 };
 
 export interface GoldenFile {
