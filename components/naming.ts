@@ -23,6 +23,12 @@ export function hostComponentName(host: string, part: HostPart): string {
     return host === DEFAULT_HOST ? part : `${part}-${host}`;
 }
 
+/** The host a host component's name belongs to (hostComponentName's inverse), or undefined when it is no such name. */
+export function hostOfComponent(componentName: string, part: HostPart): string | undefined {
+    if (componentName === part) return DEFAULT_HOST;
+    return componentName.startsWith(`${part}-`) ? componentName.slice(part.length + 1) : undefined;
+}
+
 /**
  * The name of what an instance has on its host alone and must give up there when it moves to
  * another (its place in the host's registry): `<instance>-<part>` on DEFAULT_HOST, as before

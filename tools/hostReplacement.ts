@@ -4,16 +4,20 @@
 //
 //   tsx tools/hostReplacement.ts PREVIEW.json
 //
-// Prints GitHub step outputs: `host-replaced=true|false`, and when true `cloud=digitalocean|aws`
-// and `machines=<names>`. A file that is not such a document: one line, exit 2.
+// Prints GitHub step outputs: `host-replaced=true|false`, and when true `cloud=digitalocean|aws`,
+// `machines=<names>` and `hosts=<the stack's hosts whose machine is replaced>`. A file that is
+// not such a document: one line, exit 2.
 import * as fs from "fs";
 import { MACHINE_TYPES, isMachineType } from "./replacementRules";
+import { hostOfComponent } from "../components/naming";
 
 /** The step operations of a preview that replace a resource (`pulumi preview --json` steps[].op). */
 const REPLACING_OPS = new Set(["replace", "create-replacement", "delete-replacement"]);
 
 export interface MachineReplacement {
     readonly name: string;
+    /** The stack's host the machine is (`main`, or a key of hosts). */
+    readonly host: string;
     readonly type: string;
     readonly cloud: "digitalocean" | "aws";
     /** The properties the provider replaces it for (steps[].replaceReasons), when the preview says. */
@@ -46,7 +50,10 @@ export function machineReplacements(preview: unknown): MachineReplacement[] {
         if (!isMachineType(type)) continue;
         const known = found.get(s.urn);
         const reasons = Array.isArray(s.replaceReasons) ? s.replaceReasons.map(String) : [];
-        found.set(s.urn, { name, type, cloud: MACHINE_TYPES[type], reasons: [...new Set([...(known?.reasons ?? []), ...reasons])] });
+        // The machine is its DockerHost's child, named from it: host-droplet, host-b-instance.
+        const host = hostOfComponent(name.replace(/-[a-z]+$/, ""), "host");
+        if (host === undefined) throw new PreviewError(`${name}: a machine whose name is not its host's (host-<type> or host-<host>-<type>)`);
+        found.set(s.urn, { name, host, type, cloud: MACHINE_TYPES[type], reasons: [...new Set([...(known?.reasons ?? []), ...reasons])] });
     }
     return [...found.values()];
 }
@@ -56,7 +63,7 @@ export function stepOutputs(replaced: readonly MachineReplacement[]): string {
     if (replaced.length === 0) return "host-replaced=false\n";
     const clouds = [...new Set(replaced.map((m) => m.cloud))];
     if (clouds.length > 1) throw new PreviewError(`machines of two clouds in one stack: ${clouds.join(", ")}`);
-    return `host-replaced=true\ncloud=${clouds[0]}\nmachines=${replaced.map((m) => m.name).join(",")}\n`;
+    return `host-replaced=true\ncloud=${clouds[0]}\nmachines=${replaced.map((m) => m.name).join(",")}\nhosts=${replaced.map((m) => m.host).join(",")}\n`;
 }
 
 /** The command: the step outputs for a preview file; a PreviewError for anything else. */

@@ -104,7 +104,7 @@ test("the deploy workflow's SSH to the host trusts only the host key the last de
     const steps = wf.jobs.up.steps.filter((s: any) => /\bssh\b/.test(s.run ?? ""));
     assert.equal(steps.length, 1, "one step reaches the host over SSH");
     const script: string = steps[0].run;
-    assert.match(script, /printf '%s %s\\n' "\$address" "\$\(npx pulumi stack output hostKey --stack "\$STACK"\)" > "\$known_hosts"/);
+    assert.match(script, /printf '%s %s\\n' "\$address" "\$\(output hostKey\)" > "\$known_hosts"/);
     const ssh = /on_host\(\) \{ (ssh [^;]*);/.exec(script)![1];
     for (const option of ["StrictHostKeyChecking=yes", 'UserKnownHostsFile="$known_hosts"', "GlobalKnownHostsFile=/dev/null", "BatchMode=yes"]) {
         assert.ok(ssh.includes(`-o ${option}`), option);

@@ -29,10 +29,20 @@ test("a preview that replaces the Droplet or the EC2 instance names it with its 
         { op: "replace", urn: URN("docker:index/container:Container", "peru-backend", "housing-portal:portal:PortalInstance") },
         { op: "delete-replacement", urn: DROPLET },
     ]);
-    assert.deepEqual(machineReplacements(doReplace), [{ name: "host-droplet", type: "digitalocean:index/droplet:Droplet", cloud: "digitalocean", reasons: ["image"] }]);
-    assert.equal(stepOutputs(machineReplacements(doReplace)), "host-replaced=true\ncloud=digitalocean\nmachines=host-droplet\n");
+    assert.deepEqual(machineReplacements(doReplace), [{ name: "host-droplet", host: "main", type: "digitalocean:index/droplet:Droplet", cloud: "digitalocean", reasons: ["image"] }]);
+    assert.equal(stepOutputs(machineReplacements(doReplace)), "host-replaced=true\ncloud=digitalocean\nmachines=host-droplet\nhosts=main\n");
     const aws = preview([{ op: "replace", urn: INSTANCE, replaceReasons: ["ami"] }]);
-    assert.equal(stepOutputs(machineReplacements(aws)), "host-replaced=true\ncloud=aws\nmachines=host-instance\n");
+    assert.equal(stepOutputs(machineReplacements(aws)), "host-replaced=true\ncloud=aws\nmachines=host-instance\nhosts=main\n");
+});
+
+test("on a stack of several hosts, each replaced machine names its host", () => {
+    const two = preview([
+        { op: "replace", urn: URN("digitalocean:index/droplet:Droplet", "host-south-droplet", "housing-portal:host:DockerHost"), replaceReasons: ["image"] },
+        { op: "replace", urn: DROPLET, replaceReasons: ["image"] },
+    ]);
+    assert.deepEqual(machineReplacements(two).map((m) => m.host), ["south", "main"]);
+    assert.equal(stepOutputs(machineReplacements(two)), "host-replaced=true\ncloud=digitalocean\nmachines=host-south-droplet,host-droplet\nhosts=south,main\n");
+    assert.throws(() => machineReplacements(preview([{ op: "replace", urn: URN("digitalocean:index/droplet:Droplet", "bastion-droplet") }])), /a machine whose name is not its host's/);
 });
 
 test("updates in place, other replacements and a preview with nothing to do replace no machine", () => {
@@ -64,7 +74,7 @@ test("the command prints the workflow's step outputs; a file that is not a previ
     fs.writeFileSync(broken, "Previewing update (staging)\n");
     const [ok, notJson] = await Promise.all([cli([good]), cli([broken])]);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout, "host-replaced=true\ncloud=digitalocean\nmachines=host-droplet\n");
+    assert.equal(ok.stdout, "host-replaced=true\ncloud=digitalocean\nmachines=host-droplet\nhosts=main\n");
     assert.match(ok.stderr, /the preview replaces host-droplet \(digitalocean:index\/droplet:Droplet\) for userData/);
     assert.equal(notJson.code, 2);
     assert.match(notJson.stderr, /^hostReplacement: .*broken\.json: not JSON\n$/, "one line, no stack trace");

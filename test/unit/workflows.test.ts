@@ -94,6 +94,10 @@ test("push to main: a previewed host replacement makes the backups fresh before 
     const fresh = steps[at((s) => s.name === "Fresh backups before the host is replaced")];
     assert.equal(fresh.if, `steps.${preview.id}.outputs.host-replaced == 'true'`);
     assert.equal(fresh.env.CLOUD, `\${{ steps.${preview.id}.outputs.cloud }}`);
+    // On every host whose machine is replaced, from its own outputs (a stack deployed before hosts: its top-level ones).
+    assert.equal(fresh.env.HOSTS, `\${{ steps.${preview.id}.outputs.hosts }}`);
+    assert.match(fresh.run, /for host in \$\{HOSTS\/\/,\/ \}; do/);
+    assert.match(fresh.run, /jq -er --arg host "\$host" --arg key "\$1" '\(\.hosts\[\$host\] \/\/ \(if \$host == "main" then \. else \{\} end\)\)\[\$key\]'/);
     assert.match(fresh.run, /on_host systemctl start housing-portal-backup-status\.service/, "the host's freshness check");
     assert.match(fresh.run, /on_host systemctl start housing-portal-dump\.service/);
     assert.match(fresh.run, /"\$CLOUD" = digitalocean \]; then on_host systemctl start housing-portal-snapshot\.service/);
