@@ -155,7 +155,13 @@ function kept(r: MatrixResult): string {
     const retained = r.gate.findings.filter((f) => f.verdict === "retained").map((f) => f.resource.name);
     const keptNames = holders.filter((x) => !lost.has(x.urn) && !retained.includes(x.name)).map((x) => x.name);
     const out: string[] = [];
-    if (lost.size) out.push(`**lost**: ${holders.filter((x) => lost.has(x.urn)).map((x) => `${code(x.name)} (${DATA_HOLDERS[dataHolderKind(x)!].holds.split(":")[0]})`).join(", ")}`);
+    const holds = (x: PlannedResource) => `${code(x.name)} (${DATA_HOLDERS[dataHolderKind(x)!].holds.split(":")[0]})`;
+    // A replaced one that is retained on delete keeps its data where it was (an instance moved to another host).
+    const emptied = holders.filter((x) => lost.has(x.urn));
+    const gone = emptied.filter((x) => !x.retainOnDelete);
+    const left = emptied.filter((x) => x.retainOnDelete);
+    if (gone.length) out.push(`**lost**: ${gone.map(holds).join(", ")}`);
+    if (left.length) out.push(`**replaced by a new, empty one**, the old one retained where it was: ${left.map(holds).join(", ")}`);
     if (retained.length) out.push(`retained: ${list(retained)}`);
     out.push(keptNames.length === holders.length ? "everything" : `kept: ${list(keptNames)}`);
     return out.join("; ");

@@ -139,7 +139,8 @@ export function dataLossGate(stacks: readonly GateInput[], acknowledged: readonl
 /** One finding as a sentence. */
 export function describeFinding(f: DataLossFinding): string {
     const what = `${f.stack}: ${f.resource.name} (${DATA_HOLDERS[f.kind].holds})`;
-    const change = f.change.kind === "deleted" ? "would be deleted" : `would be REPLACED (${f.change.reasons.join(", ")}): a new, empty one takes its place`;
+    const change = f.change.kind === "deleted" ? "would be deleted"
+        : `would be REPLACED (${f.change.reasons.join(", ")}): a new, empty one takes its place${f.resource.retainOnDelete ? "; the old one is retained where it was, with its data" : ""}`;
     if (f.verdict === "retained") return `${what} leaves the stack but is retained: its data stays where it is`;
     const refused = f.resource.protect ? "; it is protected, so pulumi up refuses until it is unprotected" : "";
     if (f.verdict === "acknowledged") return `${what} ${change}${refused}; acknowledged: ${f.reason}`;
