@@ -68,14 +68,17 @@ function changedFields(before: PlannedResource, after: PlannedResource): string[
 /** Compares two plans of one stack by URN. */
 export function diffPlans(base: PlanDocument, head: PlanDocument): PlanDiff {
     const before = new Map(base.resources.map((r) => [r.urn, r]));
-    const after = new Map(head.resources.map((r) => [r.urn, r]));
-    const added = head.resources.filter((r) => !before.has(r.urn));
-    const removed = base.resources.filter((r) => !after.has(r.urn));
+    // A resource is the one of the base plan at its URN, or, renamed or moved, at one of its aliases.
+    const previous = (r: PlannedResource) => before.get(r.urn) ?? (r.aliases ?? []).map((a) => before.get(a)).find((x) => x !== undefined);
+    const matched = new Set(head.resources.flatMap((r) => { const old = previous(r); return old ? [old.urn] : []; }));
+    const added = head.resources.filter((r) => previous(r) === undefined);
+    const removed = base.resources.filter((r) => !matched.has(r.urn));
     const changed: ChangedResource[] = [];
     for (const r of head.resources) {
-        const old = before.get(r.urn);
+        const old = previous(r);
         if (old === undefined) continue;
-        const fields = changedFields(old, r);
+        // Under an alias, its new URN (and parent) is the change the alias makes without one.
+        const fields = changedFields(old, r).filter((f) => old.urn === r.urn || f !== "(parent)");
         if (!fields.length) continue;
         // Another provider is another engine or account: Pulumi replaces the resource (an instance moved to another host).
         const reasons = [...replacingChanges(r.type, ...comparableInputs(old, r)), ...(old.provider !== r.provider ? ["(provider)"] : [])];

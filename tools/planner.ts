@@ -25,6 +25,8 @@ export interface PlannedResource {
     secretDigests?: Record<string, string>;
     import: string | null;
     dependsOn: string[];
+    /** The URNs the resource was known by before (its `aliases`, resolved): the diff and the gate take it as that resource. Absent when none. */
+    aliases?: string[];
 }
 
 export interface PlanDocument {
@@ -226,12 +228,40 @@ async function evaluatePlan(options: PlanOptions): Promise<PlanDocument> {
             import: opts.import ?? null,
             dependsOn: [...new Set(await Promise.all([...deps].map(urnOf)))].sort(),
             ...(Object.keys(secretDigests).length ? { secretDigests } : {}),
+            ...await aliasesOf(reg),
         });
     }
     const outputs = (await resolver.value(stackOutputs, new Set())) as Record<string, unknown>;
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
     for (const generated of GENERATED_SECRETS) resolver.secrets.add(generated);
     return resolver.maskByValue({ project: PROJECT, stack: options.stack, resources, outputs }) as PlanDocument;
+}
+
+/**
+ * The URNs a resource's `aliases` name, as the engine matches them: a URN as given, or an alias
+ * spec completed from the resource (its name, type and parent unless the spec says otherwise).
+ * Aliases a child inherits from an aliased parent are the engine's to derive; this program gives
+ * none, so the plan shows only those given.
+ */
+async function aliasesOf(reg: Registration): Promise<{ aliases?: string[] }> {
+    const given = await Promise.all((reg.opts.aliases ?? []).map(async (a) => (pulumi.Output.isInstance(a) ? (a as any).promise() : a) as Promise<string | pulumi.Alias>));
+    if (given.length === 0) return {};
+    const urns = await Promise.all(given.map(async (a) => {
+        if (typeof a === "string") return a;
+        const parent = a.parent ?? reg.opts.parent;
+        const parentUrn = parent === undefined ? undefined : pulumi.Resource.isInstance(parent) ? await urnOf(parent) : await (pulumi.output(parent) as any).promise() as string;
+        return mockUrn(parentUrn, String(a.type ?? reg.type), String(a.name ?? reg.name), String(a.project ?? pulumi.getProject()), String(a.stack ?? pulumi.getStack()));
+    }));
+    return { aliases: urns.sort() };
+}
+
+/**
+ * A URN as the mocks' monitor makes them, so an alias names what a plan's URNs are: the parent's
+ * own type (not its chain) before the type, and for a resource without a parent the stack's.
+ */
+function mockUrn(parentUrn: string | undefined, type: string, name: string, project: string, stack: string): string {
+    const parentType = parentUrn === undefined ? "pulumi:pulumi:Stack" : parentUrn.split("::")[2].split("$").pop()!;
+    return `urn:pulumi:${stack}::${project}::${parentType}$${type}::${name}`;
 }
 
 /** For each top-level input the mask hides (wholly or in part), a digest of its revealed value. */

@@ -12,8 +12,11 @@ import { PROJECT_DIR, byName, goldenPlan, readStackKeys } from "./planRun";
 
 const ctx: ValidationContext = { stack: "test", projectDir: PROJECT_DIR };
 const staging = readStackKeys("Pulumi.staging.yaml");
-const { snapshotApiToken: _t, ...stagingKeys } = { ...staging, snapshotApiToken: "t", offsiteAccessKeyId: "k", offsiteSecretAccessKey: "s", offsitePassword: "p", spacesAccessKeyId: "a", spacesSecretAccessKey: "b", alerts: { webhookUrl: "https://hooks.example.org/x" } };
-const stagingValid = { ...stagingKeys, snapshotApiToken: "t" };
+/** Staging's keys with its secrets set, as Pulumi hands them over decrypted. */
+const stagingValid: Record<string, unknown> = {
+    ...staging, snapshotApiToken: "t", offsiteAccessKeyId: "k", offsiteSecretAccessKey: "s", offsitePassword: "p",
+    spacesAccessKeyId: "a", spacesSecretAccessKey: "b", alerts: { webhookUrl: "https://hooks.example.org/x" },
+};
 const twoHosts = (extra: Record<string, unknown> = {}) => ({
     ...stagingValid,
     hosts: { main: {}, b: { host: { size: "s-4vcpu-8gb" } } },
