@@ -252,7 +252,7 @@ async function aliasesOf(reg: Registration): Promise<{ aliases?: string[] }> {
         const parentUrn = parent === undefined ? undefined : pulumi.Resource.isInstance(parent) ? await urnOf(parent) : await (pulumi.output(parent) as any).promise() as string;
         return mockUrn(parentUrn, String(a.type ?? reg.type), String(a.name ?? reg.name), String(a.project ?? pulumi.getProject()), String(a.stack ?? pulumi.getStack()));
     }));
-    return { aliases: urns.sort() };
+    return { aliases: [...new Set(urns)].sort() };
 }
 
 /**
