@@ -170,13 +170,14 @@ test("the DLM target tag must be on the data volume", () => {
     assert.match(dlmTargetTagOnDataVolume.check([policy, other])[0], /which no EBS volume in the stack carries/);
 });
 
-test("the committed staging and production plans pass every policy; a broken plan does not", () => {
-    for (const stack of ["staging", "production"]) {
+test("the committed cloud plans (staging, production, the two-host latam) pass every policy; a broken plan does not", () => {
+    for (const stack of ["staging", "production", "latam"]) {
         const plan: PlanDocument = JSON.parse(fs.readFileSync(`plans/${stack}.json`, "utf8"));
         const views = plan.resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, protect: r.protect, secretMask: MASK }));
         assert.deepEqual(checkAll(views), [], stack);
-        const broken = views.map((v) => (v.name === "data-volume" ? { ...v, protect: false } : v));
-        assert.deepEqual(checkAll(broken), ["data-volumes-protected: data-volume holds portal data and must be protected (resource option protect: true)"]);
+        const volume = stack === "latam" ? "data-south-volume" : "data-volume";
+        const broken = views.map((v) => (v.name === volume ? { ...v, protect: false } : v));
+        assert.deepEqual(checkAll(broken), [`data-volumes-protected: ${volume} holds portal data and must be protected (resource option protect: true)`]);
         // A plaintext secret in a committed plan fails it.
         const leaked = views.map((v) => (v.name === "peru-backend" ? { ...v, props: { ...v.props, envs: [...(v.props.envs as string[]), "DJANGO_SECRET_KEY=hunter2"] } } : v));
         assert.deepEqual(checkAll(leaked), ["no-plaintext-secrets: peru-backend sets DJANGO_SECRET_KEY in plain text: a secret reaches a container only as a Pulumi secret (config set --secret, or a generated password)"]);
