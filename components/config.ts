@@ -246,6 +246,8 @@ export const DEFAULT_RESOURCES: ResourceSettings = {
     backend: { memoryMb: 768, cpus: "1.0", pids: 256 },
     nginx: { memoryMb: 128, cpus: "0.5", pids: 128 },
 };
+/** The edge's share of its host: TLS and proxying only, no content. Here beside the instances' limits, which a host's capacity adds it to. */
+export const EDGE_RESOURCES: ContainerResources = { memoryMb: 256, cpus: "1.0", pids: 256 };
 const MEMORY_MB = { min: 32, max: 262144 };
 const PIDS = { min: 16, max: 32768 };
 const CPUS = { min: 0.1, max: 64 };

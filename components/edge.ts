@@ -6,7 +6,7 @@
 // instance never restarts the edge, and the other portals answer throughout.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { EdgeSettings } from "./config";
+import { EDGE_RESOURCES, EdgeSettings } from "./config";
 import { CADDYFILE, EDGE_PATHS, renderCaddyfile } from "./caddyfile";
 import { DockerHost } from "./dockerHost";
 import { InstanceWebEndpoint, NO_NEW_PRIVILEGES, UNPRIVILEGED_LOW_PORTS } from "./portalInstance";
@@ -14,8 +14,6 @@ import { EDGE_NAMES, EDGE_SERVICE, LABEL_MACHINE, LABEL_ROLE, LABEL_SERVICE, edg
 
 /** The ports the edge publishes on the host: HTTP (redirects, HTTP-01 challenges) and HTTPS. */
 export const EDGE_PORTS = [80, 443] as const;
-/** The edge's share of the host: TLS and proxying only, no content. */
-export const EDGE_RESOURCES = { memoryMb: 256, cpus: "1.0", pids: 256 } as const;
 /**
  * The edge's uid and gid: no user of the host or of another container (nginx 101, PostgreSQL 999
  * or 70, the first login user 1000). Caddy needs no name for it, only its storage owned by it.
