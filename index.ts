@@ -11,6 +11,8 @@ import { PortalInstance } from "./components/portalInstance";
 import { Edge } from "./components/edge";
 import { BackupTargets } from "./components/backupTargets";
 import { DEFAULT_HOST, cloudNames, hostComponentName } from "./components/naming";
+import { DnsRecordEntry, dnsRecordEntries } from "./components/dnsConfig";
+import { DnsRecords } from "./components/dnsRecords";
 
 const settings = loadSettings(__dirname);
 
@@ -117,10 +119,21 @@ const edges = new Map(builtHosts.flatMap((h) => {
     }, h.host.serviceOptions)] as const];
 }));
 
-/** The DNS records to create before the first `pulumi up`: each name an A record to its host's stable address. */
-function dnsRecordsOf(h: BuiltHost): pulumi.Output<{ name: string; type: string; value: string }[]> | undefined {
+/** The names a host's edge serves: every domain and alias of its instances. */
+const namesOn = (host: string) => instancesOn(host).flatMap((inst) => [inst.settings.domain, ...inst.settings.aliases]);
+
+// With dns, each host's names get their records at its stable address, in the stack's zone.
+const dnsOf = new Map(settings.provider === "local" || settings.dns === undefined ? [] : builtHosts.flatMap((h) => {
+    if (!edges.has(h.name) || h.host.address === undefined) return [];
+    return [[h.name, new DnsRecords(hostComponentName(h.name, "dns"), { dns: settings.dns!, address: h.host.address, names: namesOn(h.name) })] as const];
+}));
+
+/** Each name's record at its host's stable address: those the program manages (dns), or to create before the first `pulumi up`. */
+function dnsRecordsOf(h: BuiltHost): pulumi.Output<DnsRecordEntry[]> | undefined {
+    const managed = dnsOf.get(h.name);
+    if (managed !== undefined) return managed.records;
     if (!edges.has(h.name) || h.host.address === undefined) return undefined;
-    return h.host.address.apply((address) => instancesOn(h.name).flatMap((inst) => [inst.settings.domain, ...inst.settings.aliases].map((name) => ({ name, type: "A", value: address }))));
+    return h.host.address.apply((address) => dnsRecordEntries(namesOn(h.name), address));
 }
 
 /** Every host's outputs, by name: where it is, its key, its volume, its edge, its instances. */
@@ -152,7 +165,7 @@ export const dataVolume = only?.volume?.record;
 export const alertsTopicArn = only?.snapshots?.alertsTopic?.arn;
 /** The edge's container, when the stack has one. */
 export const edgeContainer = only && edges.get(only.name)?.containerName;
-/** The DNS records to create before the first `pulumi up`: each name an A record to the host's stable address. */
+/** Each name's record at the host's stable address: those the program manages (dns), or to create before the first `pulumi up`. */
 export const dnsRecords = only && dnsRecordsOf(only);
 export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
     url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,

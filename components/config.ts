@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as ipaddr from "ipaddr.js";
 import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
 import { DEFAULT_HOST, PROJECT, cloudNames } from "./naming";
+import { DnsSettings, recordFor, validateDns } from "./dnsConfig";
 import { HOST_KEY_ALGORITHMS, parsePublicHostKey, publicHostKeyLine } from "./hostKey";
 
 /** The stack config's namespace: `housing-portal:<key>`. */
@@ -67,13 +68,15 @@ interface StackConfigKeys {
     readonly spacesAccessKeyId: unknown;
     /** Secret: that Spaces key's secret. */
     readonly spacesSecretAccessKey: unknown;
+    /** The zone in which the program manages each instance's DNS records (cloud stacks). @default none: the records are listed (dnsRecords) to create by hand */
+    readonly dns: unknown;
 }
 
 /** Every key this program reads; anything else under the namespace is a typo. */
 export const CONFIG_KEYS = keysOf<StackConfigKeys>()([
     "provider", "projectRoot", "dataRoot", "instances", "images", "volume", "snapshots", "host", "hosts",
     "snapshotApiToken", "sshPrivateKey", "backendSecrets", "edge", "offsite", "alerts",
-    "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword", "spacesAccessKeyId", "spacesSecretAccessKey",
+    "offsiteAccessKeyId", "offsiteSecretAccessKey", "offsitePassword", "spacesAccessKeyId", "spacesSecretAccessKey", "dns",
 ]);
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -94,7 +97,7 @@ export type Secrecy = "plain" | "secret" | "secret-values" | { readonly secretLe
  */
 export const CONFIG_SECRECY = {
     provider: "plain", projectRoot: "plain", dataRoot: "plain", instances: "plain", images: "plain",
-    volume: "plain", snapshots: "plain", host: "plain", hosts: "plain", edge: "plain", offsite: "plain",
+    volume: "plain", snapshots: "plain", host: "plain", hosts: "plain", edge: "plain", offsite: "plain", dns: "plain",
     alerts: { secretLeaves: ["webhookUrl"] },
     backendSecrets: "secret-values",
     snapshotApiToken: "secret", sshPrivateKey: "secret",
@@ -433,6 +436,8 @@ export interface CloudSettings extends CommonSettings {
     readonly offsite?: OffsiteSettings;
     /** @default none: failures show only in the journal and `systemctl --failed` */
     readonly alerts?: AlertSettings;
+    /** @default none: the records to create are listed (stack output dnsRecords) */
+    readonly dns?: DnsSettings;
 }
 
 export type StackSettings = LocalSettings | CloudSettings;
@@ -473,7 +478,8 @@ const HOST_DEFAULTS: Readonly<Record<CloudProvider, Pick<HostCommonSettings, "re
 export const WORLD_CIDRS = ["0.0.0.0/0", "::/0"] as const;
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** A lowercase domain name of DNS labels under a top-level domain of letters: instance domains, aliases, the dns zone. */
+export const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 /** The firewall keeps SSH to host.sshAllowedCidrs; an instance must not publish on it. */
 const SSH_PORT = 22;
 const HH_MM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
@@ -519,7 +525,7 @@ export const HOST_KEYS = keysOf<HostCommonSettings & Pick<ExistingHostSettings, 
     "region", "size", "image", "availabilityZone", "sshUser", "sshKeys", "sshAllowedCidrs", "allowSshFromAnywhere", "hostKey", "address",
 ]);
 /** Keys that only cloud stacks use. */
-const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host", "offsite", "alerts"] as const satisfies readonly ConfigKey[];
+const CLOUD_ONLY_KEYS = ["volume", "snapshots", "host", "offsite", "alerts", "dns"] as const satisfies readonly ConfigKey[];
 /** The stack-wide sections a cloud host's entry in `hosts` overrides, field by field. */
 export const HOST_SECTIONS = ["host", "volume", "snapshots"] as const satisfies readonly ConfigKey[];
 type HostSection = (typeof HOST_SECTIONS)[number];
@@ -1545,10 +1551,13 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
         const alerts = raw.alerts === undefined ? undefined : validateAlerts(raw.alerts, provider, problems);
         validateSecrets(raw, provider, problems);
         const edge = validateEdge(raw.edge, edgeImage, problems);
+        // Hosts reached by a host name (an existing host's address): their records are CNAMEs.
+        const namedHosts = hosts.filter((h) => h.host.kind === "existing" && recordFor(h.host.address).type === "CNAME").map((h) => h.name);
+        const dns = validateDns(raw.dns, provider, instances, problems, namedHosts);
         if (hosts.length > 0 && edge) {
             settings = {
                 provider, stack: ctx.stack, instances, backendSecretNames, hosts: hosts as [CloudHost, ...CloudHost[]], edge,
-                ...(offsite ? { offsite } : {}), ...(alerts ? { alerts } : {}),
+                ...(offsite ? { offsite } : {}), ...(alerts ? { alerts } : {}), ...(dns ? { dns } : {}),
             };
         }
     }

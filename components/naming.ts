@@ -12,7 +12,7 @@ export const PROJECT = "housing-portal";
 export const DEFAULT_HOST = "main";
 
 /** What a host is made of in the program: each a component of its own, one set per host. */
-export type HostPart = "host" | "data" | "snapshots" | "backups" | "edge";
+export type HostPart = "host" | "data" | "snapshots" | "backups" | "edge" | "dns";
 
 /**
  * The name of one of a host's components: the part alone for DEFAULT_HOST, as the one-host

@@ -53,7 +53,7 @@ export const CHANGE_IDS = [
     "host-ssh-cidrs", "host-ssh-cidrs-aws",
     "instance-added", "instance-removed", "instance-renamed", "instance-domain", "instance-aliases", "instance-image",
     "instance-backend-env", "instance-backend-secret", "instance-memory", "instance-cpus", "stack-images",
-    "edge-ca", "host-added", "instance-moved", "program-host-script", "program-first-boot-script",
+    "edge-ca", "host-added", "instance-moved", "dns-zone", "dns-zone-aws", "program-host-script", "program-first-boot-script",
 ] as const;
 export type ChangeId = (typeof CHANGE_IDS)[number];
 
@@ -124,6 +124,8 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
         stack: "staging", key: "edge.caUrl, edge.email", change: "Let's Encrypt staging and a contact email for the edge",
         edit: config(withKey("edge", { caUrl: "https://acme-staging-v02.api.letsencrypt.org/directory", email: "ops@housing-portal.org" })),
     },
+    "dns-zone": { stack: "staging", key: "dns", change: "the program manages the records in the DigitalOcean domain housing-portal.org", edit: config((keys) => ({ ...keys, dns: { zone: "housing-portal.org" } })) },
+    "dns-zone-aws": { stack: "production", key: "dns", change: "the program manages the records in the Route 53 zone housing-portal.org", edit: config((keys) => ({ ...keys, dns: { zone: "housing-portal.org" } })) },
     "program-host-script": {
         stack: "staging", key: "program version", change: "a changed host script installed over SSH (host/backup-status.sh)",
         edit: { kind: "program", hostFile: "backup-status.sh", append: "# a new program version\n" },
@@ -162,6 +164,7 @@ export const KEY_EFFECTS: Readonly<Record<ConfigKeyPath, KeyEffect>> = {
     snapshotApiToken: { note: "a secret: snapshots-api-token writes the new token to the host (updated in place, it runs again); the plan masks secrets, so the diff cannot show it" },
     backendSecrets: { rows: ["instance-backend-secret"] },
     edge: { rows: ["edge-ca"] },
+    dns: { rows: ["dns-zone", "dns-zone-aws"] },
     sshPrivateKey: { note: "a secret: every SSH command's connection changes, so each is updated in place and runs its create command again; the plan masks it, so the diff cannot show it" },
     instances: { rows: ["instance-added", "instance-removed"] },
     hosts: { rows: ["host-added"] },

@@ -85,7 +85,9 @@ function namedByUnit(plan: PlanDocument, resources: readonly PlannedResource[]):
     const units = new Map<string, number>();
     const single: string[] = [];
     for (const r of resources) {
-        const unit = !r.custom && resources.some((x) => x.parent === r.urn) ? r : componentOf(plan, r);
+        // A component counts with its children when it comes or goes with them (the only DnsRecords of a stack too).
+        const unit = !r.custom && resources.some((x) => x.parent === r.urn) ? r
+            : resources.find((p) => p.urn === r.parent && !p.custom) ?? componentOf(plan, r);
         if (unit) units.set(unit.name, (units.get(unit.name) ?? 0) + (r === unit ? 0 : 1));
         else single.push(r.name);
     }

@@ -52,6 +52,8 @@ export const RESOURCE_TYPES = [
     "pulumi:providers:aws",
     "tls:index/privateKey:PrivateKey",
     "pulumi:providers:digitalocean",
+    "digitalocean:index/dnsRecord:DnsRecord",
+    "aws:route53/record:Record",
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -285,6 +287,17 @@ export const REPLACEMENT_RULES: Readonly<Record<ResourceType, ReplacementRule>> 
         replacement: on("region"),
         source: "pulumi/pulumi-terraform-bridge configDiffer.forcesProviderReplace (DiffConfig replaces an explicit provider for config properties marked ForcesProviderReplace; its tests use aws's region as the example); a provider in another region reaches other resources, so its resources are replaced with it (the bucket is protected)",
         caveat: "pulumi/pulumi-aws provider/resources.go was not read for the region's ForcesProviderReplace mark",
+    },
+    // A record keeps its id while its address changes: a moved instance's record is updated, never
+    // deleted and created again (which would leave its name unanswered in between).
+    "digitalocean:index/dnsRecord:DnsRecord": {
+        replacement: on("domain", "type"),
+        source: `${TF_DO} digitalocean/domain/resource_record.go (ForceNew: type, domain; name, value, ttl are updated in place by EditRecord in resourceDigitalOceanRecordUpdate; read at 95da01c)`,
+    },
+    "aws:route53/record:Record": {
+        replacement: on("name", "zoneId"),
+        source: `${TF_AWS} internal/service/route53/record.go (ForceNew: name, zone_id; records and ttl are an UPSERT, a new type or set_identifier a DELETE and CREATE in one change batch, in resourceRecordUpdate; read at 6f9f473)`,
+        caveat: "read at a commit older than the one @pulumi/aws 7.48.0 bridges (aws-sdk-go v1); Route 53 is global, so there is no region argument",
     },
     "aws:cloudwatch/metricAlarm:MetricAlarm": {
         replacement: on("name"),

@@ -106,6 +106,9 @@ const EXPECTED: Readonly<Record<ChangeId, Expected>> = {
         replaced: [...each(["peru"], ON_A_NEW_ENGINE), "peru-postgis-data"],
         causes: ["edge-config", "peru-backend-image", "peru-dirs", "peru-network", "peru-nginx-image", "peru-postgis-image"], blocked: ["peru-postgis-data"],
     },
+    // Records only: one per name, at the address the host already has; nothing else changes.
+    "dns-zone": { added: ["dns", ...STAGING.map((i) => `dns-${i}.staging.housing-portal.org`)], causes: [] },
+    "dns-zone-aws": { added: ["dns", ...PRODUCTION.map((i) => `dns-${i}.housing-portal.org`)], causes: [] },
     "program-host-script": { updated: ["host-settings"], causes: ["host-settings"] },
     "program-first-boot-script": { replaced: DROPLET_REPLACED, causes: ["host-droplet"] },
 };

@@ -13,14 +13,17 @@ import type { PlanDocument } from "../../tools/planner";
 import { PROJECT_DIR, batchedPlan, goldenPlan, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const production = readStackKeys("Pulumi.production.yaml");
+const staging = readStackKeys("Pulumi.staging.yaml");
 // The golden plans, and the variants that bring types of their own (an adopted EBS volume's tag,
-// a customer key's role policy).
+// a customer key's role policy, the DNS records of each cloud).
 const plans = (async () => {
-    const [adopted, customerKey] = await planBatchRaw([
+    const [adopted, customerKey, doDns, route53] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...production, volume: { sizeGb: 200, adoptId: "vol-0123456789abcdef0" } }, "production")],
         ["--config-file", writeStackConfig({ ...production, volume: { sizeGb: 200, kmsKeyId: "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" } }, "production")],
+        ["--config-file", writeStackConfig({ ...staging, dns: { zone: "housing-portal.org" } }, "staging")],
+        ["--config-file", writeStackConfig({ ...production, dns: { zone: "housing-portal.org" } }, "production")],
     ]);
-    return [goldenPlan("dev"), goldenPlan("staging"), goldenPlan("production"), batchedPlan(adopted), batchedPlan(customerKey)];
+    return [goldenPlan("dev"), goldenPlan("staging"), goldenPlan("production"), batchedPlan(adopted), batchedPlan(customerKey), batchedPlan(doDns), batchedPlan(route53)];
 })();
 
 /** The custom resource types of these plans that the table does not cover. */
@@ -112,6 +115,13 @@ test("replacing inputs decide a replacement; others update in place", () => {
     const profile = { name: "p", role: "r1" };
     assert.deepEqual(replacingChanges("aws:iam/instanceProfile:InstanceProfile", profile, { ...profile, role: "r2" }), []);
     assert.deepEqual(replacingChanges("aws:iam/instanceProfile:InstanceProfile", profile, { ...profile, path: "/hp/" }), ["path"]);
+    // A DNS record follows a new address in place (a moved instance, another host); another name or zone is another record.
+    const doRecord = { domain: "housing-portal.org", name: "peru", type: "A", value: "203.0.113.10", ttl: 300 };
+    assert.deepEqual(replacingChanges("digitalocean:index/dnsRecord:DnsRecord", doRecord, { ...doRecord, value: "203.0.113.20", name: "lima" }), []);
+    assert.deepEqual(replacingChanges("digitalocean:index/dnsRecord:DnsRecord", doRecord, { ...doRecord, type: "AAAA" }), ["type"]);
+    const r53Record = { zoneId: "Z1", name: "peru.housing-portal.org", type: "A", records: ["198.51.100.10"], ttl: 300 };
+    assert.deepEqual(replacingChanges("aws:route53/record:Record", r53Record, { ...r53Record, records: ["198.51.100.20"], type: "AAAA" }), []);
+    assert.deepEqual(replacingChanges("aws:route53/record:Record", r53Record, { ...r53Record, name: "lima.housing-portal.org" }), ["name"]);
     // A type the table does not know is taken as replaced by any change.
     assert.deepEqual(replacingChanges("example:index/thing:Thing", { a: 1 }, { a: 2 }), ["a"]);
     assert.deepEqual(Object.keys(identityParts("digitalocean:index/firewall:Firewall", { inboundRules: [] })), []);
