@@ -11,7 +11,8 @@ import { ROLES } from "./layout";
  * in MiB: the vendor's own figure.
  *
  * - DigitalOcean: the `memory` of each size in the API's size list (`GET /v2/sizes`, given in MB
- *   that are MiB: 4096 for a "4gb" size), the Droplet plans in docs.digitalocean.com/products/droplets/details/pricing/.
+ *   that are MiB: 4096 for a "4gb" size), the Droplet plans in docs.digitalocean.com/products/droplets/details/pricing/;
+ *   the slugs are those of @pulumi/digitalocean's `DropletSlug` and of the API's size list.
  * - AWS: `MemoryInfo.SizeInMiB` of `aws ec2 describe-instance-types`, the "Memory (GiB)" column of
  *   aws.amazon.com/ec2/instance-types/t3/ (and m6i) times 1024.
  *
@@ -25,6 +26,10 @@ export const MACHINE_MEMORY_MIB: Readonly<Record<CloudProvider, Readonly<Record<
         "s-2vcpu-4gb": 4096,
         "s-4vcpu-8gb": 8192,
         "s-8vcpu-16gb": 16384,
+        "s-8vcpu-32gb": 32768,
+        "s-16vcpu-64gb": 65536,
+        "s-24vcpu-128gb": 131072,
+        "s-32vcpu-192gb": 196608,
         "g-2vcpu-8gb": 8192,
         "g-4vcpu-16gb": 16384,
     },
@@ -37,6 +42,8 @@ export const MACHINE_MEMORY_MIB: Readonly<Record<CloudProvider, Readonly<Record<
         "t3.2xlarge": 32768,
         "m6i.large": 8192,
         "m6i.xlarge": 16384,
+        "m6i.2xlarge": 32768,
+        "m6i.4xlarge": 65536,
     },
 };
 
@@ -44,6 +51,15 @@ export const MACHINE_MEMORY_MIB: Readonly<Record<CloudProvider, Readonly<Record<
 export function machineMemoryMib(provider: CloudProvider, size: string): number | undefined {
     const table = MACHINE_MEMORY_MIB[provider];
     return Object.prototype.hasOwnProperty.call(table, size) ? table[size] : undefined;
+}
+
+/** The size of the table with the least memory that holds this much (the first listed among equals), or undefined when none does. */
+export function smallestSizeFor(provider: CloudProvider, memoryMb: number): string | undefined {
+    let best: [string, number] | undefined;
+    for (const [size, mib] of Object.entries(MACHINE_MEMORY_MIB[provider])) {
+        if (mib >= memoryMb && (best === undefined || mib < best[1])) best = [size, mib];
+    }
+    return best?.[0];
 }
 
 /** The machine a host runs on, as far as the program knows it. */
@@ -78,6 +94,8 @@ export interface HostCapacity {
     readonly memoryLimitsMb: number;
     /** The machine's size, where the program chooses it. @default none (an existing host, the local engine) */
     readonly size?: string;
+    /** The machine's provider, where the program chooses the machine. @default none */
+    readonly provider?: CloudProvider;
     /** The machine's memory, MiB. @default none: unknown (a size not in MACHINE_MEMORY_MIB, an existing host, the local engine) */
     readonly machineMemoryMb?: number;
     /** Whether the limits fit in the machine's memory. @default none: not known */
@@ -105,11 +123,11 @@ export function hostCapacity(input: HostCapacityInput): HostCapacity {
     if (m.kind === "existing") return { instances, instancesMemoryMb, edgeMemoryMb, memoryLimitsMb, summary: `${need}; an existing machine's memory is not known to the program, not checked` };
     const machineMemoryMb = machineMemoryMib(m.provider, m.size);
     if (machineMemoryMb === undefined) {
-        return { instances, instancesMemoryMb, edgeMemoryMb, memoryLimitsMb, size: m.size, summary: `${need}; ${m.size}'s memory is unknown (not in the capacity table), not checked` };
+        return { instances, instancesMemoryMb, edgeMemoryMb, memoryLimitsMb, size: m.size, provider: m.provider, summary: `${need}; ${m.size}'s memory is unknown (not in the capacity table), not checked` };
     }
     const fits = memoryLimitsMb <= machineMemoryMb;
     return {
-        instances, instancesMemoryMb, edgeMemoryMb, memoryLimitsMb, size: m.size, machineMemoryMb, fits,
+        instances, instancesMemoryMb, edgeMemoryMb, memoryLimitsMb, size: m.size, provider: m.provider, machineMemoryMb, fits,
         summary: `${need} of ${m.size}'s ${machineMemoryMb} MiB${fits ? "" : ": too many"}`,
     };
 }
@@ -127,8 +145,12 @@ export function hostSizeKey(host: string, hasHostsMap: boolean): string {
 export function capacityProblem(report: HostCapacity, sizeKey: string): Problem | undefined {
     if (report.fits !== false) return undefined;
     const edge = report.edgeMemoryMb > 0 ? ` (plus the edge's ${report.edgeMemoryMb}: ${report.memoryLimitsMb} MiB)` : "";
+    const larger = report.provider === undefined ? undefined : smallestSizeFor(report.provider, report.memoryLimitsMb);
+    const fix = larger === undefined
+        ? "no size in the capacity table holds that much: move instances to another host"
+        : `pick a larger size (the smallest that holds it: ${larger}, ${MACHINE_MEMORY_MIB[report.provider!][larger]} MiB) or move an instance to another host`;
     return {
         path: sizeKey,
-        message: `${plural(report.instances.length, "instance")} ${report.instances.length === 1 ? "needs" : "need"} ${report.instancesMemoryMb} MiB of memory limits${edge}, ${report.size} has ${report.machineMemoryMb} MiB; pick a larger size or move an instance to another host`,
+        message: `${plural(report.instances.length, "instance")} ${report.instances.length === 1 ? "needs" : "need"} ${report.instancesMemoryMb} MiB of memory limits${edge}, ${report.size} has ${report.machineMemoryMb} MiB; ${fix}`,
     };
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { MACHINE_MEMORY_MIB, capacityProblem, hostCapacity, hostSizeKey, instanceMemoryMb, machineMemoryMib } from "../../components/capacity";
+import { MACHINE_MEMORY_MIB, capacityProblem, hostCapacity, hostSizeKey, instanceMemoryMb, machineMemoryMib, smallestSizeFor } from "../../components/capacity";
 import { DEFAULT_RESOURCES, EDGE_RESOURCES, type ResourceSettings } from "../../components/config";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -27,7 +27,7 @@ test("three default instances and the edge do not fit on s-2vcpu-4gb: refused wi
     assert.equal(report.fits, false);
     assert.deepEqual(capacityProblem(report, hostSizeKey("south", true)), {
         path: "hosts.south.host.size",
-        message: "3 instances need 5760 MiB of memory limits (plus the edge's 256: 6016 MiB), s-2vcpu-4gb has 4096 MiB; pick a larger size or move an instance to another host",
+        message: "3 instances need 5760 MiB of memory limits (plus the edge's 256: 6016 MiB), s-2vcpu-4gb has 4096 MiB; pick a larger size (the smallest that holds it: s-4vcpu-8gb, 8192 MiB) or move an instance to another host",
     });
     // A stack without hosts: the stack-wide key.
     assert.equal(capacityProblem(report, hostSizeKey("main", false))?.path, "host.size");
@@ -47,7 +47,10 @@ test("the example stacks' placements fit: staging's two instances on s-2vcpu-4gb
     const brazil = instance("brazil", { ...DEFAULT_RESOURCES, postgis: { ...DEFAULT_RESOURCES.postgis, memoryMb: 3072 } });
     const crowded = hostCapacity({ host: "main", machine: { kind: "create", provider: "aws", size: "t3.large" }, instances: [...three, brazil], edge: EDGE_RESOURCES });
     assert.equal(crowded.memoryLimitsMb, 5760 + 3968 + 256);
-    assert.match(capacityProblem(crowded, "host.size")!.message, /^4 instances need 9728 MiB of memory limits \(plus the edge's 256: 9984 MiB\), t3\.large has 8192 MiB;/);
+    assert.match(capacityProblem(crowded, "host.size")!.message, /^4 instances need 9728 MiB of memory limits \(plus the edge's 256: 9984 MiB\), t3\.large has 8192 MiB; pick a larger size \(the smallest that holds it: t3\.xlarge, 16384 MiB\)/);
+    // More than the table's largest machine: only another host helps.
+    const huge = hostCapacity({ host: "main", machine: { kind: "create", provider: "aws", size: "t3.large" }, instances: Array.from({ length: 40 }, (_, i) => instance(`c${i}`)), edge: EDGE_RESOURCES });
+    assert.match(capacityProblem(huge, "host.size")!.message, /t3\.large has 8192 MiB; no size in the capacity table holds that much: move instances to another host$/);
 });
 
 test("a size not in the table, an existing machine and the local engine are reported, never refused", () => {
@@ -68,6 +71,14 @@ test("a size not in the table, an existing machine and the local engine are repo
     // A size of the other cloud is not this cloud's: unknown, not another machine's figure.
     assert.equal(machineMemoryMib("aws", "s-2vcpu-4gb"), undefined);
     assert.equal(machineMemoryMib("digitalocean", "constructor"), undefined);
+});
+
+test("the smallest size that holds a placement", () => {
+    assert.equal(smallestSizeFor("digitalocean", 4096), "s-2vcpu-4gb");
+    assert.equal(smallestSizeFor("digitalocean", 4097), "s-4vcpu-8gb");
+    assert.equal(smallestSizeFor("digitalocean", 100 * 1920 + 256), "s-32vcpu-192gb");
+    assert.equal(smallestSizeFor("aws", 6016), "t3.large");
+    assert.equal(smallestSizeFor("aws", 1 << 20), undefined);
 });
 
 test("a host with no instance has only its edge's limit", () => {
