@@ -8,6 +8,7 @@ import { Problems, validateConfig } from "../../components/config";
 import { dnsRecordEntries, inZone, recordFor, recordName, recordValue, validateDns, type DnsInstance } from "../../components/dnsConfig";
 import { DNS_RECORD_TTL_SECONDS, recordResourceName } from "../../components/dnsRecords";
 import type { PlanDocument } from "../../tools/planner";
+import { diffPlans } from "../../tools/planDiff";
 import { batchedPlan, byName, goldenPlan, ofType, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const staging = readStackKeys("Pulumi.staging.yaml");
@@ -88,13 +89,24 @@ test("record names, types and values as each DNS service takes them", () => {
     assert.equal(recordResourceName("peru.housing-portal.org"), "dns-peru.housing-portal.org");
 });
 
+/** Staging with a second host b, each instance on main unless `placed` names b. */
+const twoHosts = (placed: Readonly<Record<string, string>>) => writeStackConfig({
+    ...staging, dns: { zone: "housing-portal.org" }, hosts: { main: {}, b: {} },
+    instances: (staging.instances as { name: string }[]).map((i) => ({ ...i, host: placed[i.name] ?? "main" })),
+}, "staging");
+
 const plans = (async () => {
-    const [doDns, route53, aliases] = await planBatchRaw([
+    const [doDns, route53, aliases, bothOnMain, peruOnB] = await planBatchRaw([
         ["--config-file", writeStackConfig({ ...staging, dns: { zone: "housing-portal.org" } }, "staging")],
         ["--config-file", writeStackConfig({ ...production, dns: { zone: "housing-portal.org", provider: "route53" } }, "production")],
         ["--config-file", writeStackConfig({ ...staging, instances: [{ name: "colombia", domain: "colombia.staging.housing-portal.org", aliases: ["staging.housing-portal.org"] }], dns: { zone: "staging.housing-portal.org" } }, "staging")],
+        ["--config-file", twoHosts({})],
+        ["--config-file", twoHosts({ peru: "b" })],
     ]);
-    return { doDns: batchedPlan(doDns), route53: batchedPlan(route53), aliases: batchedPlan(aliases) };
+    return {
+        doDns: batchedPlan(doDns), route53: batchedPlan(route53), aliases: batchedPlan(aliases),
+        bothOnMain: batchedPlan(bothOnMain), peruOnB: batchedPlan(peruOnB),
+    };
 })();
 
 /** The address of the host's stable address resource, as the plan's records must show it. */
@@ -149,4 +161,25 @@ test("without dns no record is managed, and dnsRecords lists those to create", (
         assert.ok(dnsRecordsOutput(plan).length >= 2);
         for (const r of dnsRecordsOutput(plan)) assert.equal(r.type, "A");
     }
+});
+
+test("several hosts: each host's names at its own address; a moved instance's record is the same resource, updated to its new host", async () => {
+    const { bothOnMain, peruOnB } = await plans;
+    const hostsOut = (plan: PlanDocument) => plan.outputs.hosts as Record<string, { address: string; dnsRecords?: { name: string; value: string }[] }>;
+    const [main, b] = [hostsOut(peruOnB).main, hostsOut(peruOnB).b];
+    assert.notEqual(main.address, b.address);
+    const record = (plan: PlanDocument, name: string) => byName(plan, `dns-${name}`);
+    assert.equal(record(peruOnB, "peru.staging.housing-portal.org").inputs.value, b.address);
+    assert.equal(record(peruOnB, "colombia.staging.housing-portal.org").inputs.value, main.address);
+    assert.equal(record(peruOnB, "peru.staging.housing-portal.org").parent, byName(peruOnB, "dns-b").urn);
+    assert.deepEqual(b.dnsRecords, [{ name: "peru.staging.housing-portal.org", type: "A", value: b.address }]);
+    // A host with no instance has no record; its DnsRecords is there for the first one placed on it.
+    assert.deepEqual(hostsOut(bothOnMain).b.dnsRecords, []);
+    // The move: peru's record keeps its URN and is updated in place (its value), nothing of the DNS is deleted or created again.
+    const diff = diffPlans(bothOnMain, peruOnB);
+    const dnsTypes = (rs: readonly { type: string }[]) => rs.filter((r) => r.type === "digitalocean:index/dnsRecord:DnsRecord");
+    assert.deepEqual(dnsTypes(diff.added), []);
+    assert.deepEqual(dnsTypes(diff.removed), []);
+    const moved = diff.changed.filter((c) => c.resource.type === "digitalocean:index/dnsRecord:DnsRecord");
+    assert.deepEqual(moved.map((c) => [c.resource.name, c.replaced, c.fields.includes("value")]), [["dns-peru.staging.housing-portal.org", false, true]]);
 });
