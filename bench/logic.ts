@@ -3,6 +3,8 @@
 // the generated instance lists the benchmark plans. No I/O, no plan runs: unit-tested on tiny
 // handmade plans in test/unit/bench-logic.test.ts.
 import type { PlanDocument } from "../tools/planner";
+import { instanceMemoryMb, smallestSizeFor } from "../components/capacity";
+import { DEFAULT_RESOURCES, EDGE_RESOURCES } from "../components/config";
 import { diffPlans } from "../tools/planDiff";
 import { prerequisites, subtree } from "../tools/planGraph";
 
@@ -122,6 +124,8 @@ export interface BenchInstance {
     name: string;
     domain: string;
     images?: { backend?: string; postgis?: string; nginx?: string };
+    /** The host it is placed on, with several hosts. */
+    host?: string;
 }
 
 /** The i-th generated instance (1-based): country-001, its domain under the staging zone (a cloud stack: no port, the edge serves it). */
@@ -139,4 +143,29 @@ export function benchInstances(n: number): BenchInstance[] {
 export function withBackendImage(instances: readonly BenchInstance[], i: number, image: string): BenchInstance[] {
     if (i < 1 || i > instances.length) throw new Error(`no instance ${i} among ${instances.length}`);
     return instances.map((inst, k) => (k === i - 1 ? { ...inst, images: { ...inst.images, backend: image } } : inst));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated hosts
+
+/** The names of H generated hosts: h01, h02, … (lowercase DNS labels). */
+export function benchHostNames(h: number): string[] {
+    return Array.from({ length: h }, (_, i) => `h${String(i + 1).padStart(2, "0")}`);
+}
+
+/** H hosts × N instances each: country-001 … placed N by N, the first N on h01, the next on h02, … */
+export function placedInstances(hosts: number, perHost: number): BenchInstance[] {
+    const names = benchHostNames(hosts);
+    return benchInstances(hosts * perHost).map((inst, i) => ({ ...inst, host: names[Math.floor(i / perHost)] }));
+}
+
+/**
+ * The smallest DigitalOcean size of the capacity table that holds N default instances and the
+ * edge (components/capacity.ts), so that a generated placement is one the config accepts.
+ */
+export function benchHostSize(perHost: number): string {
+    const need = perHost * instanceMemoryMb({ resources: DEFAULT_RESOURCES }) + EDGE_RESOURCES.memoryMb;
+    const size = smallestSizeFor("digitalocean", need);
+    if (size === undefined) throw new Error(`no DigitalOcean size of the capacity table holds ${perHost} instances (${need} MiB)`);
+    return size;
 }

@@ -2,7 +2,8 @@
 // Prints the offline plan's performance figures, all from this one run: plan evaluation time and
 // memory for 1, 10 and 100 instances, the per-instance marginal cost and its linearity, the ratio
 // to the bare mock runtime registering the same resources, the dependency graph's critical path,
-// and the blast radius of adding an instance and of changing one instance's image.
+// the blast radius of adding an instance and of changing one instance's image, and the plan of
+// 10 hosts × 10 instances against 1 host × 100 (time ratio, critical paths).
 // It asserts nothing; docs/performance.md explains every figure.
 import { execFile } from "child_process";
 import * as fs from "fs";
@@ -12,8 +13,8 @@ import * as YAML from "yaml";
 import type { PlanDocument } from "../tools/planner";
 import type { Measurement } from "./child";
 import {
-    BenchInstance, BlastRadius, ChangedExisting, benchInstance, benchInstances, blastRadius, criticalPath, marginal, spread,
-    withBackendImage,
+    BenchInstance, BlastRadius, ChangedExisting, benchHostNames, benchHostSize, benchInstance, benchInstances, blastRadius, criticalPath, marginal,
+    placedInstances, spread, withBackendImage,
 } from "./logic";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -25,6 +26,9 @@ type Kind = (typeof KINDS)[number];
 const CHANGED_INSTANCE = 5;
 const NEW_IMAGE = "ghcr.io/housing-portal/backend:staging-next";
 const BLAST_BASE = 10;
+/** The several-hosts plan: HOSTS hosts of PER_HOST instances each, against one host of HOSTS × PER_HOST (the N=100 plan). */
+const HOSTS = 10;
+const PER_HOST = 10;
 const TARGET_RATIO = 1.3;
 
 function parseArgs(argv: string[]): { reps: number; keep: boolean } {
@@ -39,10 +43,17 @@ function parseArgs(argv: string[]): { reps: number; keep: boolean } {
     return { reps, keep };
 }
 
-/** Pulumi.staging.yaml with these instances instead of its own, written to dir. */
-function writeConfig(dir: string, name: string, instances: BenchInstance[]): string {
+/**
+ * Pulumi.staging.yaml with these instances instead of its own, written to dir; with `hosts`, that
+ * many hosts (each with the stack-wide settings), the instances placed by their `host`. Every host
+ * gets the smallest size that holds its instances, so the placement is one the config accepts.
+ */
+function writeConfig(dir: string, name: string, instances: BenchInstance[], hosts?: readonly string[]): string {
     const doc = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8"));
     doc.config["housing-portal:instances"] = instances;
+    const perHost = Math.max(...(hosts ?? [undefined]).map((h) => instances.filter((i) => i.host === h).length));
+    doc.config["housing-portal:host"] = { ...doc.config["housing-portal:host"], size: benchHostSize(perHost) };
+    if (hosts !== undefined) doc.config["housing-portal:hosts"] = Object.fromEntries(hosts.map((h) => [h, {}]));
     const file = path.join(dir, `${name}.yaml`);
     fs.writeFileSync(file, YAML.stringify(doc));
     return file;
@@ -83,6 +94,9 @@ async function main(): Promise<void> {
 
     const configs = new Map<number, string>(SIZES.map((n) => [n, writeConfig(dir, `n${n}`, benchInstances(n))]));
     const planFile = (n: number) => path.join(dir, `plan-n${n}.json`);
+    const hostsConfig = writeConfig(dir, `h${HOSTS}x${PER_HOST}`, placedInstances(HOSTS, PER_HOST), benchHostNames(HOSTS));
+    const hostsPlanFile = path.join(dir, `plan-h${HOSTS}x${PER_HOST}.json`);
+    const hostsRuns: Measurement[] = [];
     const runs = new Map<string, Measurement[]>();
     const key = (kind: Kind, n: number) => `${kind}:${n}`;
 
@@ -98,6 +112,8 @@ async function main(): Promise<void> {
                 runs.set(key(kind, n), [...(runs.get(key(kind, n)) ?? []), m]);
             }
         }
+        progress(`program ${HOSTS} hosts × ${PER_HOST} instances (${rep}/${reps})`);
+        hostsRuns.push(await child(["program", hostsConfig, rep === 1 ? hostsPlanFile : path.join(dir, "discard.json")]));
     }
     // The blast-radius plans are not timed: they run side by side.
     progress("blast-radius plans");
@@ -247,6 +263,35 @@ async function main(): Promise<void> {
         if (b.own.length) out.push("      own:", ...changedList(b.own).map((l) => `  ${l}`));
         if (b.outside.length) out.push("      outside:", ...changedList(b.outside).map((l) => `  ${l}`));
     }
+
+    // 5. Several hosts.
+    const one = m("program", HOSTS * PER_HOST);
+    const several = { ...hostsRuns.reduce((a, b) => (b.wallMs < a.wallMs ? b : a)), cpuMs: spread(hostsRuns.map((x) => x.cpuMs)).min };
+    const severalMax = spread(hostsRuns.map((x) => x.wallMs)).max;
+    const hostsRow = (label: string, x: Measurement, max: number) => [label, String(x.resources), `${f0(x.wallMs)} [${f0(max)}]`, f0(x.cpuMs),
+        f2(x.wallMs / x.resources), f2(x.cpuMs / x.resources), f0(x.peakRssMB), f0(x.peakHeapMB)];
+    out.push(
+        `5. Several hosts: ${HOSTS} hosts × ${PER_HOST} instances against 1 host × ${HOSTS * PER_HOST} (the N=${HOSTS * PER_HOST} plan above), digitalocean`,
+        `   The ${HOSTS}-host config: the same stack file with hosts h01…h${String(HOSTS).padStart(2, "0")} (each the stack-wide host, volume and snapshots),`,
+        `   ${PER_HOST} instances placed on each; every host has its own machine, volume, snapshots, backups and edge.`,
+        "   Measured in the same repetitions as section 1, interleaved with them; sizes from the capacity table (bench/logic.ts benchHostSize).",
+        "",
+        ...table(["hosts × instances", "resources", "wall ms [max]", "cpu ms", "wall ms / resource", "cpu ms / resource", "peak RSS MB", "peak heap MB"], [
+            hostsRow(`1 × ${HOSTS * PER_HOST}`, one, maxWall("program", HOSTS * PER_HOST)),
+            hostsRow(`${HOSTS} × ${PER_HOST}`, several, severalMax),
+        ]),
+        "",
+        `   ratio ${HOSTS}×${PER_HOST} / 1×${HOSTS * PER_HOST}: wall ${f2(several.wallMs / one.wallMs)}×, cpu ${f2(several.cpuMs / one.cpuMs)}×, ` +
+            `resources ${f2(several.resources / one.resources)}×; per resource: wall ${f2((several.wallMs / several.resources) / (one.wallMs / one.resources))}×, ` +
+            `cpu ${f2((several.cpuMs / several.resources) / (one.cpuMs / one.resources))}×`,
+    );
+    const hostPaths = [
+        { label: `1 × ${HOSTS * PER_HOST}`, path: criticalPath(readPlan(planFile(HOSTS * PER_HOST))) },
+        { label: `${HOSTS} × ${PER_HOST}`, path: criticalPath(readPlan(hostsPlanFile)) },
+    ];
+    for (const { label, path: p } of hostPaths) out.push(`   critical path, ${label}: ${p.length} resources: ${p.chain.join(" → ")}`);
+    out.push(`   the critical path grows with the number of hosts: ${hostPaths[1].path.length > hostPaths[0].path.length ? "YES" : "no"}`);
+
     out.push("", `(${f0((Date.now() - started) / 1000)} s${keep ? `; plans and configs kept in ${dir}` : ""})`);
     process.stdout.write(`${out.join("\n")}\n`);
 }

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import type { PlanDocument, PlannedResource } from "../../tools/planner";
 import { validateInstanceName } from "../../components/config";
 import {
-    benchInstance, benchInstances, blastRadius, criticalPath, marginal, prerequisites, spread, withBackendImage,
+    benchHostNames, benchHostSize, benchInstance, benchInstances, blastRadius, criticalPath, marginal, placedInstances, prerequisites, spread, withBackendImage,
 } from "../../bench/logic";
 import { subtree } from "../../tools/planGraph";
 
@@ -141,4 +141,18 @@ test("generated instances: valid unique names and domains; one image change touc
     assert.deepEqual(changed.filter((i) => i.images !== undefined), [{ ...list[4], images: { backend: "backend:2" } }]);
     assert.equal(list[4].images, undefined, "the input list is not modified");
     assert.throws(() => withBackendImage(list.slice(0, 3), 4, "x"));
+});
+
+test("generated hosts: N instances per host, each placed once, on a size that holds them", () => {
+    assert.deepEqual(benchHostNames(3), ["h01", "h02", "h03"]);
+    for (const h of benchHostNames(10)) assert.equal(validateInstanceName(h), undefined, h);
+    const placed = placedInstances(10, 10);
+    assert.equal(placed.length, 100);
+    assert.deepEqual(placed.slice(9, 11).map((i) => [i.name, i.host]), [["country-010", "h01"], ["country-011", "h02"]]);
+    assert.deepEqual(benchHostNames(10).map((h) => placed.filter((i) => i.host === h).length), Array(10).fill(10));
+    // 10 default instances (1920 MiB each) and the edge: 19456 MiB; 100: 192256 MiB.
+    assert.equal(benchHostSize(10), "s-8vcpu-32gb");
+    assert.equal(benchHostSize(100), "s-32vcpu-192gb");
+    assert.equal(benchHostSize(2), "s-2vcpu-4gb");
+    assert.throws(() => benchHostSize(1000), /no DigitalOcean size/);
 });
