@@ -3,7 +3,7 @@
 // whose containers' limits add up to more than its memory can be driven out of memory by the
 // portals staying within their own limits; that placement is refused before any resource exists.
 // CPUs are ceilings, not reservations, and are not counted. Pure.
-import type { CloudProvider, ContainerResources, InstanceSettings, Problem } from "./config";
+import type { CloudProvider, CloudSettings, ContainerResources, InstanceSettings, LocalSettings, Problem } from "./config";
 import { ROLES } from "./layout";
 
 /**
@@ -153,4 +153,31 @@ export function capacityProblem(report: HostCapacity, sizeKey: string): Problem 
         path: sizeKey,
         message: `${plural(report.instances.length, "instance")} ${report.instances.length === 1 ? "needs" : "need"} ${report.instancesMemoryMb} MiB of memory limits${edge}, ${report.size} has ${report.machineMemoryMb} MiB; ${fix}`,
     };
+}
+
+/** What stackCapacity reads of the validated settings: the hosts, their instances, whether they run an edge. */
+export type CapacitySettings =
+    | Pick<LocalSettings, "provider" | "hosts" | "instances" | "edge">
+    | Pick<CloudSettings, "provider" | "hosts" | "instances" | "edge">;
+
+/**
+ * Every host's capacity report, by host name, and the refusals of the placements that exceed
+ * their machines: what validateConfig adds to its problems and the stack output `hosts` shows.
+ * `hasHostsMap`: whether the stack file has a `hosts` map (the key a refusal names).
+ */
+export function stackCapacity(settings: CapacitySettings, hasHostsMap: boolean, edge: Pick<ContainerResources, "memoryMb">): { readonly reports: Readonly<Record<string, HostCapacity>>; readonly problems: readonly Problem[] } {
+    const reports: Record<string, HostCapacity> = {};
+    const problems: Problem[] = [];
+    for (const h of settings.hosts) {
+        const machine: HostMachine = settings.provider === "local" ? { kind: "local" }
+            : "host" in h && h.host.kind === "create" ? { kind: "create", provider: settings.provider, size: h.host.size }
+            : { kind: "existing", provider: settings.provider };
+        // A local host runs an edge only with the edge key and a data root; a cloud host always does.
+        const hasEdge = settings.edge !== undefined && ("host" in h || h.layout.kind === "data-volume");
+        const report = hostCapacity({ host: h.name, machine, instances: settings.instances.filter((i) => i.host === h.name), ...(hasEdge ? { edge } : {}) });
+        reports[h.name] = report;
+        const problem = capacityProblem(report, hostSizeKey(h.name, hasHostsMap));
+        if (problem !== undefined) problems.push(problem);
+    }
+    return { reports, problems };
 }

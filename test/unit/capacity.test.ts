@@ -4,8 +4,9 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { MACHINE_MEMORY_MIB, capacityProblem, hostCapacity, hostSizeKey, instanceMemoryMb, machineMemoryMib, smallestSizeFor } from "../../components/capacity";
-import { DEFAULT_RESOURCES, EDGE_RESOURCES, type ResourceSettings } from "../../components/config";
+import * as YAML from "yaml";
+import { MACHINE_MEMORY_MIB, capacityProblem, hostCapacity, hostSizeKey, instanceMemoryMb, machineMemoryMib, smallestSizeFor, stackCapacity } from "../../components/capacity";
+import { DEFAULT_RESOURCES, EDGE_RESOURCES, validateConfig, type ResourceSettings } from "../../components/config";
 
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const instance = (name: string, resources: ResourceSettings = DEFAULT_RESOURCES) => ({ name, resources });
@@ -104,4 +105,41 @@ test("every machine size the stack files and docs name has its memory in the tab
     for (const [size, provider] of named) assert.ok(machineMemoryMib(provider, size) !== undefined, `${size} (${provider}) is not in MACHINE_MEMORY_MIB`);
     // The vendors' figures: a size's name says its GiB, the table holds MiB.
     for (const [size, mib] of Object.entries(MACHINE_MEMORY_MIB.digitalocean)) assert.equal(mib, 1024 * Number(/-(\d+)gb$/.exec(size)![1]), size);
+});
+
+test("every host of a stack: its report, and a refusal naming the host's size key", () => {
+    const ctx = { stack: "latam", projectDir: PROJECT_DIR };
+    const doc = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.latam.yaml"), "utf8")).config as Record<string, unknown>;
+    const secrets = {
+        snapshotApiToken: "t", offsiteAccessKeyId: "a", offsiteSecretAccessKey: "b", offsitePassword: "p", spacesAccessKeyId: "k", spacesSecretAccessKey: "s",
+        alerts: { webhookUrl: "https://hooks.example.org/x" },
+    };
+    const keys: Record<string, unknown> = { ...Object.fromEntries(Object.entries(doc).map(([k, v]) => [k.replace(/^housing-portal:/, ""), v])), ...secrets };
+    const settingsOf = (raw: Record<string, unknown>) => {
+        const r = validateConfig(raw, ctx);
+        if (!r.ok) throw new Error(r.problems.join("\n"));
+        return r.settings;
+    };
+    const latam = stackCapacity(settingsOf(keys), true, EDGE_RESOURCES);
+    assert.deepEqual(latam.problems, []);
+    assert.deepEqual(Object.fromEntries(Object.entries(latam.reports).map(([h, r]) => [h, [r.instances, r.memoryLimitsMb, r.size, r.machineMemoryMb]])), {
+        north: [["colombia", "peru"], 4096, "s-2vcpu-4gb", 4096],
+        south: [["argentina", "chile", "uruguay"], 6016, "s-4vcpu-8gb", 8192],
+    });
+    // A third instance on north: refused at north's own size key.
+    const crowded = { ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.housing-portal.org", host: "north" }] };
+    assert.deepEqual(stackCapacity(settingsOf(crowded), true, EDGE_RESOURCES).problems.map((p) => p.path), ["hosts.north.host.size"]);
+    // A stack without hosts names the stack-wide key.
+    const staging = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8")).config as Record<string, unknown>;
+    const stagingKeys: Record<string, unknown> = { ...Object.fromEntries(Object.entries(staging).map(([k, v]) => [k.replace(/^housing-portal:/, ""), v])), ...secrets };
+    const three = { ...stagingKeys, instances: [...(stagingKeys.instances as object[]), { name: "chile", domain: "chile.staging.housing-portal.org" }] };
+    assert.deepEqual(stackCapacity(settingsOf(three), false, EDGE_RESOURCES).problems, [{
+        path: "host.size",
+        message: "3 instances need 5760 MiB of memory limits (plus the edge's 256: 6016 MiB), s-2vcpu-4gb has 4096 MiB; pick a larger size (the smallest that holds it: s-4vcpu-8gb, 8192 MiB) or move an instance to another host",
+    }]);
+    // A dev stack: the local engine, not checked; no edge.
+    const devReport = stackCapacity(settingsOf({ provider: "local", projectRoot: "test/fixtures/housing_portal", instances: [{ name: "colombia", domain: "colombia.example.org", port: 8001 }] }), false, EDGE_RESOURCES);
+    assert.deepEqual(devReport.problems, []);
+    assert.equal(devReport.reports.main.machineMemoryMb, undefined);
+    assert.equal(devReport.reports.main.edgeMemoryMb, 0, "dev has no edge");
 });
