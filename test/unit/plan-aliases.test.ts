@@ -10,7 +10,7 @@ import { diffPlans } from "../../tools/planDiff";
 import { dataLossGate } from "../../tools/dataLossGate";
 
 test("aliases given as specs and as URNs are recorded as the old URNs; none is recorded where none is given", async () => {
-    const plan = await runPlan({ stack: "test", config: { values: {}, secretKeys: [] }, program: path.join(__dirname, "aliasedProgram.ts") });
+    const plan = await runPlan({ stack: "test", config: { values: {}, secretKeys: [], placeholders: [], problems: [] }, program: path.join(__dirname, "aliasedProgram.ts") });
     const of = (name: string) => plan.resources.find((r) => r.name === name)!;
     // In the plan's URNs, as the mocks make them: a top-level resource's carries the stack's type.
     assert.deepEqual(of("renamed").aliases, ["urn:pulumi:test::housing-portal::housing-portal:test:Group$docker:index/volume:Volume::original"]);
