@@ -2,7 +2,8 @@
 // docs/architecture.md tells what each does and where each fact lives.
 import * as pulumi from "@pulumi/pulumi";
 import { alertWebhookUrl, backendSecret, loadSettings, optionalSecret, requiredSecret } from "./components/settings";
-import { CloudHost, CloudSettings, DataVolumeSettings, LocalHost } from "./components/config";
+import { CloudHost, CloudSettings, DataVolumeSettings, EDGE_RESOURCES, LocalHost } from "./components/config";
+import { stackCapacity } from "./components/capacity";
 import { DataVolume } from "./components/dataVolume";
 import { DockerHost } from "./components/dockerHost";
 import { VolumeSnapshots, backupHostSetup } from "./components/backupSchedule";
@@ -136,6 +137,8 @@ function dnsRecordsOf(h: BuiltHost): pulumi.Output<DnsRecordEntry[]> | undefined
     return h.host.address.apply((address) => dnsRecordEntries(namesOn(h.name), address));
 }
 
+const capacity = stackCapacity(settings, false, EDGE_RESOURCES).reports;
+
 /** Every host's outputs, by name: where it is, its key, its volume, its edge, its instances. */
 export const hosts = Object.fromEntries(builtHosts.map((h) => [h.name, {
     dockerEndpoint: h.host.dockerEndpoint,
@@ -148,6 +151,8 @@ export const hosts = Object.fromEntries(builtHosts.map((h) => [h.name, {
     edgeContainer: edges.get(h.name)?.containerName,
     dnsRecords: dnsRecordsOf(h),
     instances: instancesOn(h.name).map((inst) => inst.settings.name),
+    /** The memory limits of its containers against its machine's memory (validation refuses a placement above it). */
+    capacity: capacity[h.name],
 }]));
 
 // A one-host stack also exports its host's outputs at the top level, under the names it had

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as ipaddr from "ipaddr.js";
 import { LayoutContext, ROLES, Role, checkoutBindPaths } from "./layout";
 import { DEFAULT_HOST, PROJECT, cloudNames } from "./naming";
+import { stackCapacity } from "./capacity";
 import { DnsSettings, recordFor, validateDns } from "./dnsConfig";
 import { HOST_KEY_ALGORITHMS, parsePublicHostKey, publicHostKeyLine } from "./hostKey";
 
@@ -1560,6 +1561,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, ctx: Vali
                 ...(offsite ? { offsite } : {}), ...(alerts ? { alerts } : {}), ...(dns ? { dns } : {}),
             };
         }
+    }
+    // A placement whose memory limits exceed a machine's memory is refused, with the numbers.
+    if (settings !== undefined) {
+        for (const p of stackCapacity(settings, raw.hosts !== undefined, EDGE_RESOURCES).problems) problems.add(p.path, p.message);
     }
     // Every part that could not be read has said why in a problem.
     if (problems.all.length > 0 || settings === undefined) return { ok: false, problems: problems.lines };

@@ -91,9 +91,10 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
     },
     "host-ssh-cidrs": { stack: "staging", key: "host.sshAllowedCidrs", change: "SSH from another network", edit: config(withKey("host", { sshAllowedCidrs: ["192.0.2.0/24"] })) },
     "host-ssh-cidrs-aws": { stack: "production", key: "host.sshAllowedCidrs", change: "SSH from another network", edit: config(withKey("host", { sshAllowedCidrs: ["192.0.2.0/24"] })) },
+    // On production: staging's two instances fill its machine's memory (capacity.ts refuses a third).
     "instance-added": {
-        stack: "staging", key: "instances", change: "an instance added (chile)",
-        edit: config((keys) => ({ ...keys, instances: [...instancesOf(keys), { name: "chile", domain: "chile.staging.housing-portal.org" }] })),
+        stack: "production", key: "instances", change: "an instance added (chile)",
+        edit: config((keys) => ({ ...keys, instances: [...instancesOf(keys), { name: "chile", domain: "chile.housing-portal.org" }] })),
     },
     "instance-removed": { stack: "staging", key: "instances", change: "an instance removed (peru)", edit: config(withInstance("peru", () => undefined)) },
     "instance-renamed": { stack: "staging", key: "instances[].name", change: "an instance renamed (peru → lima)", edit: config(withInstance("peru", (i) => ({ ...i, name: "lima" }))) },
@@ -112,7 +113,7 @@ export const CHANGE_MATRIX: Readonly<Record<ChangeId, MatrixChange>> = {
         edit: config((keys) => ({ ...keys, backendSecrets: { peru: { DJANGO_SECRET_KEY: { secure: "v1:AAAAmatrixAAAA" } } } })),
     },
     "instance-memory": {
-        stack: "staging", key: "instances[].resources", change: "more memory for peru's PostGIS",
+        stack: "production", key: "instances[].resources", change: "more memory for peru's PostGIS",
         edit: config(withInstance("peru", (i) => ({ ...i, resources: { postgis: { memoryMb: 2048 } } }))),
     },
     "instance-cpus": {

@@ -21,21 +21,22 @@ const third = { name: "paraguay", domain: "paraguay.e2e.test", port: 18083 };
 // dev (with the skeleton checkout) and staging are the committed golden plans (plan.test.ts checks
 // them against a fresh run); the e2e config and its variants are planned in one child process.
 const plans = (async () => {
-    const withInstance = (stack: string) => {
+    // Staging's machine is full (two instances; capacity.ts refuses a third): the two-host latam's south has room.
+    const withInstance = (stack: string, host?: string) => {
         const keys = readStackKeys(`Pulumi.${stack}.yaml`);
-        return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org" }] }, stack)];
+        return ["--config-file", writeStackConfig({ ...keys, instances: [...(keys.instances as object[]), { name: "bolivia", domain: "bolivia.example.org", ...(host ? { host } : {}) }] }, stack)];
     };
     // A stack deployed before generated host keys upgrades by pinning its machine's own key (docs/security.md).
     const staging = readStackKeys("Pulumi.staging.yaml");
     const stagingKeptHost = ["--config-file", writeStackConfig({ ...staging, host: { ...(staging.host as object), hostKey: String(goldenPlan("staging").outputs.hostKey) } }, "staging")];
-    const [dataVolume, withThird, newImage, stagingWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded, withAlias] = await planBatch([
+    const [dataVolume, withThird, newImage, latamWithThird, productionWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded, withAlias] = await planBatch([
         ["--config-file", "test/e2e/Pulumi.e2e.yaml"],
         ["--config-file", writeStackConfig({ ...e2eKeys, instances: [...(e2eKeys.instances as object[]), third] }, "e2e")],
         ["--config-file", writeStackConfig({
             ...e2eKeys,
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, images: { backend: "housing-portal-e2e/backend:2" } } : i)),
         }, "e2e")],
-        withInstance("staging"),
+        withInstance("latam", "south"),
         withInstance("production"),
         ["--config-file", writeStackConfig({
             ...e2eKeys,
@@ -52,7 +53,7 @@ const plans = (async () => {
             instances: (e2eKeys.instances as any[]).map((i) => (i.name === "peru" ? { ...i, aliases: ["www.peru.e2e.test"] } : i)),
         }, "e2e")],
     ]);
-    const cloudWithThird = [[goldenPlan("staging"), stagingWithThird], [goldenPlan("production"), productionWithThird]] as const;
+    const cloudWithThird = [[goldenPlan("latam"), latamWithThird, "edge-south"], [goldenPlan("production"), productionWithThird, "edge"]] as const;
     return { dev: goldenPlan("dev"), dataVolume, staging: goldenPlan("staging"), withThird, newImage, cloudWithThird, biggerDatabase, revealed, biggerBackend, stagingUpgraded, withAlias };
 })();
 
@@ -386,16 +387,16 @@ test("adding an instance adds only its resources; every existing resource stays 
 
 test("cloud stacks too: adding an instance adds its resources, changes only the edge's routes, and never its container", async () => {
     const { cloudWithThird } = await plans;
-    for (const [before, after] of cloudWithThird) {
+    for (const [before, after, edge] of cloudWithThird) {
         const now = new Map(after.resources.map((r) => [r.urn, JSON.stringify(r)]));
-        // The two runs of host/edge-routes.sh get the new Caddyfile and network; a reload, not a restart.
+        // The two runs of host/edge-routes.sh of the instance's host get the new Caddyfile and network; a reload, not a restart.
         const changed = before.resources.filter((r) => now.get(r.urn) !== JSON.stringify(r)).map((r) => r.name).sort();
-        assert.deepEqual(changed, ["edge-config", "edge-routes"], `${before.stack}: changed`);
-        assert.ok(now.has(byName(before, "edge-caddy").urn) && now.get(byName(before, "edge-caddy").urn) === JSON.stringify(byName(before, "edge-caddy")), "the edge's container is byte-identical");
+        assert.deepEqual(changed, [`${edge}-config`, `${edge}-routes`], `${before.stack}: changed`);
+        assert.ok(now.has(byName(before, `${edge}-caddy`).urn) && now.get(byName(before, `${edge}-caddy`).urn) === JSON.stringify(byName(before, `${edge}-caddy`)), "the edge's container is byte-identical");
         const added = after.resources.filter((r) => !before.resources.some((x) => x.urn === r.urn)).map((r) => r.name);
         assert.ok(added.includes("bolivia-postgis"), `${before.stack}: ${added.join(", ")}`);
         for (const n of added) assert.match(n, /^bolivia(-|$)/, `${before.stack}: unexpected new resource ${n}`);
-        assert.match(String(byName(after, "edge-routes").inputs.create), /NETWORKS='[^']*housing-portal-bolivia-net'/);
+        assert.match(String(byName(after, `${edge}-routes`).inputs.create), /NETWORKS='[^']*housing-portal-bolivia-net'/);
     }
 });
 
