@@ -1,4 +1,5 @@
 // The human-readable side of the offline plan: resource tree, mounts per instance, topology.
+import type { HostCapacity } from "../components/capacity";
 import { PlanDocument, PlannedResource } from "./planner";
 
 const CONTAINER = "docker:index/container:Container";
@@ -91,6 +92,20 @@ function mermaid(plan: PlanDocument): string[] {
     return lines;
 }
 
+/** Each host's instances and memory limits against its machine (the `hosts` output's capacity), as a table. */
+function hostsTable(plan: PlanDocument): string[] {
+    const hosts = (plan.outputs.hosts ?? {}) as Record<string, { capacity?: HostCapacity }>;
+    const rows = Object.entries(hosts).filter(([, h]) => h.capacity !== undefined);
+    if (rows.length === 0) return [];
+    const mib = (n: number | undefined) => (n === undefined ? "unknown" : `${n} MiB`);
+    return [
+        "## Hosts", "",
+        "| host | instances | memory limits (instances + edge) | machine | fits |", "|---|---|---|---|---|",
+        ...rows.map(([name, { capacity: c }]) => `| ${name} | ${c!.instances.join(", ") || "none"} | ${c!.instancesMemoryMb} + ${c!.edgeMemoryMb} = ${c!.memoryLimitsMb} MiB | ${c!.size ?? "not chosen here"}: ${mib(c!.machineMemoryMb)} | ${c!.fits === undefined ? "not checked" : c!.fits ? "yes" : "no"} |`),
+        "",
+    ];
+}
+
 /** The plan as Markdown: what a reviewer reads. */
 export function renderReport(plan: PlanDocument): string {
     const custom = plan.resources.filter((r) => r.custom).length;
@@ -103,6 +118,7 @@ export function renderReport(plan: PlanDocument): string {
         "",
         ...tree(plan),
         "",
+        ...hostsTable(plan),
         "## Mounts per instance",
     ];
     for (const [instance, rows] of mountRows(plan)) {
