@@ -147,6 +147,8 @@ export interface CloudNames {
     readonly hostRole: string;
     /** The off-site copies: the repository's path in the bucket, and restic's --host (stable across replaced machines). */
     readonly offsite: { readonly repositoryPath: string; readonly hostTag: string };
+    /** How descriptions name the host: the stack, and the host's name for any host but the default. */
+    readonly label: string;
 }
 
 /** The cloud names of a host of a stack. */
@@ -165,6 +167,7 @@ export function cloudNames(stack: string, host: string = DEFAULT_HOST): CloudNam
         volumeTags: [PROJECT, `${snapshotTargetTag.key}-${snapshotTargetTag.value}`],
         hostRole: `${base}-host`,
         offsite: { repositoryPath: base, hostTag: base },
+        label: host === DEFAULT_HOST ? stack : `${stack}, host ${host}`,
     };
 }
 

@@ -130,7 +130,7 @@ export class SnapshotPolicy extends pulumi.ComponentResource {
             }, { parent: this });
             const target = args.names.snapshotTargetTag;
             const policy = new aws.dlm.LifecyclePolicy(`${name}-policy`, {
-                description: `Housing Portal ${args.stack}: data volume every ${s.everyHours}h from ${s.at} UTC, keep ${s.retain}`,
+                description: `Housing Portal ${args.names.label}: data volume every ${s.everyHours}h from ${s.at} UTC, keep ${s.retain}`,
                 executionRoleArn: role.arn,
                 state: "ENABLED",
                 policyDetails: {

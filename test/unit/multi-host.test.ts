@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { CloudSettings, LocalSettings, ValidationContext, validateConfig } from "../../components/config";
 import { identityParts } from "../../tools/replacementRules";
 import type { PlanDocument } from "../../tools/planner";
-import { PROJECT_DIR, byName, goldenPlan, readStackKeys } from "./planRun";
+import { PROJECT_DIR, batchedPlan, byName, goldenPlan, planBatchRaw, readStackKeys, writeStackConfig } from "./planRun";
 
 const ctx: ValidationContext = { stack: "test", projectDir: PROJECT_DIR };
 const staging = readStackKeys("Pulumi.staging.yaml");
@@ -199,3 +199,28 @@ test("the two-host example: each instance runs on its host's engine, and each ed
 });
 
 
+
+test("on AWS too: each host's volume has its own DLM policy, by its own tag, its own alerts topic, alarms, role and key pair; no two share a name", async () => {
+    const production = readStackKeys("Pulumi.production.yaml");
+    const [result] = await planBatchRaw([["--config-file", writeStackConfig({
+        ...production,
+        hosts: { main: {}, b: { host: { availabilityZone: "eu-central-1b" } } },
+        instances: (production.instances as { name: string }[]).map((i, n) => ({ ...i, host: n === 0 ? "b" : "main" })),
+    }, "production")]]);
+    const plan = batchedPlan(result);
+    for (const [policy, volume] of [["snapshots-policy", "data-volume"], ["snapshots-b-policy", "data-b-volume"]]) {
+        const targetTags = (byName(plan, policy).inputs.policyDetails as { targetTags: Record<string, string> }).targetTags;
+        const tags = byName(plan, volume).inputs.tags as Record<string, string>;
+        assert.ok(Object.entries(targetTags).every(([k, v]) => tags[k] === v), `${policy} selects ${volume} by its tag`);
+        const other = byName(plan, volume === "data-volume" ? "data-b-volume" : "data-volume").inputs.tags as Record<string, string>;
+        assert.ok(!Object.entries(targetTags).every(([k, v]) => other[k] === v), `${policy} does not select the other host's volume`);
+    }
+    assert.equal(byName(plan, "data-b-volume").inputs.availabilityZone, "eu-central-1b");
+    assert.match(String(byName(plan, "snapshots-b-policy").inputs.description), /^Housing Portal production, host b: /);
+    const names = (type: string, key = "name") => named(plan, type).map((r) => JSON.stringify(r.inputs[key]));
+    for (const [type, key] of [["aws:sns/topic:Topic", "name"], ["aws:cloudwatch/metricAlarm:MetricAlarm", "name"], ["aws:iam/instanceProfile:InstanceProfile", "name"], ["aws:ec2/keyPair:KeyPair", "keyName"], ["aws:ec2/securityGroup:SecurityGroup", "tags"], ["aws:ebs/volume:Volume", "tags"]] as const) {
+        const all = names(type, key);
+        assert.equal(new Set(all).size, all.length, `${type}: ${all.join(", ")}`);
+    }
+    assert.deepEqual(named(plan, "aws:s3/bucket:Bucket").map((r) => r.name), ["backups-bucket"], "one off-site bucket, created by main's backups");
+});
