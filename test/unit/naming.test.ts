@@ -26,6 +26,7 @@ test("a stack's default host keeps the names of the one-host stacks", () => {
         volumeTags: ["housing-portal", "housing-portal-snapshots-staging"],
         hostRole: "housing-portal-staging-host",
         offsite: { repositoryPath: "housing-portal-staging", hostTag: "housing-portal-staging" },
+        label: "staging",
     });
     assert.deepEqual(cloudNames("staging", DEFAULT_HOST), n);
 });
