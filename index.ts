@@ -139,43 +139,51 @@ function dnsRecordsOf(h: BuiltHost): pulumi.Output<DnsRecordEntry[]> | undefined
 
 const capacity = stackCapacity(settings, false, EDGE_RESOURCES).reports;
 
-/** Every host's outputs, by name: where it is, its key, its volume, its edge, its instances. */
-export const hosts = Object.fromEntries(builtHosts.map((h) => [h.name, {
-    dockerEndpoint: h.host.dockerEndpoint,
-    address: h.host.address,
-    hostKey: h.host.hostKey,
-    volumeId: h.volume?.volumeId,
-    devicePath: h.volume?.devicePath,
-    dataVolume: h.volume?.record,
-    alertsTopicArn: h.snapshots?.alertsTopic?.arn,
-    edgeContainer: edges.get(h.name)?.containerName,
-    dnsRecords: dnsRecordsOf(h),
-    instances: instancesOn(h.name).map((inst) => inst.settings.name),
-    /** The memory limits of its containers against its machine's memory (validation refuses a placement above it). */
-    capacity: capacity[h.name],
-}]));
+/** One host's outputs: where it is, its key, its volume, its edge, its instances, its capacity. */
+function hostOutputs(h: BuiltHost) {
+    return {
+        dockerEndpoint: h.host.dockerEndpoint,
+        address: h.host.address,
+        /** The SSH host key every connection of the program pins: add it to your known_hosts (docs/security.md). */
+        hostKey: h.host.hostKey,
+        volumeId: h.volume?.volumeId,
+        devicePath: h.volume?.devicePath,
+        /** The data volume's facts a cloud cannot change in place: the next run's config is checked against them (npm run plan -- --deployed). */
+        dataVolume: h.volume?.record,
+        /** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
+        alertsTopicArn: h.snapshots?.alertsTopic?.arn,
+        edgeContainer: edges.get(h.name)?.containerName,
+        /** Each name's record at the host's stable address: those the program manages (dns), or to create before the first `pulumi up`. */
+        dnsRecords: dnsRecordsOf(h),
+        instances: instancesOn(h.name).map((inst) => inst.settings.name),
+        /** The memory limits of its containers against its machine's memory (validation refuses a placement above it). */
+        capacity: capacity[h.name],
+    };
+}
 
-// A one-host stack also exports its host's outputs at the top level, under the names it had
-// before hosts existed: the deploy workflow and `npm run plan -- --deployed` read them.
-const only = builtHosts.length === 1 ? builtHosts[0] : undefined;
-export const dockerEndpoint = only?.host.dockerEndpoint;
-export const hostAddress = only?.host.address;
-/** The host's SSH host key, which every connection of the program pins: add it to your known_hosts (docs/security.md). */
-export const hostKey = only?.host.hostKey;
-export const volumeId = only?.volume?.volumeId;
-export const devicePath = only?.volume?.devicePath;
-/** The data volume's facts a cloud cannot change in place: the next run's config is checked against them (npm run plan -- --deployed). */
-export const dataVolume = only?.volume?.record;
-/** aws: the SNS topic DLM's failure alarms notify; subscribe to it (docs/backups.md). */
-export const alertsTopicArn = only?.snapshots?.alertsTopic?.arn;
-/** The edge's container, when the stack has one. */
-export const edgeContainer = only && edges.get(only.name)?.containerName;
-/** Each name's record at the host's stable address: those the program manages (dns), or to create before the first `pulumi up`. */
-export const dnsRecords = only && dnsRecordsOf(only);
-export const portals = Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
-    url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,
-    host: inst.host,
-    containers: instances[i].containerNames,
-    databaseVolume: instances[i].databaseVolume.name,
-}]));
-export const databasePasswords = pulumi.secret(Object.fromEntries(settings.instances.map((inst, i) => [inst.name, instances[i].databasePassword])));
+/**
+ * A one-host stack also exports its host's outputs at the top level, under the names it had
+ * before hosts existed (the address as hostAddress): the deploy workflow and `npm run plan --
+ * --deployed` of a stack deployed before hosts read them. A stack of several hosts has none.
+ */
+function oneHostOutputs(): Record<string, unknown> {
+    if (builtHosts.length !== 1) return {};
+    const { address, instances: _instances, capacity: _capacity, ...rest } = hostOutputs(builtHosts[0]);
+    return { hostAddress: address, ...rest };
+}
+
+/** Without the values a stack does not have (a local engine's address): Pulumi warns of each undefined output. */
+const defined = (outputs: Record<string, unknown>) => Object.fromEntries(Object.entries(outputs).filter(([, v]) => v !== undefined));
+
+export = {
+    /** Every host's outputs, by name. */
+    hosts: Object.fromEntries(builtHosts.map((h) => [h.name, hostOutputs(h)])),
+    ...defined(oneHostOutputs()),
+    portals: Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
+        url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,
+        host: inst.host,
+        containers: instances[i].containerNames,
+        databaseVolume: instances[i].databaseVolume.name,
+    }])),
+    databasePasswords: pulumi.secret(Object.fromEntries(settings.instances.map((inst, i) => [inst.name, instances[i].databasePassword]))),
+};
