@@ -3,6 +3,8 @@
 #   - containers, networks and volumes labelled housing-portal.instance or housing-portal.service
 #     (the program's labels: an instance's objects, the edge's);
 #   - the ACME test CA (pebble, pebble-challtestsrv) a killed run left, by the pid files it wrote;
+#   - host B's engine of the two-host stack (engine-b.sh stop: its dockerd, network namespace,
+#     veth pair, data root), before the mounts below, which B's containers may hold;
 #   - mounts under /mnt/housing-portal-e2e* and /var/tmp/hp-e2e-* (thawed first), and any other
 #     mount of a loop device backed by a /var/tmp/hp-e2e-* image (the existing host's /mnt/data),
 #     their loop devices, the guarded mount-point directories, the scratch directories and links;
@@ -15,6 +17,7 @@
 set -uo pipefail
 
 readonly PROG=e2e-cleanup
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 STATE_DIR=/run/housing-portal-e2e
 STARTED_FILE="$STATE_DIR/dockerd.pid"
@@ -28,6 +31,8 @@ for pidfile in "$STATE_DIR"/pebble*.pid; do
   if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" || failed+=("process $pid of $pidfile"); fi
   rm -f "$pidfile"
 done
+
+bash "$HERE/engine-b.sh" stop || failed+=("host B's engine (test/e2e/engine-b.sh stop)")
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   for LABEL in "${LABELS[@]}"; do
