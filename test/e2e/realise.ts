@@ -25,6 +25,15 @@
 // first (containers, networks; a volume only when it is not retainOnDelete; a remote command runs
 // its `delete`): a command that detaches something from a network (the edge's routes) has run.
 //
+// A plan with several hosts has a docker provider per host: each Docker resource is realised on
+// the engine of its own `provider`, and each local command on the engine its `environment`'s
+// DOCKER_HOST names (one of the plan's providers' hosts; anything else fails before anything is
+// touched). A resource replaced from one provider onto another is created on the new engine and
+// its old self deleted (or retained) on the old one, with the deletes. A Docker resource that the
+// plan diff keeps or updates while its provider leads to another engine is refused: `pulumi up`
+// would record it on the new engine without creating it there (a provider's changed config
+// replaces nothing of the docker provider's), so such a plan cannot be realised as it stands.
+//
 // Test code, not a second deployment path: it knows only what the program declares today.
 //
 //   tsx test/e2e/realise.ts PLAN.json [--previous PREVIOUS.json]
@@ -35,6 +44,11 @@ import { type PlannedAction, plannedActions } from "../../tools/planDiff";
 import { run, type RunResult } from "../host/helpers";
 
 type Inputs = Record<string, any>;
+/** The Docker resource types, each realised on the engine of its `provider`. */
+const DOCKER_TYPES = new Set(["docker:index/network:Network", "docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage", "docker:index/container:Container"]);
+/** What a local command's `environment` may set: the engine its docker commands talk to. */
+const COMMAND_ENVIRONMENT = ["DOCKER_HOST"];
+
 /** An upper bound for a host command (the database login waits up to 180 s for a first start). */
 const COMMAND_TIMEOUT_MS = 600_000;
 
@@ -71,6 +85,11 @@ export interface RealiseOptions {
 /** A Docker Engine API client over a unix socket. Rejects on any non-2xx answer. */
 export class Engine {
     constructor(readonly socketPath = "/var/run/docker.sock") {}
+
+    /** The `host` a docker provider (or DOCKER_HOST) names this engine by. */
+    get host(): string {
+        return `unix://${this.socketPath}`;
+    }
 
     /**
      * The engine a docker provider's host names: a unix socket, or `ssh://<user>@<address>` of the
@@ -319,6 +338,7 @@ const HANDLED = new Set([
     "docker:index/container:Container", "command:local:Command", "command:remote:Command",
 ]);
 const REMOTE = "command:remote:Command";
+const LOCAL = "command:local:Command";
 
 /** Container inputs the Engine API updates on a running container (POST /containers/{id}/update). */
 const CONTAINER_UPDATABLE = ["memory", "memorySwap", "restart"];
@@ -342,8 +362,19 @@ async function removeContainer(engine: Engine, inputs: Inputs): Promise<void> {
     await engine.remove(`/containers/${name}?force=true&v=true`);
 }
 
+/** A local command's inputs are understood, and the engine its `environment` names is one of the plan's. */
+function checkLocal(r: PlannedResource, engines: ReadonlyMap<string, Engine>): void {
+    const i = r.inputs as Inputs;
+    known(r, "inputs", i, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
+    known(r, "environment", i.environment, COMMAND_ENVIRONMENT);
+    const dockerHost = i.environment?.DOCKER_HOST;
+    if (dockerHost === undefined) return;
+    if (typeof dockerHost !== "string") fail(r, `environment.DOCKER_HOST must be a string, got ${JSON.stringify(dockerHost)}`);
+    const hosts = [...new Set([...engines.values()].map((e) => e.host))];
+    if (!hosts.includes(dockerHost)) fail(r, `environment.DOCKER_HOST=${dockerHost} is none of the plan's docker providers' engines (${hosts.join(", ")})`);
+}
+
 async function runCommand(r: PlannedResource, log: (l: string) => void): Promise<void> {
-    known(r, "inputs", r.inputs, ["create", "stdin", "environment", "dir", "interpreter", "triggers"]);
     const i = r.inputs as Inputs;
     if (typeof i.create !== "string") fail(r, "create must be a string");
     const interpreter: string[] = i.interpreter ?? ["/bin/sh", "-c"];
@@ -395,29 +426,42 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     };
 
     // Everything is understood before anything is touched.
-    const providers = plan.resources.filter((r) => r.type === "pulumi:providers:docker");
-    if (providers.length !== 1) throw new Error(`realise: expected one docker provider in the plan, found ${providers.length}`);
-    // sshOpts are the docker client's options for its SSH connection: nothing to do on the declared machine.
-    known(providers[0], "inputs", providers[0].inputs, ["host", "sshOpts"]);
-    const engine = Engine.fromHost(providers[0].inputs.host, opts.machine);
+    const engines = enginesOf(plan, opts.machine);
+    const previousEngines = opts.previous ? enginesOf(opts.previous, opts.machine) : new Map<string, Engine>();
     const custom = plan.resources.filter((r) => r.custom);
     for (const r of custom) {
         if (!HANDLED.has(r.type) && !SKIPPED.has(r.type)) fail(r, "no handler for this resource type");
         if (r.import) fail(r, "import is not supported by this realiser");
         if (HANDLED.has(r.type)) noSecretsMasked(r);
         if (r.type === REMOTE) checkRemote(r, opts.machine);
+        if (r.type === LOCAL) checkLocal(r, engines);
+        if (DOCKER_TYPES.has(r.type)) engineOf(r, engines);
     }
     const byUrn = new Map(plan.resources.map((r) => [r.urn, r]));
     for (const r of custom) {
         for (const d of r.dependsOn) if (!byUrn.has(d)) fail(r, `depends on ${d}, which is not in the plan`);
     }
     const before = new Map((opts.previous?.resources ?? []).map((r) => [r.urn, r]));
+    /** The engine a resource of the previous plan is on. */
+    const previousEngine = (r: PlannedResource) => engineOf(r, previousEngines);
+    /** Was it on another engine in the previous plan (an instance moved to another host)? */
+    const moved = (r: PlannedResource) => {
+        const prev = before.get(r.urn);
+        return prev !== undefined && DOCKER_TYPES.has(r.type) && previousEngine(prev).socketPath !== engineOf(r, engines).socketPath;
+    };
+    for (const r of custom.filter(moved)) {
+        if (planned(r) !== "replace") {
+            fail(r, `moves from the engine at ${previousEngine(before.get(r.urn)!).host} to ${engineOf(r, engines).host}, but the plan diff ${planned(r) === "same" ? "keeps" : "updates"} it: ` +
+                "pulumi up would record it on the new engine without creating it there; remove it from the old host in one deploy and add it on the new one in the next (docs/instances.md)");
+        }
+    }
 
     // What left the plan goes last (below), each after everything that depends on it (a container
     // before its network and volume; a command's delete before what it depends on).
     const gone = [...before.values()].filter((r) => r.custom && !byUrn.has(r.urn));
     for (const r of gone.filter((x) => x.protect)) fail(r, "is protected and cannot be deleted (pulumi up would refuse too)");
     for (const r of gone.filter((x) => x.type === REMOTE)) checkRemote(r, opts.machine);
+    for (const r of gone.filter((x) => DOCKER_TYPES.has(x.type))) previousEngine(r);
     const deleting = new Map<string, Promise<void>>();
     const deleteOne = (r: PlannedResource): Promise<void> => {
         let p = deleting.get(r.urn);
@@ -437,6 +481,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         if (r.retainOnDelete) return act(r, "retained");
         const i = r.inputs as Inputs;
         const name = encodeURIComponent(String(i.name));
+        const engine = DOCKER_TYPES.has(r.type) ? previousEngine(r) : undefined!;
         if (r.type === "docker:index/container:Container") await removeContainer(engine, i);
         if (r.type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
         if (r.type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
@@ -444,7 +489,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
         act(r, "deleted");
     };
 
-    // The old containers of create-before-delete replacements: deleted with the deletes.
+    // The old containers of create-before-delete replacements, and the old networks and volumes
+    // of resources replaced onto another engine: deleted with the deletes, containers first.
     const replacedLast: PlannedResource[] = [];
 
     // 1. Everything in the plan, each as soon as its dependencies are done.
@@ -468,8 +514,11 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     const create = async (r: PlannedResource): Promise<void> => {
         const prev = before.get(r.urn);
         const i = r.inputs as Inputs;
+        const engine = DOCKER_TYPES.has(r.type) ? engineOf(r, engines) : undefined!;
+        // Replaced from another engine: the old one goes from there, with the deletes.
+        if (moved(r) && r.type !== "docker:index/container:Container" && r.type !== "docker:index/remoteImage:RemoteImage") replacedLast.push(prev!);
         switch (r.type) {
-            case "command:local:Command":
+            case LOCAL:
                 if (keepCommand(r)) return act(r, "kept");
                 await runCommand(r, log);
                 return act(r, "ran");
@@ -536,8 +585,8 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                 // same name is Docker's 409 conflict, as under pulumi up), and the old one is
                 // deleted last, with the deletes, once everything that follows it is done.
                 const old = planned(r) === "replace" && prev !== undefined ? String(prev.inputs.name) : undefined;
-                if (old !== undefined && r.deleteBeforeReplace) await removeContainer(engine, prev!.inputs);
-                else if (old !== undefined && old !== i.name) replacedLast.push(prev!);
+                if (old !== undefined && r.deleteBeforeReplace) await removeContainer(previousEngine(prev!), prev!.inputs);
+                else if (old !== undefined && (old !== i.name || moved(r))) replacedLast.push(prev!);
                 if (found && (old === undefined || r.deleteBeforeReplace)) await removeContainer(engine, i);
                 await engine.request("POST", `/containers/create?name=${name}`, body);
                 for (const n of networks.slice(1)) {
@@ -564,14 +613,47 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
 
     // 2. What left the plan goes, after everything else as in `pulumi up`; and so do the old
     // containers that new ones replaced (Pulumi's delete-replaced steps).
+    const deleteReplaced = async (r: PlannedResource) => {
+        const engine = previousEngine(r);
+        const name = encodeURIComponent(String(r.inputs.name));
+        if (r.retainOnDelete) return log(`retained ${r.type} ${r.name} (replaced: ${String(r.inputs.name)} on ${engine.host})`);
+        if (r.type === "docker:index/container:Container") await removeContainer(engine, r.inputs as Inputs);
+        if (r.type === "docker:index/network:Network") await engine.remove(`/networks/${name}`);
+        if (r.type === "docker:index/volume:Volume") await engine.remove(`/volumes/${name}`);
+        log(`deleted  ${r.type} ${r.name} (replaced: ${String(r.inputs.name)} on ${engine.host})`);
+    };
+    const isContainer = (r: PlannedResource) => r.type === "docker:index/container:Container";
     await allSettled([
         ...gone.map(deleteOne),
-        ...replacedLast.map(async (r) => {
-            await removeContainer(engine, r.inputs as Inputs);
-            log(`deleted  ${r.type} ${r.name} (replaced: ${String(r.inputs.name)})`);
-        }),
+        (async () => {
+            await allSettled(replacedLast.filter(isContainer).map(deleteReplaced));
+            await allSettled(replacedLast.filter((r) => !isContainer(r)).map(deleteReplaced));
+        })(),
     ]);
     return actions;
+}
+
+/** The engine of each docker provider of `plan`, by the provider's URN. */
+function enginesOf(plan: PlanDocument, machine: RemoteMachine | undefined): Map<string, Engine> {
+    const providers = plan.resources.filter((r) => r.type === "pulumi:providers:docker");
+    if (providers.length === 0) throw new Error("realise: the plan has no docker provider");
+    const engines = new Map<string, Engine>();
+    for (const p of providers) {
+        // sshOpts are the docker client's options for its SSH connection: nothing to do on the declared machine.
+        known(p, "inputs", p.inputs, ["host", "sshOpts"]);
+        engines.set(p.urn, Engine.fromHost(p.inputs.host, machine));
+    }
+    const sockets = [...engines.values()].map((e) => e.socketPath);
+    const shared = sockets.filter((s, i) => sockets.indexOf(s) !== i);
+    if (shared.length) throw new Error(`realise: two docker providers of the plan lead to the same engine (${[...new Set(shared)].join(", ")}): two hosts cannot share one`);
+    return engines;
+}
+
+/** The engine of a Docker resource: the one its `provider` names, which must be a docker provider of the plan. */
+function engineOf(r: PlannedResource, engines: ReadonlyMap<string, Engine>): Engine {
+    const provider = r.provider ? engines.get(r.provider) : undefined;
+    if (!provider) fail(r, `its provider ${JSON.stringify(r.provider ?? null)} is none of the plan's docker providers (${[...engines.keys()].join(", ")})`);
+    return provider;
 }
 
 async function waitHealthy(engine: Engine, name: string, ms: number): Promise<void> {
