@@ -4,6 +4,7 @@
 import * as https from "node:https";
 import type * as tls from "node:tls";
 import { containerName, docker, dockerTry, engine, waitFor, type E2eStack, type Keys } from "./harness";
+import type { Engine } from "./realise";
 
 /** The edge's container. */
 export const EDGE = "housing-portal_edge";
@@ -15,11 +16,14 @@ export interface TlsAnswer {
     cert: tls.PeerCertificate;
 }
 
-/** A request to 127.0.0.1:443 for `name`, verified against `root`. */
-export function edgeRequest(root: string, name: string, method: string, urlPath: string, body?: string): Promise<TlsAnswer> {
+/** Where this machine's edge publishes 443. */
+export const EDGE_ADDRESS = "127.0.0.1";
+
+/** A request to `address`:443 (default this machine's edge) for `name`, verified against `root`. */
+export function edgeRequest(root: string, name: string, method: string, urlPath: string, body?: string, address = EDGE_ADDRESS): Promise<TlsAnswer> {
     return new Promise((resolve, reject) => {
         const req = https.request({
-            host: "127.0.0.1", port: 443, method, path: urlPath, servername: name, ca: root, agent: false,
+            host: address, port: 443, method, path: urlPath, servername: name, ca: root, agent: false,
             headers: { Host: name, Connection: "close" },
         }, (res) => {
             const cert = (res.socket as tls.TLSSocket).getPeerCertificate();
@@ -34,19 +38,22 @@ export function edgeRequest(root: string, name: string, method: string, urlPath:
     });
 }
 
-/** Waits until `name` answers 200 over TLS with a certificate that verifies for it (the edge orders it after it starts). */
-export async function waitServed(root: string, name: string): Promise<TlsAnswer> {
+/**
+ * Waits until `name` answers 200 over TLS with a certificate that verifies for it (the edge orders
+ * it after it starts); `address` and `on`: another host's edge and its engine (for the logs).
+ */
+export async function waitServed(root: string, name: string, address = EDGE_ADDRESS, on: Engine = engine): Promise<TlsAnswer> {
     let last: unknown;
-    return waitFor(`the edge serving https://${name}`, async () => {
+    return waitFor(`the edge at ${address} serving https://${name}`, async () => {
         try {
-            const a = await edgeRequest(root, name, "GET", "/");
+            const a = await edgeRequest(root, name, "GET", "/", undefined, address);
             if (a.status === 200) return a;
             last = `${a.status} ${a.body.slice(0, 200)}`;
         } catch (e) {
             last = e;
         }
         return undefined;
-    }, { lastSeen: async () => `${last}\n--- edge logs ---\n${(await dockerTry(["logs", "--tail", "30", EDGE])).stderr}` });
+    }, { lastSeen: async () => `${last}\n--- edge logs ---\n${(await dockerTry(["logs", "--tail", "30", EDGE], undefined, undefined, on)).stderr}` });
 }
 
 /** What a request loop counted: how many answered 200, and each failure. */
@@ -56,7 +63,7 @@ export interface LoopCount {
 }
 
 /** Requests against `name` (the portal's page and its backend, in turn) until stopped: how many answered 200, and every failure. */
-export function loopRequests(root: string, name: string): { stop: () => Promise<LoopCount> } {
+export function loopRequests(root: string, name: string, address = EDGE_ADDRESS): { stop: () => Promise<LoopCount> } {
     let running = true;
     const failed: string[] = [];
     let ok = 0;
@@ -64,7 +71,7 @@ export function loopRequests(root: string, name: string): { stop: () => Promise<
         for (let i = 0; running; i++) {
             const urlPath = i % 2 === 0 ? "/" : "/api/health";
             try {
-                const a = await edgeRequest(root, name, "GET", urlPath);
+                const a = await edgeRequest(root, name, "GET", urlPath, undefined, address);
                 if (a.status === 200) ok++;
                 else failed.push(`${urlPath}: ${a.status} ${a.body.slice(0, 100)}`);
             } catch (e) {

@@ -90,9 +90,9 @@ export function passwordOf(plan: PlanDocument, instance: string): string {
  * has a fixed name (and so has nginx with a host port); backend's and nginx's change with each
  * replacement (a digest after the stable name): found by their labels.
  */
-export function containerName(instance: string, role: "postgis" | "backend" | "nginx"): string {
+export function containerName(instance: string, role: "postgis" | "backend" | "nginx", on: Engine = engine): string {
     if (role === "postgis") return `housing-portal-${instance}-${role}`;
-    const found = execFileSync("docker", ["ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", `label=${LABEL_INSTANCE}=${instance}`, "--filter", `label=${LABEL_ROLE}=${role}`], { encoding: "utf8" })
+    const found = execFileSync("docker", [...dockerHostArgs(on), "ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", `label=${LABEL_INSTANCE}=${instance}`, "--filter", `label=${LABEL_ROLE}=${role}`], { encoding: "utf8" })
         .split("\n").map((l) => l.split(" ")).filter(([n]) => n === `housing-portal-${instance}-${role}` || n.startsWith(`housing-portal-${instance}-${role}-`));
     const running = found.filter(([, state]) => state === "running");
     const names = (found.length === 1 ? found : running).map(([n]) => n);
@@ -132,21 +132,26 @@ export function assertAsPredicted(actions: readonly Action[], previous: PlanDocu
 
 // ---- commands -------------------------------------------------------------------------------
 
-/** `docker ARGS`, must succeed. */
-export async function docker(args: string[], input?: string | Buffer): Promise<string> {
-    const r = await dockerTry(args, input);
+/** The docker CLI's arguments that select `on`: none for this machine's engine (the default socket). */
+export function dockerHostArgs(on: Engine): string[] {
+    return on === engine ? [] : ["-H", on.host];
+}
+
+/** `docker ARGS` (against the engine `on`, default this machine's), must succeed. */
+export async function docker(args: string[], input?: string | Buffer, on: Engine = engine): Promise<string> {
+    const r = await dockerTry(args, input, undefined, on);
     if (r.code !== 0) throw new Error(`docker ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
     return r.stdout;
 }
 
-/** `docker ARGS`, whatever it answers. */
-export function dockerTry(args: string[], input?: string | Buffer, timeoutMs = 180_000): Promise<RunResult> {
-    return run("docker", args, { timeoutMs, input });
+/** `docker ARGS` (against the engine `on`), whatever it answers. */
+export function dockerTry(args: string[], input?: string | Buffer, timeoutMs = 180_000, on: Engine = engine): Promise<RunResult> {
+    return run("docker", [...dockerHostArgs(on), ...args], { timeoutMs, input });
 }
 
 /** SQL through psql on the container's local socket (trust, as the host scripts use it). */
-export async function psql(container: string, sql: string, db = "portal", user = "portal"): Promise<string> {
-    return (await docker(["exec", "-i", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-tAq"], sql)).trim();
+export async function psql(container: string, sql: string, db = "portal", user = "portal", on: Engine = engine): Promise<string> {
+    return (await docker(["exec", "-i", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-tAq"], sql, on)).trim();
 }
 
 /**
@@ -208,13 +213,13 @@ export function waitForSync<T>(what: string, probe: () => T | undefined | false,
 }
 
 /** The container's state, or undefined when it does not exist. */
-async function containerState(container: string): Promise<{ Status: string; Running: boolean; Restarting: boolean; ExitCode: number } | undefined> {
-    return (await engine.find(`/containers/${encodeURIComponent(container)}/json`))?.State;
+async function containerState(container: string, on: Engine): Promise<{ Status: string; Running: boolean; Restarting: boolean; ExitCode: number } | undefined> {
+    return (await on.find(`/containers/${encodeURIComponent(container)}/json`))?.State;
 }
 
 /** Throws WaitAborted when `container` is gone or has stopped for good (not running, not restarting). */
-async function requireAlive(container: string): Promise<void> {
-    const state = await containerState(container);
+async function requireAlive(container: string, on: Engine): Promise<void> {
+    const state = await containerState(container, on);
     if (!state) throw new WaitAborted(`${container} does not exist`);
     if (!state.Running && !state.Restarting && state.Status !== "created") {
         throw new WaitAborted(`${container} stopped (${state.Status}, exit ${state.ExitCode})`);
@@ -225,17 +230,17 @@ async function requireAlive(container: string): Promise<void> {
 const SELECT_ONE_OVER_TCP = 'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -X -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAqc "select 1"';
 
 /** Waits for `probe` to succeed in `container`, giving up at once when the container stops for good. */
-async function waitInContainer(container: string, what: string, probe: () => Promise<RunResult>, ok: (r: RunResult) => boolean, deadlineMs: number): Promise<void> {
+async function waitInContainer(container: string, what: string, probe: () => Promise<RunResult>, ok: (r: RunResult) => boolean, deadlineMs: number, on: Engine): Promise<void> {
     let last: RunResult | undefined;
     try {
         await waitFor(`${container} ${what}`, async () => {
             last = await probe();
             if (ok(last)) return true;
-            await requireAlive(container);
+            await requireAlive(container, on);
             return false;
         }, { deadlineMs, lastSeen: () => `exit ${last?.code}: ${last?.stderr.trim()}` });
     } catch (e) {
-        const logs = await dockerTry(["logs", "--tail", "40", container]);
+        const logs = await dockerTry(["logs", "--tail", "40", container], undefined, undefined, on);
         throw new Error(`${container} never ${what}: ${e instanceof Error ? e.message : e}\nlast answer: ${last?.stderr}\n--- logs ---\n${logs.stdout}${logs.stderr}`);
     }
 }
@@ -245,15 +250,15 @@ async function waitInContainer(container: string, what: string, probe: () => Pro
  * alone is not enough: during initialisation a temporary server answers on it). Fails at once
  * when the container stops for good; `deadlineMs` is only a failure bound.
  */
-export async function waitDatabase(container: string, deadlineMs = WAIT_DEADLINE_MS): Promise<void> {
-    await waitInContainer(container, "accepted queries over TCP", () => dockerTry(["exec", container, "sh", "-c", SELECT_ONE_OVER_TCP]),
-        (r) => r.code === 0 && r.stdout.trim() === "1", deadlineMs);
+export async function waitDatabase(container: string, deadlineMs = WAIT_DEADLINE_MS, on: Engine = engine): Promise<void> {
+    await waitInContainer(container, "accepted queries over TCP", () => dockerTry(["exec", container, "sh", "-c", SELECT_ONE_OVER_TCP], undefined, undefined, on),
+        (r) => r.code === 0 && r.stdout.trim() === "1", deadlineMs, on);
 }
 
 /** Waits until the backend answers /api/health from inside its container (same rules). */
-export async function waitBackend(container: string, deadlineMs = WAIT_DEADLINE_MS): Promise<void> {
+export async function waitBackend(container: string, deadlineMs = WAIT_DEADLINE_MS, on: Engine = engine): Promise<void> {
     const probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=60).read()";
-    await waitInContainer(container, "answered /api/health", () => dockerTry(["exec", container, "python3", "-c", probe]), (r) => r.code === 0, deadlineMs);
+    await waitInContainer(container, "answered /api/health", () => dockerTry(["exec", container, "python3", "-c", probe], undefined, undefined, on), (r) => r.code === 0, deadlineMs, on);
 }
 
 export interface HttpAnswer {
@@ -298,15 +303,15 @@ export async function requestWhenUp(port: number, host: string, method: string, 
 // ---- clean-up -------------------------------------------------------------------------------
 
 /** Removes every container, network and volume labelled housing-portal.instance or housing-portal.service (the edge). */
-export async function removeLabelled(): Promise<void> {
+export async function removeLabelled(on: Engine = engine): Promise<void> {
     const filters = [LABEL_INSTANCE, LABEL_SERVICE].map((label) => encodeURIComponent(JSON.stringify({ label: [label] })));
     for (const filter of filters) {
-        const containers = await engine.request("GET", `/containers/json?all=true&filters=${filter}`);
-        await Promise.all(containers.map((c: { Id: string }) => engine.remove(`/containers/${c.Id}?force=true&v=true`)));
+        const containers = await on.request("GET", `/containers/json?all=true&filters=${filter}`);
+        await Promise.all(containers.map((c: { Id: string }) => on.remove(`/containers/${c.Id}?force=true&v=true`)));
     }
     for (const filter of filters) {
-        for (const n of await engine.request("GET", `/networks?filters=${filter}`)) await engine.remove(`/networks/${n.Id}`);
-        for (const v of (await engine.request("GET", `/volumes?filters=${filter}`)).Volumes ?? []) await engine.remove(`/volumes/${encodeURIComponent(v.Name)}`);
+        for (const n of await on.request("GET", `/networks?filters=${filter}`)) await on.remove(`/networks/${n.Id}`);
+        for (const v of (await on.request("GET", `/volumes?filters=${filter}`)).Volumes ?? []) await on.remove(`/volumes/${encodeURIComponent(v.Name)}`);
     }
 }
 
@@ -599,11 +604,11 @@ export interface Seeded {
 
 export const SEED_ROWS = 200;
 
-const SEED_TABLE = `CREATE TABLE IF NOT EXISTS drill_rows (
+export const SEED_TABLE = `CREATE TABLE IF NOT EXISTS drill_rows (
     tag text NOT NULL, n int NOT NULL, geom geometry(Point, 4326) NOT NULL, PRIMARY KEY (tag, n));`;
 
-/** The checksum of one tag's rows, as SQL computes it. */
-const checksumSql = (tag: string) =>
+/** The checksum of one tag's rows, as SQL computes it (and the stand-in backend's GET /api/rows/<tag>). */
+export const checksumSql = (tag: string) =>
     `SELECT count(*) || ':' || coalesce(sum(n), 0) || ':' || md5(coalesce(string_agg(ST_AsText(geom), ',' ORDER BY n), '')) FROM drill_rows WHERE tag = '${tag}';`;
 
 /**

@@ -8,6 +8,7 @@
 // an address of this machine.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import { waitFor, WaitAborted } from "./harness";
@@ -47,6 +48,23 @@ function management(urlPath: string, ca: string): Promise<{ status: number; body
     });
 }
 
+/** POSTs to pebble-challtestsrv's management API (plain HTTP on loopback). */
+function dnsManagement(urlPath: string, body: unknown): Promise<void> {
+    const [host, port] = DNS_MANAGEMENT.split(":");
+    const data = Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+        const req = http.request({ host, port: Number(port), path: urlPath, method: "POST", headers: { "Content-Type": "application/json", "Content-Length": data.length } }, (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (text += c));
+            res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`pebble-challtestsrv ${urlPath}: ${res.statusCode} ${text}`))));
+        });
+        req.setTimeout(30_000, () => req.destroy(new Error(`pebble-challtestsrv ${urlPath} timed out`)));
+        req.on("error", reject);
+        req.end(data);
+    });
+}
+
 export class Pebble {
     private readonly procs: ChildProcess[] = [];
     /** Everything Pebble printed: each ACME request is a line. */
@@ -64,6 +82,14 @@ export class Pebble {
     /** The edge settings of a stack that orders its certificates here. */
     edgeSettings(): { caUrl: string; email: string; caRootPem: string } {
         return { caUrl: this.directory, email: "ops@e2e.test", caRootPem: this.listenerCa };
+    }
+
+    /**
+     * Points `name` at `address` in challtestsrv's DNS, which Pebble validates against (every
+     * other name resolves to 127.0.0.1): another host's edge, or an instance that moved there.
+     */
+    async resolve(name: string, address: string): Promise<void> {
+        await dnsManagement("/add-a", { host: `${name}.`, addresses: [address] });
     }
 
     /** New orders Pebble has received so far. */
