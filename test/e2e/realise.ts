@@ -30,9 +30,9 @@
 // DOCKER_HOST names (one of the plan's providers' hosts; anything else fails before anything is
 // touched). A resource replaced from one provider onto another is created on the new engine and
 // its old self deleted (or retained) on the old one, with the deletes. A Docker resource that the
-// plan diff keeps or updates while its provider leads to another engine is refused: `pulumi up`
-// would record it on the new engine without creating it there (a provider's changed config
-// replaces nothing of the docker provider's), so such a plan cannot be realised as it stands.
+// plan diff keeps or updates while its provider leads to another engine (the same provider given
+// another host) is refused: `pulumi up` would not make it again on the new engine, so such a plan
+// cannot be realised as it stands. (The plan diff replaces a resource whose provider changes.)
 //
 // Test code, not a second deployment path: it knows only what the program declares today.
 //
@@ -452,7 +452,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
     for (const r of custom.filter(moved)) {
         if (planned(r) !== "replace") {
             fail(r, `moves from the engine at ${previousEngine(before.get(r.urn)!).host} to ${engineOf(r, engines).host}, but the plan diff ${planned(r) === "same" ? "keeps" : "updates"} it: ` +
-                "pulumi up would record it on the new engine without creating it there; remove it from the old host in one deploy and add it on the new one in the next (docs/instances.md)");
+                "pulumi up would not make it again on the new engine");
         }
     }
 
@@ -548,7 +548,7 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                     return act(r, "replaced");
                 }
                 await engine.request("POST", "/networks/create", want);
-                return act(r, "created");
+                return act(r, moved(r) ? "replaced" : "created");
             }
             case "docker:index/volume:Volume": {
                 known(r, "inputs", i, ["name", "driver", "driverOpts", "labels"]);
@@ -559,11 +559,12 @@ export async function realise(plan: PlanDocument, opts: RealiseOptions = {}): Pr
                     if (found.Driver !== want.Driver || JSON.stringify(found.Options ?? {}) !== JSON.stringify(want.DriverOpts)) {
                         fail(r, `volume ${i.name} exists with driver ${found.Driver} and options ${JSON.stringify(found.Options)}, not the declared ${want.Driver} ${JSON.stringify(want.DriverOpts)}`);
                     }
-                    // Docker's create hands back an existing volume of that name, as pulumi up would get it.
-                    return act(r, planned(r) === "create" ? "adopted" : "kept");
+                    // Docker's create hands back an existing volume of that name, as pulumi up would get it
+                    // (on a host it moved to, the instance's -dirs step made it, as on a new machine).
+                    return act(r, moved(r) ? "replaced" : planned(r) === "create" ? "adopted" : "kept");
                 }
                 await engine.request("POST", "/volumes/create", want);
-                return act(r, "created");
+                return act(r, moved(r) ? "replaced" : "created");
             }
             case "docker:index/container:Container": {
                 const { body, networks } = containerSpec(r);
