@@ -31,6 +31,9 @@ readonly SOCKET="$STATE/docker.sock" PIDFILE="$STATE/dockerd.pid" EXEC_ROOT="$ST
 readonly DATA_ROOT=/var/lib/housing-portal-e2e-engine-b
 readonly LOG=/var/log/housing-portal-e2e-engine-b.log
 readonly IMAGE_REPO=housing-portal-e2e
+# B's containers live under a cgroup of their own (A's under /docker): after a killed dockerd,
+# whatever still runs there is B's, found by that cgroup and not by a name.
+readonly CGROUP_PARENT=/housing-portal-e2e-b
 
 [[ "$(id -u)" == 0 ]] || die "must run as root (network namespaces, dockerd)"
 
@@ -68,7 +71,7 @@ start() {
       # Its own containerd namespaces too, in case it finds a system containerd to share.
       setsid nsenter --net="/run/netns/$NS" -- dockerd \
         --host "unix://$SOCKET" --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --pidfile "$PIDFILE" \
-        --config-file "$STATE/daemon.json" --bip "$BIP" --default-address-pool "$POOL" \
+        --config-file "$STATE/daemon.json" --bip "$BIP" --default-address-pool "$POOL" --cgroup-parent "$CGROUP_PARENT" \
         --containerd-namespace hp-e2e-b --containerd-plugins-namespace hp-e2e-b-plugins \
         >>"$LOG" 2>&1 </dev/null &
       echo "$!" >"$STATE/started.pid"
@@ -122,6 +125,24 @@ stop() {
   mapfile -t leftovers < <(pgrep -f -- "$EXEC_ROOT/" || true)
   if ((${#leftovers[@]})); then
     kill -KILL "${leftovers[@]}" 2>/dev/null && log "killed ${#leftovers[@]} process(es) left by host B's dockerd (containerd, shims)" || failed+=("processes ${leftovers[*]}")
+  fi
+  # A killed dockerd leaves its containers' processes running under its cgroup parent.
+  local groups=() procs=() g
+  mapfile -t groups < <(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name "${CGROUP_PARENT#/}" 2>/dev/null)
+  if ((${#groups[@]})); then
+    mapfile -t procs < <(find "${groups[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    if ((${#procs[@]})); then
+      kill -KILL "${procs[@]}" 2>/dev/null
+      log "killed ${#procs[@]} process(es) of host B's containers (cgroup $CGROUP_PARENT)"
+    fi
+    # Wait for the condition (the cgroups are empty); the deadline is only a failure bound.
+    local deadline=$((SECONDS + 60))
+    while [[ -n "$(find "${groups[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null)" ]] && ((SECONDS < deadline)); do sleep 0.2; done
+    for g in "${groups[@]}"; do
+      find "$g" -depth -type d -exec rmdir {} + 2>/dev/null
+      [[ -d "$g" ]] && failed+=("cgroup $g")
+    done
+    log "removed host B's cgroups (${#groups[@]} hierarchies)"
   fi
   # A dockerd that was killed leaves its mounts (overlays, network namespaces) and shims.
   local mp
