@@ -326,23 +326,20 @@ test("an instance moved from host a to host b by docs/instances.md's runbook: th
     assert.ok(realiseLog.some((l) => l.startsWith(`retained docker:index/volume:Volume ${M}-postgis-data`)), "the old database volume was not retained");
     await ready(B, M);
 
-    // 5. On host b: the dump and the files copied over, the dump restored with the backend stopped (docs/restore.md).
-    const newestDump = path.join(A.dataRoot, "backups", M, dumps[0]);
-    fs.mkdirSync(path.join(B.dataRoot, "backups", M), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(newestDump, path.join(B.dataRoot, "backups", M, dumps[0]));
+    // 4. The newest dump and the instance's directories copied from a to b, as the runbook's tar
+    // pipeline does (over SSH there), then the dump restored on b with its backend stopped (docs/restore.md, drill 6).
+    const copied = await run("bash", ["-c", 'tar -C "$OLD" -cf - "backups/$I/$DUMP" imports/$I exports/$I images/$I drone/$I tiles/$I media/$I staticfiles/$I docs/$I drone-viewer/$I | tar -C "$NEW" -xpf -'],
+        { env: { ...process.env, OLD: A.dataRoot, NEW: B.dataRoot, I: M, DUMP: dumps[0] }, timeoutMs: 300_000 });
+    assert.equal(copied.code, 0, copied.stderr);
     const backend = containerName(M, "backend", B.engine);
     await docker(["stop", backend], undefined, B.engine);
     const restored = await dockerTry(["exec", "-i", containerName(M, "postgis", B.engine), "sh", "-c", 'pg_restore --clean --if-exists -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
         fs.readFileSync(path.join(B.dataRoot, "backups", M, dumps[0])), undefined, B.engine);
     assert.equal(restored.code, 0, restored.stderr);
-    const copied = await run("bash", ["-c", `for kind in imports exports images drone tiles media staticfiles docs drone-viewer; do
-        [ -d "$OLD/$kind/$I" ] || continue; mkdir -p "$NEW/$kind/$I"; tar -C "$OLD/$kind/$I" -cf - . | tar -C "$NEW/$kind/$I" -xpf -; done`],
-    { env: { ...process.env, OLD: A.dataRoot, NEW: B.dataRoot, I: M }, timeoutMs: 300_000 });
-    assert.equal(copied.code, 0, copied.stderr);
     await docker(["start", backend], undefined, B.engine);
     await ready(B, M);
 
-    // Served at the same domain from host b: the same rows, the same files; host a no longer serves it.
+    // 5. Served at the same domain from host b: the same rows, the same files; host a no longer serves it.
     const answer = await served(B, domain);
     assert.equal(answer.cert.subjectaltname, `DNS:${domain}`);
     assert.equal(await rowsServed(B, M, tag), rows);

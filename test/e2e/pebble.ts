@@ -1,5 +1,6 @@
 // The e2e tier's ACME CA: Debian's pebble, with pebble-challtestsrv as its DNS (every name
-// resolves to 127.0.0.1, where the edge publishes 80 and 443), so certificates are issued with
+// resolves to 127.0.0.1, where the edge publishes 80 and 443, unless `resolve` points it at
+// another host's address, as the two-host stack's), so certificates are issued with
 // real HTTP-01 validation and nothing leaves the machine. Pebble's listener needs a certificate
 // of its own (the package ships none): a CA and a leaf made here with openssl. Two roots matter:
 // the listener's CA, which the edge trusts for the ACME directory (edge.caRootPem), and the root
