@@ -197,6 +197,31 @@ after(async () => {
     if (errors.length) throw new Error(`teardown was incomplete:\n${errors.join("\n")}`);
 }, { timeout: 600_000 });
 
+test("the realiser refuses, before anything is touched, a command on an engine none of the plan's providers has, a Docker resource on a provider not in the plan, two providers on one engine, and a resource kept while its provider's engine changes", async () => {
+    const startsA = await containerStarts(A.engine);
+    const startsB = await containerStarts(B.engine);
+    const variant = (change: (p: PlanDocument) => void): PlanDocument => {
+        const p = JSON.parse(JSON.stringify(plan)) as PlanDocument;
+        change(p);
+        return p;
+    };
+    const named = (p: PlanDocument, name: string) => p.resources.find((r) => r.name === name)!;
+    const [b1] = instancesOn(B);
+    const elsewhere = "unix:///run/housing-portal-e2e/nowhere/docker.sock";
+    const strayCommand = variant((p) => { (named(p, `${b1}-dirs`).inputs.environment as Record<string, string>).DOCKER_HOST = elsewhere; });
+    await assert.rejects(realiseOn(strayCommand, plan), new RegExp(`${b1}-dirs: environment\\.DOCKER_HOST=${elsewhere} is none of the plan's docker providers' engines`));
+    const strayResource = variant((p) => { named(p, `${b1}-network`).provider = "urn:pulumi:e2e::housing-portal::pulumi:providers:docker::nowhere"; });
+    await assert.rejects(realiseOn(strayResource, plan), new RegExp(`${b1}-network: its provider "urn:pulumi:e2e::housing-portal::pulumi:providers:docker::nowhere" is none of the plan's docker providers`));
+    const shared = variant((p) => { p.resources.find((r) => r.urn === providerOf(plan, B))!.inputs.host = A.engine.host; });
+    await assert.rejects(realiseOn(shared, plan), /two docker providers of the plan lead to the same engine \(\/var\/run\/docker\.sock\)/);
+    // Host b's engine given in place to its provider (the same URN): the plan diff keeps b's
+    // resources, which pulumi up would then not make on the new engine.
+    const before = variant((p) => { p.resources.find((r) => r.urn === providerOf(plan, B))!.inputs.host = elsewhere; });
+    await assert.rejects(realiseOn(plan, before), new RegExp(`: moves from the engine at ${elsewhere} to ${B.engine.host}, but the plan diff (keeps|updates) it`));
+    assert.deepEqual(await containerStarts(A.engine), startsA, "a refused plan changed host a");
+    assert.deepEqual(await containerStarts(B.engine), startsB, "a refused plan changed host b");
+});
+
 test("each instance runs on its host's engine, with its files on that host's volume and none on the other's", async () => {
     for (const h of [A, B]) {
         const o = other(h);

@@ -31,7 +31,9 @@
 // touched). A resource replaced from one provider onto another is created on the new engine and
 // its old self deleted (or retained) on the old one, with the deletes. A Docker resource that the
 // plan diff keeps or updates while its provider leads to another engine (the same provider given
-// another host) is refused: `pulumi up` would not make it again on the new engine, so such a plan
+// another host) is refused: `pulumi up` would not make it again on the new engine (since
+// pulumi/pulumi#18509 the engine asks the provider's DiffConfig, and the docker provider marks no
+// config key ForcesProviderReplace, pulumi/pulumi-docker provider/resources.go), so such a plan
 // cannot be realised as it stands. (The plan diff replaces a resource whose provider changes.)
 //
 // Test code, not a second deployment path: it knows only what the program declares today.

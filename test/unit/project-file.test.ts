@@ -11,6 +11,7 @@ const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8
 const stackFiles = [
     ...fs.readdirSync(ROOT).filter((f) => /^Pulumi\.[a-z0-9-]+\.yaml$/.test(f)).map((f) => path.join(ROOT, f)),
     path.join(ROOT, "test", "e2e", "Pulumi.e2e.yaml"),
+    path.join(ROOT, "test", "e2e", "Pulumi.e2e-hosts.yaml"),
 ];
 
 type Declared = Record<string, { description?: string; secret?: boolean; default?: unknown; value?: unknown }>;
