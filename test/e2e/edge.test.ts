@@ -10,11 +10,11 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import type { PlanDocument } from "../../tools/planner";
 import { isMountPoint, runScript } from "../host/helpers";
 import { containerName, dockerTry, E2eStack, engine, MORE_IMAGES, removeLabelled, request, requestWhenUp, waitBackend, waitDatabase, type Keys } from "./harness";
-import { Pebble } from "./pebble";
+import { afterStackAndPebble, Pebble } from "./pebble";
 import { changeImageUnderLoad, EDGE, edgeRequest, loopRequests, waitServed, type LoopCount } from "./edgeClient";
 import { EDGE_HEALTHCHECK, EDGE_UID, EDGE_USER } from "../../components/edge";
 
@@ -72,13 +72,7 @@ before(async () => {
     await stack.setup(keys);
     for (const d of domains(keys)) await whenServed(d);
 }, { timeout: 900_000 });
-after(async () => {
-    try {
-        await stack.teardown();
-    } finally {
-        await pebble.stop();
-    }
-}, { timeout: 300_000 });
+afterStackAndPebble(stack, pebble);
 
 test("every domain answers on 443 with a certificate for that name, verified against Pebble's root, serving its own instance's portal", async () => {
     for (const instance of stack.instances()) {

@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { diffPlans } from "../../tools/planDiff";
 import type { PlanDocument } from "../../tools/planner";
 import { HOST_DIR } from "../../components/hostFiles";
 import { LABEL_SERVICE } from "../../components/naming";
 import { E2eStack, engine, LABEL_INSTANCE, MORE_IMAGES, resource, type Keys } from "./harness";
 import { changeImageUnderLoad, edgeRequest, waitServed } from "./edgeClient";
-import { Pebble } from "./pebble";
+import { afterStackAndPebble, Pebble } from "./pebble";
 import { MACHINE_DIRS } from "./machine";
 import type { Action } from "./realise";
 
@@ -109,13 +109,7 @@ before(async () => {
     actionsA = await stack.realisePlan(planA);
     await portalsReady(planA);
 }, { timeout: 900_000 });
-after(async () => {
-    try {
-        await stack.teardown();
-    } finally {
-        await pebble.stop();
-    }
-}, { timeout: 300_000 });
+afterStackAndPebble(stack, pebble);
 
 test("the existing host's settings are installed by the real host/apply-host-files.sh on the machine, and nothing in the real system directories", () => {
     // Every remote command ran on the machine; the registration only has a delete.

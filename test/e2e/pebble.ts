@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
+import { after } from "node:test";
 import { waitFor, WaitAborted } from "./harness";
 
 /** Where the tier records the pids of the processes it started (cleanup.sh stops them after a killed run). */
@@ -157,4 +158,15 @@ export class Pebble {
             fs.rmSync(path.join(STATE_DIR, `${p.spawnfile}.pid`), { force: true });
         }
     }
+}
+
+/** A test file's after hook for its stack and its Pebble: the stack torn down, then Pebble stopped, even when the teardown fails. */
+export function afterStackAndPebble(stack: { teardown(): Promise<void> }, pebble: Pebble): void {
+    after(async () => {
+        try {
+            await stack.teardown();
+        } finally {
+            await pebble.stop();
+        }
+    }, { timeout: 300_000 });
 }
