@@ -161,14 +161,16 @@ function hostOutputs(h: BuiltHost) {
     };
 }
 
+const outputsOfHosts = builtHosts.map(hostOutputs);
+
 /**
  * A one-host stack also exports its host's outputs at the top level, under the names it had
  * before hosts existed (the address as hostAddress): the deploy workflow and `npm run plan --
  * --deployed` of a stack deployed before hosts read them. A stack of several hosts has none.
  */
 function oneHostOutputs(): Record<string, unknown> {
-    if (builtHosts.length !== 1) return {};
-    const { address, instances: _instances, capacity: _capacity, ...rest } = hostOutputs(builtHosts[0]);
+    if (outputsOfHosts.length !== 1) return {};
+    const { address, instances: _instances, capacity: _capacity, ...rest } = outputsOfHosts[0];
     return { hostAddress: address, ...rest };
 }
 
@@ -177,7 +179,7 @@ const defined = (outputs: Record<string, unknown>) => Object.fromEntries(Object.
 
 export = {
     /** Every host's outputs, by name. */
-    hosts: Object.fromEntries(builtHosts.map((h) => [h.name, hostOutputs(h)])),
+    hosts: Object.fromEntries(builtHosts.map((h, i) => [h.name, outputsOfHosts[i]])),
     ...defined(oneHostOutputs()),
     portals: Object.fromEntries(settings.instances.map((inst, i) => [inst.name, {
         url: inst.port !== undefined ? `http://${inst.domain}:${inst.port}` : `https://${inst.domain}`,

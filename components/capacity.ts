@@ -3,7 +3,7 @@
 // whose containers' limits add up to more than its memory can be driven out of memory by the
 // portals staying within their own limits; that placement is refused before any resource exists.
 // CPUs are ceilings, not reservations, and are not counted. Pure.
-import type { CloudProvider, CloudSettings, ContainerResources, InstanceSettings, LocalSettings, Problem } from "./config";
+import { hostKeyPath, type CloudProvider, type CloudSettings, type ContainerResources, type InstanceSettings, type LocalSettings, type Problem } from "./config";
 import { ROLES } from "./layout";
 
 /**
@@ -138,7 +138,7 @@ export function hostCapacity(input: HostCapacityInput): HostCapacity {
  * `host.size` on a stack without one.
  */
 export function hostSizeKey(host: string, hasHostsMap: boolean): string {
-    return hasHostsMap ? `hosts.${host}.host.size` : "host.size";
+    return hostKeyPath(host, "host.size", hasHostsMap);
 }
 
 /** The refusal of a placement whose memory limits exceed its machine's memory; undefined when it fits or is not known. */

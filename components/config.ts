@@ -1357,6 +1357,17 @@ function rawHosts(raw: Readonly<Record<string, unknown>>): RawHost[] {
     });
 }
 
+/** A key path into one of HOST_SECTIONS: the section, and the field when there is one. */
+const HOST_SECTION_PATH = new RegExp(`^(${HOST_SECTIONS.join("|")})(?:\\.([A-Za-z]+))?`);
+
+/**
+ * The key that sets one host's field: its entry's, `hosts.<name>.<path>`, on a stack with a
+ * `hosts` map; the stack-wide `<path>` on a stack without one.
+ */
+export function hostKeyPath(host: string, path: string, declared: boolean): string {
+    return declared ? `hosts.${host}.${path}` : path;
+}
+
 /**
  * The problems of one host's merged settings, each at the key that set the value:
  * `hosts.<name>.<section>.<field>` when the host's entry sets it, else the stack-wide key, once
@@ -1374,7 +1385,7 @@ class HostProblems extends Problems {
     }
 
     private keyPath(path: string): string {
-        const m = /^(host|volume|snapshots)(?:\.([A-Za-z]+))?/.exec(path);
+        const m = HOST_SECTION_PATH.exec(path);
         if (m === null) return path;
         const section = this.host.entry[m[1]];
         return isObject(section) && (m[2] === undefined || section[m[2]] !== undefined) ? `hosts.${this.host.name}.${path}` : path;
@@ -1416,7 +1427,7 @@ function refuseShared(hosts: readonly { readonly name: string; readonly values: 
             if (value === undefined) continue;
             const other = first.get(`${key}=${value}`);
             if (other === undefined) first.set(`${key}=${value}`, h.name);
-            else problems.add(declared ? `hosts.${h.name}.${key}` : key, `hosts ${other} and ${h.name} have the same ${key}, ${JSON.stringify(value)}; each host is a machine with a volume of its own: set it per host in hosts.<name>.${key}`);
+            else problems.add(hostKeyPath(h.name, key, declared), `hosts ${other} and ${h.name} have the same ${key}, ${JSON.stringify(value)}; each host is a machine with a volume of its own: set it per host in hosts.<name>.${key}`);
         }
     }
 }
@@ -1468,7 +1479,7 @@ function validateCloudHosts(raw: Readonly<Record<string, unknown>>, provider: Cl
         // An existing host's volume is managed only when adopted: without one, it is not snapshotted.
         const existing = namesExistingHost(h);
         if (existing && isObject(h.volume) && h.volume.adoptId === undefined) {
-            problems.add(declared ? `hosts.${h.name}.volume` : "volume", "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
+            problems.add(hostKeyPath(h.name, "volume", declared), "an existing host's volume is managed only when adopted: set volume.adoptId (and its sizeGb), or remove volume");
         }
         const volume = existing && h.volume === undefined ? undefined : validateVolume(h.volume, provider, hp);
         const host = validateHost(h.host, provider, hp, volume && { settings: volume, defaultName: cloudNames(stack, h.name).dataVolume });
@@ -1496,7 +1507,7 @@ function emptyHostNotes(hosts: readonly { readonly name: string }[], instances: 
 
 /** The host names a raw config declares, for placing instances before the hosts themselves are read. */
 function declaredHostNames(raw: Readonly<Record<string, unknown>>): string[] {
-    return isObject(raw.hosts) && Object.keys(raw.hosts).length > 0 ? Object.keys(raw.hosts) : [DEFAULT_HOST];
+    return rawHosts(raw).map((h) => h.name);
 }
 
 /** Secret keys: set where the stack needs them, absent where nothing uses them. */

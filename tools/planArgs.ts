@@ -120,7 +120,7 @@ function deployedProblems(file: string, settings: StackSettings): string[] {
         if (volume !== undefined) problems.push(...volumeChangeProblems(volume, planned.get(name)).map((p) => `${at(p.path)}: ${p.message}`));
         const host = settings.hosts.find((h) => h.name === name);
         const hostKey = host && deployedHostKeyProblem(outputsOfHost, host.host);
-        if (hostKey !== undefined) problems.push(name === DEFAULT_HOST && settings.hosts.length === 1 ? hostKey : `hosts.${name}.${hostKey}`);
+        if (hostKey !== undefined) problems.push(at(hostKey));
     }
     return problems;
 }
