@@ -42,8 +42,8 @@ ensure() {
 # existing host's machine (unshare; sudo, which a cloud image has too), and the edge's: pebble
 # (the ACME test CA and its mock DNS) and openssl (its listener's certificate); restic for the
 # off-site drill (openssl also makes its storage's certificate); libcap2-bin (setcap) for the
-# stand-in caddy's file capability.
-ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl restic libcap2-bin
+# stand-in caddy's file capability; iproute2 (ip netns, veth) for host B's engine (engine-b.sh).
+ensure docker.io iptables debootstrap util-linux mount e2fsprogs coreutils findutils curl jq ca-certificates tar sudo pebble openssl restic libcap2-bin iproute2
 
 # ---- the engine ------------------------------------------------------------------------------
 mkdir -p "$STATE_DIR"
